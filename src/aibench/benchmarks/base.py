@@ -1,0 +1,167 @@
+"""The benchmark contract: what every component benchmark provides to the shared harness.
+
+A benchmark knows its model, data and quality metric and how to take one learning step. It knows nothing
+about time, energy, logging, stopping rules or storage: the harness owns those.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+from aibench.spec import BenchmarkSpec, ScaleConfig
+
+
+@dataclass
+class RunContext:
+    """Everything a benchmark instance needs to know about the run it is part of."""
+
+    scale: str
+    config: ScaleConfig
+    data_dir: Path
+    device: torch.device
+    seed: int
+
+
+@dataclass
+class StepOutput:
+    """Result of one learning step: the loss (for divergence checks and curves) and samples consumed."""
+
+    loss: float
+    samples: int
+    losses: dict[str, float] = field(default_factory=dict)  # named parts (e.g. generator / critic)
+
+
+@dataclass
+class Quality:
+    """A quality measurement in the spec's metric, plus secondary metrics (recall, nDCG, BLEU ...)."""
+
+    value: float
+    extra: dict[str, float] = field(default_factory=dict)
+    samples: int = 0  # evaluation samples it was computed on
+
+
+class Benchmark(ABC):
+    """Base class of all component benchmarks.
+
+    Lifecycle, driven by the harness: `setup()` (untimed initialization: read data, build model and
+    optimizer), then per epoch `train_batches(epoch)` and `train_step(batch)`, and `evaluate()` at the
+    evaluation cadence. Inference uses `inference_samples()`, `infer()` and `score()`.
+    """
+
+    SPEC: ClassVar[BenchmarkSpec]
+
+    def __init__(self, ctx: RunContext) -> None:
+        self.ctx = ctx
+        self.config = ctx.config
+        self.hp: dict[str, Any] = dict(ctx.config.hparams)
+        self.device = ctx.device
+
+    # ----- data -------------------------------------------------------------------------------------
+    @classmethod
+    @abstractmethod
+    def synthesize(cls, data_dir: Path, config: ScaleConfig, seed: int) -> None:
+        """Write a small data set in the real on-disk layout, with structure a model can learn."""
+
+    @classmethod
+    @abstractmethod
+    def check_data(cls, data_dir: Path, config: ScaleConfig) -> dict[str, Any]:
+        """Validate the layout under data_dir; return a summary (counts). Raise DataError naming the path."""
+
+    # ----- training ---------------------------------------------------------------------------------
+    @abstractmethod
+    def setup(self) -> None:
+        """Read data, build the model(s) and optimizer(s). Not timed (logged as initialization)."""
+
+    @abstractmethod
+    def models(self) -> dict[str, nn.Module]:
+        """The learnable modules, by role ("model", or "teacher"/"student", "generator"/"critic")."""
+
+    @abstractmethod
+    def train_batches(self, epoch: int) -> Iterable[Any]:
+        """The batches of one training epoch (already on the device, or moved in train_step)."""
+
+    def train_step(self, batch: Any) -> StepOutput:
+        """One optimizer step. The default covers single-loss models; GANs and ENAS override it."""
+        self.optimizer.zero_grad(set_to_none=True)
+        loss, samples = self.compute_loss(batch)
+        loss.backward()
+        self.optimizer.step()
+        if getattr(self, "scheduler", None) is not None:
+            self.scheduler.step()
+        return StepOutput(loss=float(loss.detach()), samples=samples)
+
+    def compute_loss(self, batch: Any) -> tuple[torch.Tensor, int]:
+        """Training loss of one batch and its sample count (used by the default train_step and FLOPs)."""
+        raise NotImplementedError(f"{type(self).__name__} must implement compute_loss or train_step")
+
+    def train_samples(self) -> int:
+        """Samples in one training epoch (for the log's train_samples)."""
+        return 0
+
+    def phase(self, epoch: int) -> str:
+        """Name of the training phase an epoch belongs to (e.g. teacher / student); one phase by default."""
+        return "train"
+
+    def eval_due(self, epoch: int) -> bool:
+        """Whether evaluating after this epoch is meaningful (e.g. not while only a teacher trains)."""
+        return True
+
+    @abstractmethod
+    def evaluate(self) -> Quality:
+        """Quality of the current model on the evaluation split, in the spec's metric."""
+
+    # ----- inference --------------------------------------------------------------------------------
+    @abstractmethod
+    def inference_samples(self) -> Sequence[Any]:
+        """Preprocessed query samples (held in memory, as LoadGen's sample library loads them)."""
+
+    @abstractmethod
+    def infer(self, samples: Sequence[Any]) -> list[Any]:
+        """Run the model on a batch of query samples; one output per sample."""
+
+    @abstractmethod
+    def score(self, indices: Sequence[int], outputs: Sequence[Any]) -> Quality:
+        """Quality of inference outputs for the given sample indices (LoadGen's accuracy pass)."""
+
+    # ----- characterization -------------------------------------------------------------------------
+    @abstractmethod
+    def example_batch(self) -> Any:
+        """One training batch, for FLOP counting and profiling."""
+
+    def forward_example(self) -> Callable[[], Any]:
+        """A call doing one inference forward pass on an example batch (FLOPs of inference)."""
+        samples = list(self.inference_samples())[:8]
+        return lambda: self.infer(samples)
+
+    def training_example(self) -> Callable[[], Any]:
+        """A call doing one training forward+backward on the example batch, no optimizer step."""
+        batch = self.example_batch()
+
+        def run() -> None:
+            loss, _ = self.compute_loss(batch)
+            loss.backward()
+
+        return run
+
+    def example_samples(self) -> int:
+        """Samples in example_batch(), to express FLOPs per sample."""
+        return self.config.batch_size
+
+    # ----- state ------------------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        return {role: m.state_dict() for role, m in self.models().items()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        for role, m in self.models().items():
+            m.load_state_dict(state[role])
+
+    def train_mode(self, training: bool) -> None:
+        for m in self.models().values():
+            m.train(training)
