@@ -135,10 +135,10 @@ class Benchmark(ABC):
     def example_batch(self) -> Any:
         """One training batch, for FLOP counting and profiling."""
 
-    def forward_example(self) -> Callable[[], Any]:
-        """A call doing one inference forward pass on an example batch (FLOPs of inference)."""
+    def forward_example(self) -> tuple[Callable[[], Any], int]:
+        """A call doing one inference pass on a few query samples, and how many (FLOPs of inference)."""
         samples = list(self.inference_samples())[:8]
-        return lambda: self.infer(samples)
+        return (lambda: self.infer(samples)), len(samples)
 
     def training_example(self) -> Callable[[], Any]:
         """A call doing one training forward+backward on the example batch, no optimizer step."""

@@ -1,0 +1,1 @@
+"""Analysis across benchmarks: run-to-run variation, clustering, subset selection, benchmarking cost."""

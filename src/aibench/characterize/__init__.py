@@ -1,0 +1,1 @@
+"""Workload characterization: parameters, FLOPs, system metadata, runtime breakdown, variation."""

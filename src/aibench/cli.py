@@ -1,0 +1,207 @@
+"""The `aibench` command: parses arguments, calls the library, prints. No logic of its own.
+
+Heavy modules (torch, the harness) are imported inside the commands that need them, so `aibench list` is fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+from aibench import registry
+from aibench.errors import UserError
+from aibench.spec import SCALES
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a bad option is one line on stderr and exit code 2, like every other user error."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UserError(f"{self.prog}: {message}")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _existing_dir(text: str) -> Path:
+    path = Path(text)
+    if not path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text}: no such directory")
+    return path
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="aibench", description="AIBench component benchmarks: training and inference.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    p = sub.add_parser("list", help="list the 17 component benchmarks")
+    p.add_argument("--subset", action="store_true", help="only the AIBench subset (C1, C9, C16)")
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("run", help="train and/or serve benchmarks and store the measured results")
+    p.add_argument("selectors", nargs="+", metavar="SELECTOR", help="DC-AI-C1, C1, image_classification, subset, all")
+    p.add_argument("--mode", choices=("train", "infer", "all"), default="train")
+    p.add_argument("--scale", choices=SCALES, default="tiny")
+    p.add_argument("--data-dir", type=_existing_dir, help="root of the real data sets (default at tiny: synthesize)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--repeats", type=_positive_int, default=1, help="runs with seeds seed, seed+1, ...")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1")
+    p.add_argument("--max-epochs", type=_positive_int, help="override the scale's epoch budget")
+    p.add_argument("--threads", type=_positive_int, help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--infer-duration-ms", type=_positive_int, help="LoadGen minimum duration per scenario")
+    _add_store_args(p)
+
+    p = sub.add_parser("results", help="list stored results")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--benchmark", help="only this benchmark")
+    p.add_argument("--mode", choices=("train", "infer"))
+    _add_store_args(p)
+
+    p = sub.add_parser("data", help="write or validate data sets")
+    data = p.add_subparsers(dest="data_command", required=True, parser_class=_Parser)
+    for name, text in (("synth", "write a tiny data set in the real on-disk layout"),
+                       ("check", "validate a data set's on-disk layout")):
+        q = data.add_parser(name, help=text)
+        q.add_argument("selectors", nargs="+", metavar="SELECTOR")
+        q.add_argument("--dir", type=Path, required=True)
+        q.add_argument("--scale", choices=SCALES, default="tiny")
+        q.add_argument("--seed", type=int, default=1234)
+    return parser
+
+
+def _add_store_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--db", help="SQLAlchemy URL of the results store (default: sqlite:///aibench-results/results.sqlite)")
+    p.add_argument("--out", type=Path, default=Path("aibench-results"), help="folder for logs and checkpoints")
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    cards = [c for c in registry.CARDS if c.in_subset or not args.subset]
+    if args.json:
+        rows = [{"id": c.id, "alias": c.alias, "name": c.name, "task": c.task, "algorithm": c.algorithm,
+                 "dataset": c.dataset, "metric": c.metric, "higher_is_better": c.higher_is_better,
+                 "paper_target": c.paper_target, "paper_target_text": c.paper_target_text,
+                 "variation_pct": c.variation_pct, "repeat_times": c.repeat_times,
+                 "epoch_time_s": c.epoch_time_s, "total_time_h": c.total_time_h, "in_subset": c.in_subset,
+                 "implemented": registry.implemented(c)} for c in cards]
+        print(json.dumps(rows, indent=2))
+        return 0
+    from aibench.report.tables import benchmark_table
+
+    _console().print(benchmark_table(cards))
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    cards = registry.select(args.selectors)
+    missing = [c.alias for c in cards if not registry.implemented(c)]
+    if missing:
+        raise UserError(f"not implemented yet: {', '.join(missing)} (see `aibench list`)")
+    for c in cards:
+        registry.spec(c).scale(args.scale)
+    import torch
+
+    from aibench.harness.infer import InferSettings
+    from aibench.harness.runner import RunOptions, run_benchmark, pick_device
+    from aibench.report.tables import results_table
+    from aibench.results.store import ResultStore
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    pick_device(args.device)  # a bad device is a user error before any work starts
+    infer = InferSettings()
+    if args.infer_duration_ms:
+        infer.min_duration_ms = args.infer_duration_ms
+    elif args.scale != "tiny":
+        infer.min_duration_ms = 60_000  # MLPerf uses 600 s; a minute keeps percentiles stable on real runs
+    opts = RunOptions(scale=args.scale, mode=args.mode, data_dir=args.data_dir, seed=args.seed,
+                      repeats=args.repeats, device=args.device, out_dir=args.out, max_epochs=args.max_epochs,
+                      infer=infer)
+    store = ResultStore(_db_url(args))
+    console = _console()
+    records: list[dict[str, Any]] = []
+    for c in cards:
+        records += run_benchmark(c, opts, store, console)
+    console.print(results_table(records, title="aibench results of this run"))
+    bad = [r for r in records if r["status"] not in ("success", "completed")]
+    return 1 if bad else 0
+
+
+def cmd_results(args: argparse.Namespace) -> int:
+    from aibench.results.store import ResultStore, dumps
+
+    bench = registry.card(args.benchmark).id if args.benchmark else None
+    rows = ResultStore(_db_url(args)).records(benchmark=bench, mode=args.mode)
+    if args.json:
+        print(dumps(rows))
+        return 0
+    from aibench.report.tables import results_table
+
+    _console().print(results_table(rows, title="stored aibench results"))
+    return 0
+
+
+def cmd_data(args: argparse.Namespace) -> int:
+    from aibench.harness.runner import synthesize
+
+    cards = registry.select(args.selectors)
+    for c in cards:
+        cls = registry.benchmark_class(c)
+        cfg = registry.spec(c).scale(args.scale)
+        path = args.dir if len(cards) == 1 else args.dir / c.name
+        if args.data_command == "synth":
+            synthesize(c, path, args.scale, args.seed)
+            print(f"{c.alias}: wrote {path}")
+        else:
+            from aibench.harness.runner import benchmark_data_dir
+
+            if not args.dir.is_dir():
+                raise UserError(f"{args.dir}: no such directory")
+            path = benchmark_data_dir(args.dir, c)
+            summary = cls.check_data(path, cfg)
+            print(f"{c.alias}: {path} ok " + json.dumps(summary, default=str))
+    return 0
+
+
+def _db_url(args: argparse.Namespace) -> str:
+    return args.db or f"sqlite:///{args.out / 'results.sqlite'}"
+
+
+def _console() -> Any:
+    from rich.console import Console
+
+    return Console()
+
+
+def _raise_interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+COMMANDS = {"list": cmd_list, "run": cmd_run, "results": cmd_results, "data": cmd_data}
+
+
+def main(argv: list[str] | None = None) -> int:
+    signal.signal(signal.SIGTERM, _raise_interrupt)  # a kill is recorded as aborted, like Ctrl-C
+    try:
+        args = build_parser().parse_args(argv)
+        return COMMANDS[args.command](args)
+    except UserError as err:
+        print(f"aibench: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("aibench: aborted (runs finished so far are stored)", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

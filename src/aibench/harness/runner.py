@@ -1,0 +1,213 @@
+"""Runs selected benchmarks end to end: data, training, inference, characterization, and storing records.
+
+This is the library entry point the CLI calls; each step is a short function so other front ends can reuse it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import random
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from rich.console import Console
+
+from aibench import registry
+from aibench.benchmarks.base import Benchmark, RunContext
+from aibench.characterize.flops import characterize_compute
+from aibench.characterize.system import system_info
+from aibench.errors import UserError
+from aibench.harness.energy import EnergyMeter
+from aibench.harness.infer import InferSettings, run_inference
+from aibench.harness.progress import TrainProgress
+from aibench.harness.train import TrainResult, train
+from aibench.results.mllog import RunLog
+from aibench.results.store import DEFAULT_DIR, ResultStore
+from aibench.spec import PaperCard
+
+MODES = ("train", "infer", "all")
+DEFAULT_CACHE = Path(".aibench-cache")
+
+
+@dataclass
+class RunOptions:
+    scale: str = "tiny"
+    mode: str = "train"
+    data_dir: Path | None = None
+    seed: int = 0
+    repeats: int = 1
+    device: str = "auto"
+    out_dir: Path = DEFAULT_DIR
+    cache_dir: Path = DEFAULT_CACHE
+    max_epochs: int | None = None
+    infer: InferSettings = field(default_factory=InferSettings)
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise UserError(f"--device {name}: no CUDA device is available on this machine")
+    try:
+        return torch.device(name)
+    except RuntimeError as err:
+        raise UserError(f"--device {name!r} is not a device torch knows ({err})") from None
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def benchmark_data_dir(root: Path, card: PaperCard) -> Path:
+    """A benchmark's data under a shared root: ROOT/<name> when that folder exists, else ROOT itself."""
+    sub = root / card.name
+    return sub if sub.is_dir() else root
+
+
+def prepare_data(card: PaperCard, opts: RunOptions, console: Console | None = None) -> Path:
+    """The directory a run reads: the user's (validated), or at tiny a synthesized set cached for reuse."""
+    cls = registry.benchmark_class(card)
+    cfg = registry.spec(card).scale(opts.scale)
+    if opts.data_dir is not None:
+        path = benchmark_data_dir(opts.data_dir, card)
+        cls.check_data(path, cfg)
+        return path
+    if opts.scale != "tiny":
+        raise UserError(f"{card.alias}: --data-dir is required at scale {opts.scale}; expected "
+                        f"{registry.spec(card).data_layout}")
+    path = opts.cache_dir / "data" / f"{card.alias}-{card.name}-tiny"
+    if not (path / ".aibench-complete").exists():
+        if console:
+            console.print(f"[dim]{card.alias}: writing the tiny synthetic data set to {path}[/dim]")
+        synthesize(card, path, opts.scale, seed=1234)  # fixed: every run reads the same tiny set
+        (path / ".aibench-complete").write_text("ok\n")
+    cls.check_data(path, cfg)
+    return path
+
+
+def synthesize(card: PaperCard, path: Path, scale: str, seed: int) -> None:
+    """Write a data set atomically: a half-written directory is never mistaken for a complete one."""
+    cls = registry.benchmark_class(card)
+    cfg = registry.spec(card).scale(scale)
+    tmp = path.with_name(path.name + ".partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    cls.synthesize(tmp, cfg, seed)
+    shutil.rmtree(path, ignore_errors=True)
+    tmp.rename(path)
+
+
+def build(card: PaperCard, opts: RunOptions, data_dir: Path, seed: int) -> Benchmark:
+    cls = registry.benchmark_class(card)
+    cfg = registry.spec(card).scale(opts.scale)
+    seed_everything(seed)
+    return cls(RunContext(scale=opts.scale, config=cfg, data_dir=data_dir, device=pick_device(opts.device),
+                          seed=seed))
+
+
+def _checkpoint_path(card: PaperCard, opts: RunOptions) -> Path:
+    return opts.out_dir / "checkpoints" / f"{card.alias}-{opts.scale}.pt"
+
+
+def _record_base(bench: Benchmark, opts: RunOptions, data_dir: Path, system: dict[str, Any]) -> dict[str, Any]:
+    card = bench.SPEC.card
+    return {
+        "benchmark": card.id, "name": card.name, "scale": opts.scale, "metric": card.metric,
+        "target": bench.config.target, "seed": bench.ctx.seed, "system": system,
+        "config": {"scale_config": dataclasses.asdict(bench.config), "data_dir": str(data_dir),
+                   "device": str(bench.device), "max_epochs": opts.max_epochs or bench.config.max_epochs,
+                   "mode": opts.mode, "paper_target": card.paper_target},
+    }
+
+
+def run_training(bench: Benchmark, opts: RunOptions, store: ResultStore, base: dict[str, Any],
+                 console: Console | None) -> tuple[int, TrainResult]:
+    card = bench.SPEC.card
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    log = RunLog(opts.out_dir / "logs" / f"{card.alias}-{opts.scale}-{stamp}-seed{bench.ctx.seed}.mllog")
+    log.submission(card.name, system_platform(base["system"]), f"{card.alias}:{opts.scale}",
+                   bench.config.batch_size)
+    max_epochs = opts.max_epochs or bench.config.max_epochs
+    try:
+        with TrainProgress(card.alias, max_epochs, console) as progress:
+            result = train(bench, log, progress=progress, max_epochs=max_epochs)
+    finally:
+        log.close()
+    characterization = characterize_compute(bench)
+    metrics = result.metrics()
+    record_id = store.add(**base, mode="train", status=result.status, quality=result.quality,
+                          metrics=metrics, curve=result.curve, characterization=characterization,
+                          log_path=str(log.path))
+    if result.status != "aborted":
+        path = _checkpoint_path(card, opts)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        torch.save(bench.state_dict(), path)
+    return record_id, result
+
+
+def run_inference_record(bench: Benchmark, opts: RunOptions, store: ResultStore, base: dict[str, Any],
+                         trained: str) -> int:
+    card = bench.SPEC.card
+    settings = dataclasses.replace(opts.infer, log_dir=opts.out_dir / "loadgen" / f"{card.alias}-{opts.scale}")
+    out = run_inference(bench, bench.device, settings, EnergyMeter())
+    scenarios = {name: dataclasses.asdict(r) for name, r in out["scenarios"].items()}
+    quality = out["quality"]
+    metrics: dict[str, Any] = {"model_state": trained, "scenarios": scenarios, "quality_extra": quality.extra,
+                               "accuracy_samples": out["samples"], "loadgen_log_dir": out["log_dir"]}
+    single = scenarios.get("SingleStream")
+    if single:
+        metrics["latency_ms"] = single["latency_ms"]
+        metrics["single_stream_qps"] = single["qps"]
+    if "Offline" in scenarios:
+        metrics["offline_qps"] = scenarios["Offline"]["qps"]
+        metrics["energy_per_query_j"] = scenarios["Offline"]["energy_per_query_j"]
+        metrics["energy_source"] = scenarios["Offline"]["energy_source"]
+    status = "completed"
+    return store.add(**base, mode="infer", status=status, quality=quality.value, metrics=metrics,
+                     characterization=characterize_compute(bench), curve=[])
+
+
+def system_platform(system: dict[str, Any]) -> str:
+    gpus = system.get("gpus") or []
+    return f"{system.get('cpu_model', 'cpu')} x{system.get('logical_cpus')}" + (
+        f" + {gpus[0]['name']} x{len(gpus)}" if gpus else "")
+
+
+def run_benchmark(card: PaperCard, opts: RunOptions, store: ResultStore, console: Console | None = None
+                  ) -> list[dict[str, Any]]:
+    """Every requested repeat and mode of one benchmark; returns the stored records (as dicts)."""
+    data_dir = prepare_data(card, opts, console)
+    system = system_info()
+    ids: list[int] = []
+    for repeat in range(opts.repeats):
+        seed = opts.seed + repeat
+        bench = build(card, opts, data_dir, seed)
+        base = _record_base(bench, opts, data_dir, system)
+        trained = "untrained"
+        if opts.mode in ("train", "all"):
+            record_id, result = run_training(bench, opts, store, base, console)
+            ids.append(record_id)
+            if result.status == "aborted":
+                raise KeyboardInterrupt
+            trained = f"trained ({result.status}, {result.epochs} epochs)"
+        if opts.mode in ("infer", "all"):
+            if opts.mode == "infer":
+                bench.setup()
+                trained = _load_checkpoint(bench, card, opts)
+            ids.append(run_inference_record(bench, opts, store, base, trained))
+    return [r for r in store.records() if r["id"] in ids]
+
+
+def _load_checkpoint(bench: Benchmark, card: PaperCard, opts: RunOptions) -> str:
+    path = _checkpoint_path(card, opts)
+    if not path.exists():
+        return "untrained (freshly initialised: no checkpoint from an earlier train run)"
+    bench.load_state_dict(torch.load(path, map_location=bench.device))
+    return f"trained (checkpoint {path})"

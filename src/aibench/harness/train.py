@@ -1,0 +1,223 @@
+"""The training driver: one loop for every benchmark, following MLPerf's time-to-train rules.
+
+Initialization (`setup()`: building the model and indexing the data set) is logged between init_start and
+init_stop but not timed. The clock starts at run_start, right before the first training batch is read, and
+stops at the first evaluation that meets the target; evaluation time counts. A run that exhausts its epochs
+or time budget is `target_missed`; a non-finite loss is `diverged`; Ctrl-C or SIGTERM is `aborted`.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import torch
+from mlperf_logging.mllog import constants as C
+
+from aibench.benchmarks.base import Benchmark, Quality, StepOutput
+from aibench.harness.energy import EnergyMeter
+from aibench.harness.timing import now, synchronize
+from aibench.results.mllog import RunLog
+
+
+@dataclass
+class TrainResult:
+    status: str = "aborted"  # success | target_missed | diverged | aborted (the caller stores it, then stops)
+    quality: float | None = None
+    quality_extra: dict[str, float] = field(default_factory=dict)
+    epochs: int = 0
+    epochs_to_quality: int | None = None
+    time_to_quality_s: float | None = None
+    init_time_s: float = 0.0
+    run_time_s: float = 0.0
+    epoch_times_s: list[float] = field(default_factory=list)
+    eval_time_s: float = 0.0
+    eval_samples: int = 0
+    samples_trained: int = 0
+    throughput_samples_per_s: float | None = None
+    step_time_median_s: float | None = None
+    data_time_fraction: float | None = None
+    last_loss: float | None = None
+    energy_j: float | None = None
+    energy_source: str = "none"
+    energy_to_quality_j: float | None = None
+    curve: list[dict[str, Any]] = field(default_factory=list)
+    message: str = ""
+
+    def metrics(self) -> dict[str, Any]:
+        out = asdict(self)
+        out.pop("curve")
+        return out
+
+
+class _Budget:
+    """Stops the run when its epochs or its wall-clock budget (from run_start) are spent."""
+
+    def __init__(self, start: float, seconds: float | None) -> None:
+        self.start, self.seconds = start, seconds
+
+    def spent(self) -> bool:
+        return self.seconds is not None and now() - self.start >= self.seconds
+
+
+class _StepStats:
+    """Per-step timings after warm-up: throughput counts data loading and compute, device synchronized."""
+
+    def __init__(self, warmup_steps: int) -> None:
+        self.warmup_left = warmup_steps
+        self.samples = 0
+        self.data_s = 0.0
+        self.step_s: list[float] = []
+
+    def add(self, samples: int, data_s: float, step_s: float) -> None:
+        if self.warmup_left > 0:
+            self.warmup_left -= 1
+            return
+        self.samples += samples
+        self.data_s += data_s
+        self.step_s.append(step_s)
+
+    def summary(self) -> dict[str, float | None]:
+        busy = self.data_s + sum(self.step_s)
+        if not self.step_s or busy <= 0:
+            return {"throughput_samples_per_s": None, "step_time_median_s": None, "data_time_fraction": None}
+        return {"throughput_samples_per_s": self.samples / busy,
+                "step_time_median_s": statistics.median(self.step_s),
+                "data_time_fraction": self.data_s / busy}
+
+
+class _Diverged(Exception):
+    pass
+
+
+def _timed_steps(bench: Benchmark, batches: Iterable[Any], device: torch.device, stats: _StepStats,
+                 budget: _Budget, on_step: Any) -> tuple[list[float], int, bool]:
+    """Run one epoch's steps; returns losses, samples and whether the budget ran out mid-epoch."""
+    losses: list[float] = []
+    samples = 0
+    iterator = iter(batches)
+    while True:
+        t0 = now()
+        try:
+            batch = next(iterator)
+        except StopIteration:
+            return losses, samples, False
+        t1 = now()
+        out: StepOutput = bench.train_step(batch)
+        synchronize(device)
+        t2 = now()
+        if not math.isfinite(out.loss):
+            raise _Diverged(f"non-finite training loss {out.loss} at step {len(losses) + 1}")
+        stats.add(out.samples, t1 - t0, t2 - t1)
+        losses.append(out.loss)
+        samples += out.samples
+        on_step(out)
+        if budget.spent():
+            return losses, samples, True
+
+
+def _evaluate(bench: Benchmark) -> Quality:
+    bench.train_mode(False)
+    with torch.no_grad():
+        quality = bench.evaluate()
+    bench.train_mode(True)
+    return quality
+
+
+def train(bench: Benchmark, log: RunLog, meter: EnergyMeter | None = None, progress: Any = None,
+          max_epochs: int | None = None) -> TrainResult:
+    """Initialize, train to the target (or the budget), and return the measured result.
+
+    `progress` is an optional callback object with `epoch(epoch, steps)`, `step(loss)` and `eval(quality)`.
+    """
+    spec, cfg, device = bench.SPEC, bench.config, bench.device
+    target = cfg.target
+    max_epochs = max_epochs or cfg.max_epochs
+    meter = meter or EnergyMeter()
+    result = TrainResult()
+
+    log.event(C.CACHE_CLEAR, True)
+    log.start(C.INIT_START)
+    t_init = now()
+    bench.setup()
+    result.init_time_s = now() - t_init
+    log.event(C.SEED, bench.ctx.seed)
+    log.event(C.GLOBAL_BATCH_SIZE, cfg.batch_size)
+    log.event(C.TRAIN_SAMPLES, bench.train_samples())
+    log.event(C.EPOCH_COUNT, max_epochs)
+    log.event("target_quality", target, metric=spec.card.metric)
+    log.end(C.INIT_STOP)
+
+    bench.train_mode(True)
+    stats = _StepStats(cfg.warmup_steps)
+    meter.start()
+    log.start(C.RUN_START)
+    t_run = now()
+    budget = _Budget(t_run, cfg.time_budget_s)
+    status = "target_missed"
+    try:
+        for epoch in range(max_epochs):
+            phase = bench.phase(epoch)
+            log.start(C.EPOCH_START, epoch_num=epoch + 1, phase=phase)
+            if progress:
+                progress.epoch(epoch, phase)
+            t_epoch = now()
+            losses, samples, out_of_time = _timed_steps(
+                bench, bench.train_batches(epoch), device, stats, budget,
+                progress.step if progress else (lambda out: None))
+            result.epoch_times_s.append(now() - t_epoch)
+            result.samples_trained += samples
+            result.epochs = epoch + 1
+            result.last_loss = losses[-1] if losses else result.last_loss
+            log.end(C.EPOCH_STOP, epoch_num=epoch + 1, samples=samples)
+            point: dict[str, Any] = {"epoch": epoch + 1, "phase": phase,
+                                     "train_loss": statistics.fmean(losses) if losses else None}
+            due = bench.eval_due(epoch) and ((epoch + 1) % cfg.eval_every == 0 or epoch + 1 == max_epochs
+                                             or out_of_time)
+            if due:
+                log.start(C.EVAL_START, epoch_num=epoch + 1)
+                t_eval = now()
+                quality = _evaluate(bench)
+                result.eval_time_s += now() - t_eval
+                log.event(C.EVAL_ACCURACY, quality.value, epoch_num=epoch + 1, metric=spec.card.metric)
+                log.end(C.EVAL_STOP, epoch_num=epoch + 1)
+                result.quality, result.quality_extra = quality.value, quality.extra
+                result.eval_samples = quality.samples
+                point.update(quality=quality.value, **{f"extra_{k}": v for k, v in quality.extra.items()})
+                if progress:
+                    progress.eval(quality)
+                if not math.isfinite(quality.value):
+                    raise _Diverged(f"non-finite quality {quality.value} at epoch {epoch + 1}")
+                if spec.meets_target(quality.value, target):
+                    status = "success"
+            point["time_s"] = now() - t_run
+            result.curve.append(point)
+            if status == "success" or out_of_time:
+                if out_of_time and status != "success":
+                    result.message = f"time budget of {cfg.time_budget_s:.0f} s spent"
+                break
+    except _Diverged as err:
+        status, result.message = "diverged", str(err)
+    except KeyboardInterrupt:
+        status, result.message = "aborted", "interrupted"
+    finally:
+        synchronize(device)
+        result.run_time_s = now() - t_run
+        energy = meter.stop()
+        result.energy_j, result.energy_source = energy.joules, ",".join(energy.sources)
+        result.status = status
+        log.event(C.EVAL_SAMPLES, result.eval_samples)
+        log.end(C.RUN_STOP, status=_mllog_status(status), aibench_status=status)
+        result.__dict__.update(stats.summary())
+    if status == "success":
+        result.epochs_to_quality = result.epochs
+        result.time_to_quality_s = result.run_time_s
+        result.energy_to_quality_j = result.energy_j
+    return result
+
+
+def _mllog_status(status: str) -> str:
+    return C.SUCCESS if status == "success" else C.ABORTED

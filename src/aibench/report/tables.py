@@ -1,0 +1,46 @@
+"""Terminal tables (rich) for benchmark cards and stored results. Torch-free."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from rich.table import Table
+
+from aibench import registry
+from aibench.spec import PaperCard
+
+
+def _num(value: Any, fmt: str = "{:.4g}") -> str:
+    return "-" if value is None else fmt.format(value)
+
+
+def benchmark_table(cards: Iterable[PaperCard]) -> Table:
+    table = Table(title="AIBench component benchmarks (paper Tables 3, 5, 6)")
+    for col in ("id", "name", "algorithm", "data set", "metric", "paper target", "variation", "epoch (s)",
+                "total (h)", "subset", "implemented"):
+        table.add_column(col)
+    for c in cards:
+        table.add_row(c.id, c.name, c.algorithm, c.dataset, c.metric + (" ↑" if c.higher_is_better else " ↓"),
+                      c.paper_target_text, _num(c.variation_pct, "{:.2f}%"), _num(c.epoch_time_s, "{:.2f}"),
+                      _num(c.total_time_h), "✓" if c.in_subset else "", "✓" if registry.implemented(c) else "")
+    return table
+
+
+def results_table(rows: list[dict[str, Any]], title: str) -> Table:
+    table = Table(title=title)
+    for col in ("#", "benchmark", "mode", "scale", "status", "quality", "target", "time to quality (s)",
+                "epochs", "train samples/s", "p50 / p99 latency (ms)", "offline QPS", "energy (J)"):
+        table.add_column(col)
+    for r in rows:
+        m = r.get("metrics") or {}
+        lat = m.get("latency_ms") or {}
+        energy = m.get("energy_j") if r["mode"] == "train" else m.get("energy_per_query_j")
+        table.add_row(
+            str(r["id"]), f"{r['benchmark']} {r['name']}", r["mode"], r["scale"], r["status"],
+            _num(r.get("quality")), _num(r.get("target")), _num(m.get("time_to_quality_s"), "{:.1f}"),
+            _num(m.get("epochs")), _num(m.get("throughput_samples_per_s"), "{:.1f}"),
+            f"{_num(lat.get('50.00'), '{:.2f}')} / {_num(lat.get('99.00'), '{:.2f}')}" if lat else "-",
+            _num(m.get("offline_qps"), "{:.1f}"), _num(energy, "{:.3g}") if energy is not None else "n/a",
+        )
+    return table

@@ -1,0 +1,69 @@
+"""Training logs in MLPerf's `:::MLLOG` format, written with the mlperf-logging package.
+
+Each run gets its own file and its own logger, so several benchmarks in one process never share a log.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from pathlib import Path
+from typing import Any
+
+from mlperf_logging.mllog import constants as C
+from mlperf_logging.mllog.mllog import MLLogger
+
+_ids = itertools.count()
+
+
+class RunLog:
+    """One MLPerf-format log file for one training run."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._logger = logging.getLogger(f"aibench.mllog.{next(_ids)}")
+        self._logger.propagate = False  # the terminal shows progress; the log goes to its file only
+        self._logger.setLevel(logging.INFO)
+        self._handler = logging.FileHandler(path, mode="w")
+        self._logger.addHandler(self._handler)
+        self.ml = MLLogger(logger=self._logger, default_stack_offset=2)
+
+    def event(self, key: str, value: Any = None, **metadata: Any) -> None:
+        self.ml.event(key=key, value=value, metadata=metadata or None)
+
+    def start(self, key: str, value: Any = None, **metadata: Any) -> None:
+        self.ml.start(key=key, value=value, metadata=metadata or None)
+
+    def end(self, key: str, value: Any = None, **metadata: Any) -> None:
+        self.ml.end(key=key, value=value, metadata=metadata or None)
+
+    def submission(self, benchmark: str, platform: str, config_name: str, batch_size: int) -> None:
+        """The submission_* and disclosure keys MLPerf's common training rules require."""
+        self.event(C.SUBMISSION_BENCHMARK, benchmark)
+        self.event(C.SUBMISSION_ORG, "aibench")
+        self.event(C.SUBMISSION_DIVISION, "open")  # not an MLPerf closed-division benchmark
+        self.event(C.SUBMISSION_STATUS, "research")
+        self.event(C.SUBMISSION_PLATFORM, platform)
+        for key in ("lowest_numerical_precision_in_linear", "lowest_numerical_precision_in_attn",
+                    "lowest_numerical_precision_in_comm"):
+            self.event(key, "fp32")
+        for key in ("tensor_parallelism", "pipeline_parallelism", "context_parallelism", "expert_parallelism"):
+            self.event(key, 1)
+        self.event("micro_batch_size", batch_size)
+        self.event("config_filename", config_name)
+
+    def close(self) -> None:
+        self._logger.removeHandler(self._handler)
+        self._handler.close()
+
+
+def read_events(path: Path) -> list[dict[str, Any]]:
+    """The log's events as dicts (key, value, metadata, time_ms), using mlperf-logging's own parser."""
+    from mlperf_logging.compliance_checker.mlp_parser import parse_file
+
+    lines, errors = parse_file(str(path), ruleset="6.1.0")
+    if errors:
+        raise ValueError(f"{path}: unparsable MLLOG lines: {errors[:3]}")
+    return [{"key": ll.key, "value": ll.value["value"], "metadata": ll.value.get("metadata", {}),
+             "time_ms": ll.timestamp} for ll in lines]

@@ -1,0 +1,25 @@
+from aibench.harness.infer import InferSettings, PERCENTILES, run_inference
+from aibench.harness.train import train
+from aibench.results.mllog import RunLog
+from toy import make_toy
+
+
+def test_loadgen_scenarios_and_accuracy_pass(tmp_path):
+    bench = make_toy(tmp_path)
+    log = RunLog(tmp_path / "log")
+    train(bench, log)
+    log.close()
+    out = run_inference(bench, bench.device, InferSettings(min_duration_ms=200, min_query_count=16,
+                                                           log_dir=tmp_path / "lg"))
+    single, offline = out["scenarios"]["SingleStream"], out["scenarios"]["Offline"]
+    assert set(single.latency_ms) == set(PERCENTILES)
+    lat = [single.latency_ms[p] for p in PERCENTILES]
+    assert lat == sorted(lat) and lat[0] > 0
+    assert single.qps > 0 and offline.qps > 0
+    assert single.samples >= 16 and offline.samples >= 16
+    assert single.energy_j is None and single.energy_source == "none"
+    # the accuracy pass scored every sample with the trained model
+    assert out["samples"] == bench.config.inference_samples
+    assert out["quality"].samples == bench.config.inference_samples
+    assert out["quality"].value >= 0.9
+    assert (tmp_path / "lg" / "SingleStream" / "mlperf_log_summary.txt").exists()

@@ -1,0 +1,133 @@
+from pathlib import Path
+
+import pytest
+import torch
+from mlperf_logging.compliance_checker import mlp_compliance
+
+from aibench.benchmarks.base import StepOutput
+from aibench.harness.train import train
+from aibench.results.mllog import RunLog, read_events
+from toy import make_toy
+
+
+def _run(bench, tmp_path: Path, **kw):
+    log = RunLog(tmp_path / "run.mllog")
+    log.submission("toy", "test cpu", "toy:tiny", bench.config.batch_size)
+    try:
+        return train(bench, log, **kw), log.path
+    finally:
+        log.close()
+
+
+def test_reaches_target_and_measures(tmp_path):
+    result, _ = _run(make_toy(tmp_path), tmp_path)
+    assert result.status == "success"
+    assert result.quality >= 0.95
+    assert result.epochs_to_quality == result.epochs == len(result.curve)
+    assert result.time_to_quality_s == pytest.approx(result.run_time_s)
+    assert result.throughput_samples_per_s > 0
+    assert result.samples_trained == 256 * result.epochs
+    assert result.curve[-1]["quality"] == result.quality
+    assert result.energy_j is None and result.energy_source == "none"  # no counters: empty, not estimated
+
+
+def test_unreachable_target_is_target_missed(tmp_path):
+    result, _ = _run(make_toy(tmp_path, target=1.01, max_epochs=3), tmp_path)
+    assert result.status == "target_missed"
+    assert result.epochs == 3 and result.time_to_quality_s is None and result.epochs_to_quality is None
+
+
+def test_time_budget_stops_the_run(tmp_path):
+    result, _ = _run(make_toy(tmp_path, target=1.01, max_epochs=10_000, time_budget_s=0.3), tmp_path)
+    assert result.status == "target_missed"
+    assert "budget" in result.message
+    assert result.run_time_s < 5
+
+
+def test_nan_loss_is_recorded_as_diverged(tmp_path):
+    bench = make_toy(tmp_path, hparams={"lr": 0.5})
+    real_step = bench.train_step
+    calls = {"n": 0}
+
+    def exploding(batch):
+        calls["n"] += 1
+        out = real_step(batch)
+        return StepOutput(loss=float("nan") if calls["n"] == 5 else out.loss, samples=out.samples)
+
+    bench.train_step = exploding
+    result, _ = _run(bench, tmp_path)
+    assert result.status == "diverged"
+    assert "non-finite" in result.message
+
+
+def test_ctrl_c_is_recorded_as_aborted(tmp_path):
+    bench = make_toy(tmp_path, target=1.01)
+    calls = {"n": 0}
+    real_step = bench.train_step
+
+    def interrupted(batch):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+        return real_step(batch)
+
+    bench.train_step = interrupted
+    result, path = _run(bench, tmp_path)
+    assert result.status == "aborted"
+    stop = [e for e in read_events(path) if e["key"] == "run_stop"]
+    assert stop[0]["metadata"]["status"] == "aborted"
+
+
+def test_log_follows_mlperf_common_training_rules(tmp_path):
+    result, path = _run(make_toy(tmp_path), tmp_path)
+    events = read_events(path)
+    keys = [e["key"] for e in events]
+    for key in ("cache_clear", "init_start", "init_stop", "run_start", "run_stop", "epoch_start", "epoch_stop",
+                "eval_start", "eval_stop", "eval_accuracy", "train_samples", "eval_samples", "seed",
+                "global_batch_size", "submission_benchmark", "submission_org", "submission_division"):
+        assert key in keys, key
+    assert keys.index("init_stop") < keys.index("run_start") < keys.index("epoch_start")
+    acc = [e for e in events if e["key"] == "eval_accuracy"]
+    assert acc[-1]["value"] == pytest.approx(result.quality) and "epoch_num" in acc[-1]["metadata"]
+    # mlperf-logging's own checker, with its common training rules (the rules of every MLPerf benchmark)
+    checker = mlp_compliance.make_checker("training", "6.1.0", quiet=True, werror=False)
+    from mlperf_logging.compliance_checker.mlp_parser import parse_file
+
+    loglines, errors = parse_file(str(path), ruleset="6.1.0")
+    assert not errors
+    common = Path(mlp_compliance.__file__).parent / "training_6.1.0" / "common.yaml"
+    checker.configured_checks(loglines, str(common))
+    mlp_compliance.enqueued_configs.clear()  # the division's benchmark list names MLPerf's own benchmarks only
+    assert not checker.has_messages(), checker.log_messages()
+
+
+def test_log_catches_a_broken_log(tmp_path):
+    """The compliance check above can fail: a log without run_stop breaks the common rules."""
+    result, path = _run(make_toy(tmp_path), tmp_path)
+    lines = [l for l in path.read_text().splitlines() if '"run_stop"' not in l]
+    broken = tmp_path / "broken.mllog"
+    broken.write_text("\n".join(lines) + "\n")
+    from mlperf_logging.compliance_checker.mlp_parser import parse_file
+
+    checker = mlp_compliance.make_checker("training", "6.1.0", quiet=True, werror=False)
+    loglines, _ = parse_file(str(broken), ruleset="6.1.0")
+    common = Path(mlp_compliance.__file__).parent / "training_6.1.0" / "common.yaml"
+    checker.configured_checks(loglines, str(common))
+    mlp_compliance.enqueued_configs.clear()
+    assert checker.has_messages()
+
+
+def test_eval_runs_without_grad_and_back_in_train_mode(tmp_path):
+    bench = make_toy(tmp_path, max_epochs=1, target=1.01)
+    seen = {}
+    real_eval = bench.evaluate
+
+    def spy():
+        seen["grad"] = torch.is_grad_enabled()
+        seen["training"] = bench.model.training
+        return real_eval()
+
+    bench.evaluate = spy
+    _run(bench, tmp_path)
+    assert seen == {"grad": False, "training": False}
+    assert bench.model.training
