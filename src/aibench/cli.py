@@ -133,6 +133,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     for c in cards:
         records += run_benchmark(c, opts, store, console)
     console.print(results_table(records, title="aibench results of this run"))
+    if args.repeats > 1 and args.mode != "infer":
+        from aibench.analysis.variation import summarize_repeats
+        from aibench.report.tables import variation_table
+
+        console.print(variation_table(summarize_repeats(records)))
     bad = [r for r in records if r["status"] not in ("success", "completed")]
     return 1 if bad else 0
 

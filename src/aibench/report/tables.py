@@ -44,3 +44,15 @@ def results_table(rows: list[dict[str, Any]], title: str) -> Table:
             _num(m.get("offline_qps"), "{:.1f}"), _num(energy, "{:.3g}") if energy is not None else "n/a",
         )
     return table
+
+
+def variation_table(summary: list[dict[str, Any]]) -> Table:
+    table = Table(title="run-to-run variation (paper Table 5: CV of epochs to quality)")
+    for col in ("benchmark", "scale", "runs", "successes", "epochs mean", "epochs std", "CV", "olympic TTQ (s)"):
+        table.add_column(col)
+    for s in summary:
+        cv = s.get("epochs_cv")
+        table.add_row(s["benchmark"], s["scale"], str(s["runs"]), str(s["successes"]), _num(s.get("epochs_mean")),
+                      _num(s.get("epochs_std")), "-" if cv is None else f"{100 * cv:.2f}%",
+                      _num(s.get("ttq_olympic_mean_s"), "{:.1f}"))
+    return table

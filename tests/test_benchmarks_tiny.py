@@ -1,0 +1,61 @@
+"""Every implemented benchmark, at tiny scale, on its synthesized data: it reads, learns, infers and is counted.
+
+The full run to the tiny quality target is in test_subset_end_to_end.py (slow) and scripts/.
+"""
+
+import statistics
+
+import pytest
+import torch
+
+from aibench import registry
+from aibench.characterize.flops import characterize_compute
+from aibench.harness.runner import RunOptions, build, synthesize
+
+IMPLEMENTED = [c for c in registry.CARDS if registry.implemented(c)]
+STEPS = 8
+
+
+@pytest.fixture(scope="module")
+def data_root(tmp_path_factory):
+    return tmp_path_factory.mktemp("tiny-data")
+
+
+@pytest.fixture(params=IMPLEMENTED, ids=[c.alias for c in IMPLEMENTED])
+def bench(request, data_root):
+    card = request.param
+    path = data_root / card.alias
+    if not path.exists():
+        synthesize(card, path, "tiny", seed=7)
+    registry.benchmark_class(card).check_data(path, registry.spec(card).scale("tiny"))
+    torch.set_num_threads(2)
+    b = build(card, RunOptions(scale="tiny", device="cpu"), path, seed=0)
+    b.setup()
+    return b
+
+
+def test_loss_falls_on_repeated_batches(bench):
+    """A few optimizer steps on one fixed batch must lower the training loss: the model really learns."""
+    bench.train_mode(True)
+    batch = next(iter(bench.train_batches(0)))
+    losses = [bench.train_step(batch).loss for _ in range(STEPS)]
+    assert all(map(lambda x: x == x, losses)), losses  # no NaN
+    assert statistics.fmean(losses[-2:]) < losses[0], losses
+
+
+def test_inference_and_scoring(bench):
+    samples = list(bench.inference_samples())
+    assert len(samples) == bench.config.inference_samples
+    bench.train_mode(False)
+    with torch.no_grad():
+        outputs = bench.infer(samples[:4])
+        quality = bench.score(range(4), outputs)
+    assert len(outputs) == 4
+    assert quality.value == quality.value  # a number, not NaN
+
+
+def test_params_and_flops_are_counted(bench):
+    info = characterize_compute(bench)
+    assert info["params"]["total"] > 0
+    assert info["flops_inference_per_sample"] > 0
+    assert info["flops_train_per_sample"] > info["flops_inference_per_sample"]

@@ -1,0 +1,64 @@
+import json
+import subprocess
+import sys
+
+import pytest
+
+from aibench.cli import main
+from aibench import registry
+
+SUBSET = [c.alias for c in registry.CARDS if c.in_subset and registry.implemented(c)]
+
+
+def _aibench(*args: str, cwd=None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "aibench.cli", *args], capture_output=True, text=True, cwd=cwd,
+                          timeout=300)
+
+
+def _one_line_error(proc: subprocess.CompletedProcess, *fragments: str) -> None:
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert "Traceback" not in proc.stderr
+    for f in fragments:
+        assert f in lines[0], lines[0]
+
+
+def test_unknown_benchmark_is_one_line_with_a_suggestion():
+    _one_line_error(_aibench("run", "image_clasification"), "did you mean C1")
+
+
+def test_bad_option_value_is_one_line():
+    _one_line_error(_aibench("run", "C1", "--scale", "huge"), "--scale", "huge")
+    _one_line_error(_aibench("run", "C1", "--repeats", "-3"), "--repeats")
+
+
+def test_missing_data_dir_is_one_line(tmp_path):
+    _one_line_error(_aibench("run", "C1", "--data-dir", str(tmp_path / "nope")), "nope", "no such directory")
+
+
+@pytest.mark.parametrize("alias", SUBSET)
+def test_empty_or_partial_data_dir_is_one_line_and_keeps_results(tmp_path, alias):
+    out = tmp_path / "results"
+    from aibench.results.store import ResultStore
+
+    ResultStore(f"sqlite:///{out / 'results.sqlite'}").add(
+        benchmark="DC-AI-C1", name="x", mode="train", scale="tiny", status="success", quality=1.0, target=0.5,
+        metric="m", seed=0, metrics={})
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    proc = _aibench("run", alias, "--data-dir", str(empty), "--out", str(out))
+    _one_line_error(proc, str(empty))
+    rows = json.loads(_aibench("results", "--json", "--out", str(out)).stdout)
+    assert len(rows) == 1  # nothing already stored was lost
+
+
+@pytest.mark.parametrize("alias", SUBSET)
+def test_data_synth_then_check(tmp_path, alias):
+    assert main(["data", "synth", alias, "--dir", str(tmp_path / "d")]) == 0
+    assert main(["data", "check", alias, "--dir", str(tmp_path / "d")]) == 0
+
+
+def test_results_json_on_an_empty_store(tmp_path):
+    proc = _aibench("results", "--json", "--out", str(tmp_path))
+    assert proc.returncode == 0 and json.loads(proc.stdout) == []
