@@ -154,6 +154,10 @@ class Benchmark(ABC):
         """Samples in example_batch(), to express FLOPs per sample."""
         return self.config.batch_size
 
+    def describe(self) -> dict[str, Any]:
+        """Benchmark-specific facts worth keeping in the record (e.g. a searched architecture)."""
+        return {}
+
     # ----- state ------------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
         return {role: m.state_dict() for role, m in self.models().items()}

@@ -142,6 +142,7 @@ def run_training(bench: Benchmark, opts: RunOptions, store: ResultStore, base: d
         log.close()
     characterization = characterize_compute(bench)
     metrics = result.metrics()
+    metrics["details"] = bench.describe()
     record_id = store.add(**base, mode="train", status=result.status, quality=result.quality,
                           metrics=metrics, curve=result.curve, characterization=characterization,
                           log_path=str(log.path))
