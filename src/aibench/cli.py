@@ -62,10 +62,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--infer-duration-ms", type=_positive_int, help="LoadGen minimum duration per scenario")
     _add_store_args(p)
 
+    p = sub.add_parser("profile", help="characterize benchmarks: FLOPs, runtime breakdown, hotspots, counters")
+    p.add_argument("selectors", nargs="+", metavar="SELECTOR")
+    p.add_argument("--scale", choices=SCALES, default="tiny")
+    p.add_argument("--data-dir", type=_existing_dir)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--steps", type=_positive_int, default=3, help="training steps profiled")
+    p.add_argument("--seed", type=int, default=0)
+    _add_store_args(p)
+
     p = sub.add_parser("results", help="list stored results")
     p.add_argument("--json", action="store_true")
     p.add_argument("--benchmark", help="only this benchmark")
-    p.add_argument("--mode", choices=("train", "infer"))
+    p.add_argument("--mode", choices=("train", "infer", "profile"))
     _add_store_args(p)
 
     p = sub.add_parser("data", help="write or validate data sets")
@@ -142,6 +151,23 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 1 if bad else 0
 
 
+def cmd_profile(args: argparse.Namespace) -> int:
+    cards = registry.select(args.selectors)
+    missing = [c.alias for c in cards if not registry.implemented(c)]
+    if missing:
+        raise UserError(f"not implemented yet: {', '.join(missing)} (see `aibench list`)")
+    from aibench.harness.runner import RunOptions, pick_device, run_profile
+    from aibench.report.tables import profile_table
+    from aibench.results.store import ResultStore
+
+    pick_device(args.device)
+    opts = RunOptions(scale=args.scale, data_dir=args.data_dir, seed=args.seed, device=args.device, out_dir=args.out)
+    store = ResultStore(_db_url(args))
+    rows = [run_profile(c, opts, store, steps=args.steps) for c in cards]
+    _console().print(profile_table(rows))
+    return 0
+
+
 def cmd_results(args: argparse.Namespace) -> int:
     from aibench.results.store import ResultStore, dumps
 
@@ -192,7 +218,7 @@ def _raise_interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
 
 
-COMMANDS = {"list": cmd_list, "run": cmd_run, "results": cmd_results, "data": cmd_data}
+COMMANDS = {"list": cmd_list, "run": cmd_run, "profile": cmd_profile, "results": cmd_results, "data": cmd_data}
 
 
 def main(argv: list[str] | None = None) -> int:

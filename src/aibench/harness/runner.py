@@ -206,6 +206,24 @@ def run_benchmark(card: PaperCard, opts: RunOptions, store: ResultStore, console
     return [r for r in store.records() if r["id"] in ids]
 
 
+def run_profile(card: PaperCard, opts: RunOptions, store: ResultStore, steps: int = 3) -> dict[str, Any]:
+    """Characterize one benchmark: params, FLOPs, runtime breakdown by kernel category, hardware counters."""
+    from aibench.characterize.breakdown import profile_training
+    from aibench.characterize.counters import measure
+
+    data_dir = prepare_data(card, opts)
+    bench = build(card, opts, data_dir, opts.seed)
+    bench.setup()
+    info = characterize_compute(bench)
+    info["breakdown"] = profile_training(bench, steps=steps)
+    batches = iter(bench.train_batches(0))
+    info["counters"] = measure(lambda: [bench.train_step(next(batches)) for _ in range(steps)])
+    base = _record_base(bench, opts, data_dir, system_info())
+    record_id = store.add(**base, mode="profile", status="completed", quality=None, metrics={},
+                          characterization=info)
+    return next(r for r in store.records() if r["id"] == record_id)
+
+
 def _load_checkpoint(bench: Benchmark, card: PaperCard, opts: RunOptions) -> str:
     path = _checkpoint_path(card, opts)
     if not path.exists():

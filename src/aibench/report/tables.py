@@ -56,3 +56,22 @@ def variation_table(summary: list[dict[str, Any]]) -> Table:
                       _num(s.get("epochs_std")), "-" if cv is None else f"{100 * cv:.2f}%",
                       _num(s.get("ttq_olympic_mean_s"), "{:.1f}"))
     return table
+
+
+def profile_table(rows: list[dict[str, Any]]) -> Table:
+    """Params, FLOPs, the runtime breakdown (paper Fig. 5), the top hotspot and IPC where counted."""
+    from aibench.characterize.breakdown import CATEGORIES
+
+    table = Table(title="workload characterization (paper Fig. 5 categories, share of profiled time)")
+    for col in ("benchmark", "params", "GFLOPs/sample (train)", *CATEGORIES, "top hotspot", "IPC"):
+        table.add_column(col)
+    for r in rows:
+        ch = r["characterization"]
+        shares = ch["breakdown"]["category_share"]
+        hot = ch["breakdown"]["hotspots"][:1]
+        counters = ch.get("counters", {})
+        table.add_row(r["benchmark"], _num(ch["params"]["total"], "{:,}"), _num(ch["flops_train_per_sample"] / 1e9),
+                      *[f"{100 * shares[c]:.1f}%" for c in CATEGORIES],
+                      f"{hot[0]['name']} ({100 * hot[0]['share']:.0f}%)" if hot else "-",
+                      _num(counters.get("ipc"), "{:.2f}") if counters.get("status") == "measured" else "unavailable")
+    return table

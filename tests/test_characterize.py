@@ -1,0 +1,92 @@
+import stat
+
+import pytest
+
+from aibench.characterize.breakdown import OpTime, categorize, profile_training, summarize
+from aibench.characterize.counters import derived_metrics, measure, parse_perf_csv
+from toy import make_toy
+
+
+@pytest.mark.parametrize("name, category", [
+    ("aten::mkldnn_convolution", "convolution"),
+    ("aten::convolution_backward", "convolution"),
+    ("volta_scudnn_winograd_128x128_ldg1_ldg4_tile148n_nt", "convolution"),
+    ("aten::mm", "gemm"),
+    ("aten::addmm", "gemm"),
+    ("volta_sgemm_128x64_nn", "gemm"),
+    ("aten::native_batch_norm", "batch_norm"),
+    ("aten::native_batch_norm_backward", "batch_norm"),
+    ("aten::relu_", "relu"),
+    ("aten::threshold_backward", "relu"),
+    ("aten::max_pool2d_with_indices", "pooling"),
+    ("aten::add_", "elementwise"),
+    ("aten::mean", "elementwise"),
+    ("aten::cat", "data_arrangement"),
+    ("aten::index_select", "data_arrangement"),
+    ("aten::embedding_dense_backward", "data_arrangement"),
+    ("Memcpy HtoD (Pageable -> Device)", "memory_copy"),
+    ("aten::_to_copy", "memory_copy"),
+    ("something_unheard_of", "other"),
+])
+def test_categories_follow_the_paper(name, category):
+    assert categorize(name) == category
+
+
+def test_summary_shares_and_hotspots_skip_autograd_bookkeeping():
+    ops = [OpTime("aten::mkldnn_convolution", 60, 3), OpTime("aten::mm", 30, 2), OpTime("aten::add_", 10, 5),
+           OpTime("autograd::engine::evaluate_function: AddBackward0", 500, 5)]
+    s = summarize(ops)
+    assert s["total_time_us"] == 100
+    assert s["category_share"]["convolution"] == pytest.approx(0.6)
+    assert s["category_share"]["gemm"] == pytest.approx(0.3)
+    assert sum(s["category_share"].values()) == pytest.approx(1.0)
+    assert [h["name"] for h in s["hotspots"]] == ["aten::mkldnn_convolution", "aten::mm", "aten::add_"]
+
+
+def test_profile_training_on_a_real_model(tmp_path):
+    bench = make_toy(tmp_path)
+    bench.setup()
+    result = profile_training(bench, steps=2)
+    assert result["total_time_us"] > 0
+    assert result["category_share"]["gemm"] > 0  # a linear model spends time in its matmul
+    assert result["timed_on"].startswith("CPU")
+
+
+PERF_OK = """# started on Sat Nov 28
+2000000,,cycles,1000,100.00,,
+3000000,,instructions,1000,100.00,1.50,insn per cycle
+1000,,cache-references,1000,100.00,,
+100,,cache-misses,1000,100.00,10.00,of all cache refs
+<not supported>,,branches,0,100.00,,
+<not counted>,,branch-misses,0,0.00,,
+"""
+
+
+def test_parse_perf_csv_and_derived_metrics():
+    values = parse_perf_csv(PERF_OK)
+    assert values["cycles"] == 2e6 and values["branches"] is None and values["branch-misses"] is None
+    derived = derived_metrics(values)
+    assert derived["ipc"] == pytest.approx(1.5) and derived["cache_miss_rate"] == pytest.approx(0.1)
+    assert derived["branch_miss_rate"] is None
+
+
+def _fake_perf(tmp_path, body: str):
+    script = tmp_path / "perf"
+    script.write_text("#!/usr/bin/env bash\n"
+                      "trap 'exit 0' INT\n"
+                      'while [ "$1" != "-o" ]; do shift; done; out="$2"\n'
+                      f"cat > \"$out\" <<'EOF'\n{body}EOF\n"
+                      "while true; do sleep 0.05; done\n")
+    script.chmod(script.stat().st_mode | stat.S_IEXEC)
+    return str(script)
+
+
+def test_measure_with_counters(tmp_path):
+    out = measure(lambda: None, perf=_fake_perf(tmp_path, PERF_OK))
+    assert out["status"] == "measured" and out["ipc"] == pytest.approx(1.5)
+
+
+def test_measure_reports_unavailable_honestly(tmp_path):
+    body = "<not supported>,,cycles,0,100.00,,\n<not supported>,,instructions,0,100.00,,\n"
+    out = measure(lambda: None, perf=_fake_perf(tmp_path, body))
+    assert out["status"] == "unavailable" and "ipc" not in out
