@@ -77,6 +77,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mode", choices=("train", "infer", "profile"))
     _add_store_args(p)
 
+    p = sub.add_parser("report", help="write an HTML report of the stored results (paper tables and figures)")
+    p.add_argument("--html", type=Path, default=Path("aibench-results/report.html"))
+    _add_store_args(p)
+
     p = sub.add_parser("data", help="write or validate data sets")
     data = p.add_subparsers(dest="data_command", required=True, parser_class=_Parser)
     for name, text in (("synth", "write a tiny data set in the real on-disk layout"),
@@ -182,6 +186,15 @@ def cmd_results(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from aibench.report.html import write_report
+    from aibench.results.store import ResultStore
+
+    path = write_report(ResultStore(_db_url(args)).records(), args.html)
+    print(f"wrote {path}")
+    return 0
+
+
 def cmd_data(args: argparse.Namespace) -> int:
     from aibench.harness.runner import synthesize
 
@@ -218,7 +231,8 @@ def _raise_interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt
 
 
-COMMANDS = {"list": cmd_list, "run": cmd_run, "profile": cmd_profile, "results": cmd_results, "data": cmd_data}
+COMMANDS = {"list": cmd_list, "run": cmd_run, "profile": cmd_profile, "results": cmd_results, "report": cmd_report,
+            "data": cmd_data}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,138 @@
+"""An HTML report of the stored results: the paper's tables and figures for the user's own machine."""
+
+from __future__ import annotations
+
+import base64
+import html
+import statistics
+from pathlib import Path
+from typing import Any
+
+from aibench import registry
+from aibench.analysis.variation import summarize_repeats
+
+
+def _fmt(value: Any, spec: str = "{:.4g}") -> str:
+    return "–" if value is None else spec.format(value)
+
+
+def _table(headers: list[str], rows: list[list[str]]) -> str:
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in rows)
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def _latest(records: list[dict[str, Any]], mode: str) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for r in records:
+        if r["mode"] == mode:
+            out[r["benchmark"]] = r
+    return out
+
+
+def _img(path: Path) -> str:
+    data = base64.b64encode(path.read_bytes()).decode()
+    return f'<img alt="{html.escape(path.stem)}" src="data:image/png;base64,{data}">'
+
+
+def quality_rows(records: list[dict[str, Any]]) -> list[list[str]]:
+    """Table 3 with this machine's numbers: the latest training run of each benchmark."""
+    rows = []
+    for bench, r in sorted(_latest(records, "train").items(), key=lambda kv: registry.card(kv[0]).number):
+        c, m = registry.card(bench), r["metrics"]
+        rows.append([c.id, c.task, c.algorithm, c.metric, c.paper_target_text, r["scale"], _fmt(r["target"]),
+                     _fmt(r["quality"]), r["status"], _fmt(m.get("time_to_quality_s"), "{:.1f}"),
+                     _fmt(m.get("epochs_to_quality")), _fmt(m.get("throughput_samples_per_s"), "{:.1f}"),
+                     _fmt(m.get("energy_to_quality_j"), "{:.1f}") if m.get("energy_j") is not None else "unavailable"])
+    return rows
+
+
+def cost_rows(records: list[dict[str, Any]]) -> list[list[str]]:
+    """Table 6: epoch time and total training time, the paper's beside this machine's."""
+    rows = []
+    for bench, r in sorted(_latest(records, "train").items(), key=lambda kv: registry.card(kv[0]).number):
+        c, m = registry.card(bench), r["metrics"]
+        epoch = statistics.median(m["epoch_times_s"]) if m.get("epoch_times_s") else None
+        rows.append([c.id, r["scale"], _fmt(c.epoch_time_s, "{:.2f}"), _fmt(c.total_time_h), _fmt(epoch, "{:.2f}"),
+                     _fmt(m.get("run_time_s"), "{:.1f}")])
+    return rows
+
+
+def inference_rows(records: list[dict[str, Any]]) -> list[list[str]]:
+    rows = []
+    for bench, r in sorted(_latest(records, "infer").items(), key=lambda kv: registry.card(kv[0]).number):
+        m, lat = r["metrics"], r["metrics"].get("latency_ms", {})
+        rows.append([bench, r["scale"], m.get("model_state", ""), _fmt(r["quality"]), _fmt(lat.get("50.00"), "{:.2f}"),
+                     _fmt(lat.get("90.00"), "{:.2f}"), _fmt(lat.get("99.00"), "{:.2f}"),
+                     _fmt(lat.get("99.90"), "{:.2f}"), _fmt(m.get("single_stream_qps"), "{:.1f}"),
+                     _fmt(m.get("offline_qps"), "{:.1f}"),
+                     _fmt(m.get("energy_per_query_j"), "{:.3g}") if m.get("energy_per_query_j") is not None
+                     else "unavailable"])
+    return rows
+
+
+def hotspot_rows(profiles: dict[str, dict[str, Any]]) -> list[list[str]]:
+    """Table 7: for each kernel category, the functions taking the largest share in some benchmark."""
+    best: dict[str, list[tuple[float, str, str]]] = {}
+    for bench, ch in profiles.items():
+        for h in ch["breakdown"]["hotspots"]:
+            best.setdefault(h["category"], []).append((h["share"], h["name"], bench))
+    rows = []
+    for cat, items in sorted(best.items()):
+        for share, name, bench in sorted(items, reverse=True)[:3]:
+            rows.append([cat, name, bench.removeprefix("DC-AI-"), f"{100 * share:.1f}%"])
+    return rows
+
+
+def write_report(records: list[dict[str, Any]], out: Path) -> Path:
+    from aibench.report import figures
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig_dir = out.parent / (out.stem + "-figures")
+    parts = ["<h1>AIBench results</h1>"]
+    if records:
+        sysinfo = records[-1]["system"]
+        parts.append(f"<p>System: {html.escape(str(sysinfo.get('cpu_model')))}, {sysinfo.get('logical_cpus')} CPUs, "
+                     f"GPUs: {html.escape(str([g['name'] for g in sysinfo.get('gpus', [])] or 'none'))}, "
+                     f"code {html.escape(str(sysinfo.get('code_version')))}</p>")
+    parts.append("<h2>Quality and time to quality (paper Table 3, this machine)</h2>")
+    parts.append(_table(["id", "task", "algorithm", "metric", "paper target", "scale", "target", "quality", "status",
+                         "time to quality (s)", "epochs", "samples/s", "energy to quality (J)"], quality_rows(records)))
+    variation = summarize_repeats(records)
+    parts.append("<h2>Run-to-run variation (paper Table 5)</h2>")
+    parts.append(_table(["benchmark", "scale", "runs", "successes", "epochs mean", "CV", "olympic TTQ (s)"],
+                        [[v["benchmark"], v["scale"], str(v["runs"]), str(v["successes"]), _fmt(v.get("epochs_mean")),
+                          _fmt(100 * v["epochs_cv"], "{:.2f}%") if v.get("epochs_cv") is not None else "–",
+                          _fmt(v.get("ttq_olympic_mean_s"), "{:.1f}")] for v in variation]))
+    parts.append("<h2>Training cost (paper Table 6: paper's TITAN RTX beside this machine)</h2>")
+    parts.append(_table(["benchmark", "scale", "paper epoch (s)", "paper total (h)", "epoch here (s)",
+                         "run here (s)"], cost_rows(records)))
+    parts.append("<h2>Inference (MLPerf LoadGen)</h2>")
+    parts.append(_table(["benchmark", "scale", "model", "quality", "p50 ms", "p90 ms", "p99 ms", "p99.9 ms",
+                         "SingleStream QPS", "Offline samples/s", "energy/query (J)"], inference_rows(records)))
+    profiles = {b.removeprefix("DC-AI-"): r["characterization"] for b, r in _latest(records, "profile").items()}
+    train = _latest(records, "train")
+    points = {b.removeprefix("DC-AI-"): {"params": r["characterization"]["params"]["total"],
+                                         "flops": r["characterization"]["flops_train_per_sample"],
+                                         "epochs": r["metrics"].get("epochs")} for b, r in train.items()
+              if r.get("characterization", {}).get("params")}
+    if points:
+        parts.append("<h2>Model characteristics (paper Fig. 2)</h2>")
+        parts.append(_img(figures.model_figure(points, fig_dir / "models.png")))
+    if profiles:
+        parts.append("<h2>Runtime breakdown (paper Fig. 5)</h2>")
+        parts.append(_img(figures.breakdown_figure(profiles, fig_dir / "breakdown.png")))
+        parts.append("<h2>Hotspot functions (paper Table 7)</h2>")
+        parts.append(_table(["category", "function", "benchmark", "share"], hotspot_rows(profiles)))
+    if len(profiles) >= 2:
+        from aibench.analysis.cluster import cluster
+
+        clustering = cluster(records)
+        parts.append("<h2>Clustering and subset (paper Fig. 4)</h2>")
+        parts.append(f"<p>Representative subset: {html.escape(', '.join(clustering.subset))}</p>")
+        parts.append(_img(figures.cluster_figure(clustering, fig_dir / "clusters.png")))
+    style = ("<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse;margin:1em 0}"
+             "td,th{border:1px solid #ccc;padding:3px 8px;font-size:13px}img{max-width:900px}</style>")
+    out.write_text(f"<!doctype html><html><head><meta charset='utf-8'><title>AIBench results</title>{style}</head>"
+                   f"<body>{''.join(parts)}</body></html>")
+    return out

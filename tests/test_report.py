@@ -1,0 +1,37 @@
+from aibench.characterize.breakdown import CATEGORIES
+from aibench.report.html import write_report
+from aibench.results.store import ResultStore
+
+
+def _records(store: ResultStore) -> None:
+    system = {"cpu_model": "Test CPU", "logical_cpus": 2, "gpus": [], "code_version": "abc"}
+    for bench, dominant, params in (("DC-AI-C1", "convolution", 2.5e7), ("DC-AI-C16", "gemm", 1e5),
+                                    ("DC-AI-C9", "batch_norm", 4e7)):
+        ch = {"params": {"total": params}, "flops_train_per_sample": params * 30,
+              "breakdown": {"category_share": {c: (0.9 if c == dominant else 0.1 / 8) for c in CATEGORIES},
+                            "hotspots": [{"name": f"aten::{dominant}_op", "category": dominant, "share": 0.9,
+                                          "calls": 3}]},
+              "counters": {"status": "unavailable"}}
+        common = dict(benchmark=bench, name="x", scale="tiny", metric="m", target=0.5, seed=0, system=system,
+                      characterization=ch)
+        for seed, epochs in ((0, 3), (1, 4)):
+            store.add(**{**common, "seed": seed}, mode="train", status="success", quality=0.6,
+                      metrics={"time_to_quality_s": 10.0 + epochs, "epochs_to_quality": epochs, "epochs": epochs,
+                               "epoch_times_s": [3.0] * epochs, "run_time_s": 12.0, "energy_j": None})
+        store.add(**common, mode="infer", status="completed", quality=0.6,
+                  metrics={"model_state": "trained", "latency_ms": {"50.00": 1.0, "99.00": 2.0},
+                           "offline_qps": 100.0})
+        store.add(**common, mode="profile", status="completed", quality=None, metrics={})
+
+
+def test_report_has_the_paper_tables_and_figures(tmp_path):
+    store = ResultStore(f"sqlite:///{tmp_path / 'r.sqlite'}")
+    _records(store)
+    out = write_report(store.records(), tmp_path / "report.html")
+    text = out.read_text()
+    for heading in ("Table 3", "Table 5", "Table 6", "Table 7", "Fig. 2", "Fig. 4", "Fig. 5", "LoadGen"):
+        assert heading in text, heading
+    assert text.count("<img") == 3
+    assert "aten::convolution_op" in text
+    assert "20.20%" in text  # CV of epochs 3 and 4: std 0.707 / mean 3.5
+    assert (tmp_path / "report-figures" / "clusters.png").stat().st_size > 1000
