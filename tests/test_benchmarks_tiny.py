@@ -58,4 +58,4 @@ def test_params_and_flops_are_counted(bench):
     info = characterize_compute(bench)
     assert info["params"]["total"] > 0
     assert info["flops_inference_per_sample"] > 0
-    assert info["flops_train_per_sample"] > info["flops_inference_per_sample"]
+    assert info["flops_train_per_sample"] > 0  # not compared: an inference sample may score many items (C10)

@@ -43,7 +43,7 @@ CARDS: tuple[PaperCard, ...] = (
     _card(9, "object_detection", "Object detection", "Faster R-CNN (ResNet-50)", "VOC2007", "map50", True,
           0.75, "75% (mAP)", 0.0, 10, 1627.39, 2.52, "c09_object_detection", subset=True),
     _card(10, "recommendation", "Recommendation", "Neural Collaborative Filtering", "MovieLens", "hr_at_10", True,
-          0.635, "63.5% (HR@10)", 9.95, 5, 36.72, 0.16),
+          0.635, "63.5% (HR@10)", 9.95, 5, 36.72, 0.16, "c10_recommendation"),
     _card(11, "video_prediction", "Video prediction", "CDNA motion-focused predictive model", "Robot pushing",
           "mse", False, 72.0, "72 (MSE)", 11.83, 4, 24.99, 2.11),
     _card(12, "image_compression", "Image compression", "Recurrent full-resolution compression", "ImageNet",

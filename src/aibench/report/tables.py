@@ -28,20 +28,21 @@ def benchmark_table(cards: Iterable[PaperCard]) -> Table:
 
 
 def results_table(rows: list[dict[str, Any]], title: str) -> Table:
+    """One line per stored run; short headers so it fits an 80-column terminal."""
     table = Table(title=title)
-    for col in ("#", "benchmark", "mode", "scale", "status", "quality", "target", "time to quality (s)",
-                "epochs", "train samples/s", "p50 / p99 latency (ms)", "offline QPS", "energy (J)"):
-        table.add_column(col)
+    for col in ("#", "bench", "mode", "scale", "status", "quality/target", "TTQ s", "epochs", "train/s",
+                "p50/p99 ms", "QPS", "J"):
+        table.add_column(col, overflow="fold")
     for r in rows:
         m = r.get("metrics") or {}
         lat = m.get("latency_ms") or {}
         energy = m.get("energy_j") if r["mode"] == "train" else m.get("energy_per_query_j")
         table.add_row(
-            str(r["id"]), f"{r['benchmark']} {r['name']}", r["mode"], r["scale"], r["status"],
-            _num(r.get("quality")), _num(r.get("target")), _num(m.get("time_to_quality_s"), "{:.1f}"),
-            _num(m.get("epochs")), _num(m.get("throughput_samples_per_s"), "{:.1f}"),
-            f"{_num(lat.get('50.00'), '{:.2f}')} / {_num(lat.get('99.00'), '{:.2f}')}" if lat else "-",
-            _num(m.get("offline_qps"), "{:.1f}"), _num(energy, "{:.3g}") if energy is not None else "n/a",
+            str(r["id"]), r["benchmark"].removeprefix("DC-AI-"), r["mode"], r["scale"], r["status"],
+            f"{_num(r.get('quality'))}/{_num(r.get('target'))}", _num(m.get("time_to_quality_s"), "{:.1f}"),
+            _num(m.get("epochs")), _num(m.get("throughput_samples_per_s"), "{:.0f}"),
+            f"{_num(lat.get('50.00'), '{:.2f}')}/{_num(lat.get('99.00'), '{:.2f}')}" if lat else "-",
+            _num(m.get("offline_qps"), "{:.0f}"), _num(energy, "{:.3g}") if energy is not None else "n/a",
         )
     return table
 

@@ -1,0 +1,171 @@
+"""DC-AI-C10: NeuMF on MovieLens implicit feedback, leave-one-out HR@10 over 100 candidates.
+
+Each epoch pairs every training positive with `negatives` freshly sampled items outside the user's training
+interactions, shuffles, and minimises binary cross-entropy. Evaluation scores each test user's 100 candidates (the
+held-out item and 99 fixed never-interacted items, drawn once from the run's seed) and ranks them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from aibench.benchmarks.base import Benchmark, Quality
+from aibench.benchmarks.c10_recommendation import SPEC
+from aibench.benchmarks.c10_recommendation.data import (
+    LeaveOneOut, evaluation_candidates, leave_one_out, list_quality, popularity_scores, ranking_quality,
+    sample_negatives, synthesize_ratings, top_k_items,
+)
+from aibench.benchmarks.c10_recommendation.model import NeuMF
+from aibench.datasets.movielens import FILE_100K, SEPARATORS, find_ratings_file, read_ratings, write_ratings
+from aibench.errors import DataError
+from aibench.spec import ScaleConfig
+
+EVAL_USERS_PER_CHUNK = 1024  # 102,400 (user, item) pairs per forward pass at evaluation
+
+
+@dataclass(frozen=True)
+class RankingQuery:
+    """An inference query: a user index and the 100 candidate item indices to rank."""
+
+    user: int
+    candidates: torch.Tensor
+
+
+def ratings_dir(data_dir: Path, config: ScaleConfig) -> Path:
+    """The folder holding the ratings: data_dir itself, or its subfolder named by the scale's data set
+    (e.g. DATA/ml-1m) when data_dir is a root holding several MovieLens releases."""
+    data_dir = Path(data_dir)
+    if any((data_dir / name).is_file() for name in SEPARATORS):
+        return data_dir
+    preferred = data_dir / str(config.hparams.get("dataset", ""))
+    return preferred if preferred.is_dir() else data_dir
+
+
+def _split(data_dir: Path, config: ScaleConfig) -> LeaveOneOut:
+    split = leave_one_out(read_ratings(ratings_dir(data_dir, config)))
+    need = config.hparams["eval_negatives"] + 1
+    if len(split.test_user) == 0 or split.n_items < need + 1:
+        raise DataError(split.source, f"too small for the protocol: {len(split.test_user)} users with 2+ rated "
+                                      f"items and {split.n_items} items (need some users and over {need} items)")
+    return split
+
+
+class Recommendation(Benchmark):
+    SPEC = SPEC
+
+    # ----- data -------------------------------------------------------------------------------------
+    @classmethod
+    def synthesize(cls, data_dir: Path, config: ScaleConfig, seed: int) -> None:
+        hp = config.hparams
+        ratings = synthesize_ratings(seed, n_users=hp["synth_users"], n_items=hp["synth_items"],
+                                     n_genres=hp["synth_genres"])
+        write_ratings(data_dir, ratings, FILE_100K)
+
+    @classmethod
+    def check_data(cls, data_dir: Path, config: ScaleConfig) -> dict[str, Any]:
+        split = _split(data_dir, config)
+        return {"file": str(find_ratings_file(ratings_dir(data_dir, config))), "users": split.n_users,
+                "items": split.n_items, "train_interactions": len(split.train_user),
+                "test_users": len(split.test_user)}
+
+    # ----- setup ------------------------------------------------------------------------------------
+    def setup(self) -> None:
+        hp, device = self.hp, self.device
+        self.split = _split(self.ctx.data_dir, self.config)
+        rng = np.random.default_rng([self.ctx.seed, 0])  # the evaluation candidates are fixed per seed
+        candidates = evaluation_candidates(self.split, hp["eval_negatives"], rng)
+        self.eval_users = torch.from_numpy(self.split.test_user).to(device)
+        self.eval_candidates = torch.from_numpy(candidates).to(device)
+        self.eval_relevant = self.eval_candidates == torch.from_numpy(self.split.test_item).to(device)[:, None]
+        self.query_rows = np.sort(rng.choice(len(candidates), min(self.config.inference_samples, len(candidates)),
+                                             replace=False))
+        self.item_ids = torch.from_numpy(self.split.item_ids).to(device)
+        self.model = NeuMF(self.split.n_users, self.split.n_items, hp["factors"], hp["mlp_layers"]).to(device)
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=hp["lr"])
+        self.loss_fn = nn.BCEWithLogitsLoss()  # sigmoid + binary cross-entropy, numerically stable
+        popularity = torch.from_numpy(popularity_scores(self.split)).to(device)
+        self.popularity_quality = ranking_quality(popularity[self.eval_candidates], self.eval_relevant, hp["top_k"])
+
+    def models(self) -> dict[str, nn.Module]:
+        return {"model": self.model}
+
+    # ----- training ---------------------------------------------------------------------------------
+    def train_samples(self) -> int:
+        return len(self.split.train_user) * (1 + self.hp["negatives"])
+
+    def train_batches(self, epoch: int) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+        users, items, labels = self._epoch_pairs(epoch)
+        for start in range(0, len(users), self.config.batch_size):
+            end = start + self.config.batch_size
+            yield users[start:end], items[start:end], labels[start:end]
+
+    def _epoch_pairs(self, epoch: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Every positive plus `negatives` new negatives per positive, shuffled; drawn from (seed, epoch)."""
+        rng = np.random.default_rng([self.ctx.seed, 1, epoch])
+        split, n_neg = self.split, self.hp["negatives"]
+        negatives = sample_negatives(split, split.train_user, n_neg, rng)
+        users = np.concatenate([split.train_user, np.repeat(split.train_user, n_neg)])
+        items = np.concatenate([split.train_item, negatives.reshape(-1)])
+        labels = np.concatenate([np.ones(len(split.train_user)), np.zeros(negatives.size)]).astype(np.float32)
+        order = rng.permutation(len(users))
+        return tuple(torch.from_numpy(a[order]).to(self.device) for a in (users, items, labels))
+
+    def compute_loss(self, batch: tuple[torch.Tensor, torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, int]:
+        users, items, labels = batch
+        return self.loss_fn(self.model(users, items), labels), len(users)
+
+    # ----- evaluation -------------------------------------------------------------------------------
+    def _candidate_scores(self, users: torch.Tensor, candidates: torch.Tensor) -> torch.Tensor:
+        """The model's probability for every (user, candidate) pair, shape (users, candidates)."""
+        scores = []
+        with torch.no_grad():
+            for start in range(0, len(users), EVAL_USERS_PER_CHUNK):
+                chunk = candidates[start:start + EVAL_USERS_PER_CHUNK]
+                owners = users[start:start + EVAL_USERS_PER_CHUNK, None].expand_as(chunk)
+                scores.append(self.model.probability(owners.reshape(-1), chunk.reshape(-1)).view_as(chunk))
+        return torch.cat(scores)
+
+    def evaluate(self) -> Quality:
+        k = self.hp["top_k"]
+        result = ranking_quality(self._candidate_scores(self.eval_users, self.eval_candidates), self.eval_relevant, k)
+        return Quality(result.pop(f"hr_at_{k}"), result, samples=len(self.eval_users))
+
+    # ----- inference --------------------------------------------------------------------------------
+    def inference_samples(self) -> Sequence[RankingQuery]:
+        return [RankingQuery(int(self.eval_users[row]), self.eval_candidates[row]) for row in self.query_rows]
+
+    def infer(self, samples: Sequence[RankingQuery]) -> list[list[int]]:
+        """The ranked top-k MovieLens item ids for each query."""
+        users = torch.tensor([s.user for s in samples], device=self.device)
+        candidates = torch.stack([s.candidates for s in samples])
+        ranked = top_k_items(self._candidate_scores(users, candidates), candidates, self.hp["top_k"])
+        return self.item_ids[ranked].tolist()
+
+    def score(self, indices: Sequence[int], outputs: Sequence[list[int]]) -> Quality:
+        k = self.hp["top_k"]
+        rows = self.query_rows[list(indices)]
+        held_out = torch.from_numpy(self.split.item_ids[self.split.test_item[rows]])
+        result = list_quality(torch.tensor([list(out) for out in outputs], dtype=torch.long), held_out, k)
+        return Quality(result.pop(f"hr_at_{k}"), result, samples=len(rows))
+
+    # ----- characterization -------------------------------------------------------------------------
+    def example_batch(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        return next(iter(self.train_batches(0)))
+
+    def describe(self) -> dict[str, Any]:
+        k = self.hp["top_k"]
+        return {"ratings_file": str(self.split.source), "users": self.split.n_users, "items": self.split.n_items,
+                "train_interactions": len(self.split.train_user), "test_users": len(self.split.test_user),
+                f"popularity_hr_at_{k}": self.popularity_quality[f"hr_at_{k}"],
+                f"popularity_ndcg_at_{k}": self.popularity_quality[f"ndcg_at_{k}"],
+                f"random_hr_at_{k}": k / (self.hp["eval_negatives"] + 1)}
+
+
+BENCHMARK = Recommendation

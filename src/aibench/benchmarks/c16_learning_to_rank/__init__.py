@@ -1,0 +1,48 @@
+"""DC-AI-C16 learning to rank: ranking distillation (Tang & Wang, KDD 2018) with Caser teacher and student on
+Gowalla check-ins. A large Caser teacher is trained first; a small Caser student then learns from the observed
+next items and from the teacher's top-K ranking. Quality is the student's precision@10 on held-out check-ins.
+"""
+
+from aibench.registry import card
+from aibench.spec import BenchmarkSpec, ScaleConfig
+
+# The authors' code (github.com/graytowne/rank_distill: train_caser.py, distill_caser.py and its README) and
+# the Caser paper (WSDM 2018, section 4: n=15 cold-start filter for Gowalla, T=3, last 20% of each user's
+# check-ins as the test set).
+_REFERENCE = {
+    "L": 5, "T": 3, "teacher_d": 100, "student_d": 50, "nv": 2, "nh": 16, "dropout": 0.5,
+    "optimizer": "adam", "lr": 1e-3, "weight_decay": 1e-6, "neg_samples": 3,
+    "K": 10, "lambda": 1.0, "mu": 0.1, "dynamic_samples": 100, "dynamic_start_epoch": 10, "teach_alpha": 1.0,
+    "teacher_epochs": 50, "student_epochs": 50,
+    "min_user_checkins": 15, "min_item_checkins": 15, "test_fraction": 0.2, "max_users": None,
+}
+
+SPEC = BenchmarkSpec(
+    card=card("C16"),
+    data_layout="loc-gowalla_totalCheckins.txt (or .gz) from SNAP: user<TAB>time (2010-10-19T23:55:27Z)"
+                "<TAB>latitude<TAB>longitude<TAB>location id, one check-in a line",
+    scales={
+        "tiny": ScaleConfig(
+            # baseline: the popularity ranker's precision@10 on the tiny split of the harness's synthetic set
+            # (seed 1234); the trained student reaches ~0.35, its teacher ~0.38-0.41
+            target=0.25, max_epochs=50, batch_size=128, baseline=0.016, baseline_kind="popularity ranker",
+            time_budget_s=170, eval_every=1, inference_samples=64,
+            hparams={**_REFERENCE, "teacher_d": 64, "student_d": 16, "teacher_epochs": 20, "student_epochs": 30,
+                     "dynamic_start_epoch": 3, "min_user_checkins": 10, "min_item_checkins": 5,
+                     "synth_regions": 6, "synth_users_per_region": 50, "synth_loop_locations": 50},
+            shrink="synthetic Gowalla-format check-ins (6 cities, 300 walkers, ~9k check-ins, 318 locations); "
+                   "teacher d=64 / student d=16 instead of 100 / 50; batch 128 instead of 512 (the data set is "
+                   "~60x smaller); 20 teacher + up to 30 student epochs instead of 50 + 50, discrepancy weights "
+                   "from student epoch 3 instead of 10; cold-start filter 10 check-ins per user, 5 per location",
+        ),
+        "small": ScaleConfig(
+            target=0.1458, max_epochs=100, batch_size=512, eval_every=5, inference_samples=1024,
+            hparams={**_REFERENCE, "max_users": 20_000},
+        ),
+        "full": ScaleConfig(
+            target=0.1458, max_epochs=100, batch_size=512, eval_every=10, inference_samples=4096,
+            hparams=dict(_REFERENCE),
+        ),
+    },
+    default_data_subdir="gowalla",
+)

@@ -1,0 +1,230 @@
+"""DC-AI-C16: ranking distillation with Caser on Gowalla.
+
+Training is two phases inside one timed run: the teacher (large d) learns with Caser's ranking loss; then the
+student (small d) learns with the same loss plus the distillation loss on the teacher's top-K items for each
+training window (position-importance weights, times ranking-discrepancy weights once the student has
+warmed up: the paper's hybrid). Evaluation ranks all locations a user has not visited in training for the
+user's last L training check-ins and scores the student's top 10 against the held-out check-ins.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from aibench.benchmarks.base import Benchmark, Quality, StepOutput
+from aibench.benchmarks.c16_learning_to_rank import SPEC
+from aibench.benchmarks.c16_learning_to_rank.data import (
+    PAD, RankingMetrics, SequenceData, build_sequences, item_mask, last_items, popularity_scores, ranking_preds,
+    sample_unseen, sliding_windows, top_k_preds, write_synthetic,
+)
+from aibench.benchmarks.c16_learning_to_rank.model import (
+    Caser, discrepancy_weights, distillation_loss, position_weights, ranking_loss,
+)
+from aibench.datasets.gowalla import find_checkins_file, read_checkins
+from aibench.spec import ScaleConfig
+
+TOP_N = 10  # the metric's cut-off: precision@10 etc.
+EVAL_USERS_PER_BATCH = 512
+
+
+@dataclass
+class WindowBatch:
+    """Training windows of one step: who, the last L items, the next T items, and sampled unseen items."""
+
+    phase: str  # "teacher" or "student"
+    users: torch.Tensor
+    sequences: torch.Tensor
+    targets: torch.Tensor
+    negatives: torch.Tensor
+    rank_samples: torch.Tensor | None = None  # for the ranking-discrepancy weights (student, after warm-up)
+
+
+@dataclass(frozen=True)
+class RankQuery:
+    """An inference query: a user and the user's most recent L check-ins (item indices)."""
+
+    user: int
+    recent: torch.Tensor
+
+
+def _preprocess(data_dir: Path, config: ScaleConfig) -> SequenceData:
+    hp = config.hparams
+    return build_sequences(read_checkins(data_dir), hp["min_user_checkins"], hp["min_item_checkins"],
+                           hp["test_fraction"], hp.get("max_users"), source=find_checkins_file(data_dir))
+
+
+class LearningToRank(Benchmark):
+    SPEC = SPEC
+
+    # ----- data -------------------------------------------------------------------------------------
+    @classmethod
+    def synthesize(cls, data_dir: Path, config: ScaleConfig, seed: int) -> None:
+        sizes = ("regions", "users_per_region", "loop_locations")  # tiny's hparams set them; else the defaults
+        write_synthetic(data_dir, seed, **{k: config.hparams[f"synth_{k}"] for k in sizes
+                                           if f"synth_{k}" in config.hparams})
+
+    @classmethod
+    def check_data(cls, data_dir: Path, config: ScaleConfig) -> dict[str, Any]:
+        checkins = read_checkins(data_dir)
+        data = _preprocess(data_dir, config)
+        return {"checkins": len(checkins), "users": len(np.unique(checkins.user)),
+                "locations": len(np.unique(checkins.location)), "kept_users": data.n_users,
+                "kept_locations": data.n_items - 1, "train_checkins": data.train_checkins(),
+                "test_checkins": sum(len(s) for s in data.test)}
+
+    # ----- setup ------------------------------------------------------------------------------------
+    def setup(self) -> None:
+        hp, device = self.hp, self.device
+        self.data = _preprocess(self.ctx.data_dir, self.config)
+        users, sequences, targets = sliding_windows(self.data.train, hp["L"], hp["T"])
+        self.windows = (users.to(device), sequences.to(device), targets.to(device))
+        self.seen = item_mask(self.data.train, self.data.n_items).to(device)
+        self.heldout = item_mask(self.data.test, self.data.n_items).to(device)
+        self.recent = last_items(self.data.train, hp["L"]).to(device)
+        self.teacher = self._caser(hp["teacher_d"])
+        self.student = self._caser(hp["student_d"])
+        self.teacher_optimizer = self._adam(self.teacher)
+        self.student_optimizer = self._adam(self.student)
+        self.generator = torch.Generator(device=device).manual_seed(self.ctx.seed)
+        self.position_w = position_weights(hp["K"], hp["lambda"], device)
+        self.item_of_location = {int(loc): i for i, loc in enumerate(self.data.location_ids) if i != PAD}
+        self.teacher_precision: float | None = None  # measured once, at the first student evaluation
+        popularity = popularity_scores(self.data.train, self.data.n_items).to(device)
+        self.popularity_precision = self._quality(lambda seqs, u: popularity.expand(len(u), -1))[
+            f"precision_at_{TOP_N}"]
+
+    def _caser(self, d: int) -> Caser:
+        hp = self.hp
+        return Caser(self.data.n_users, self.data.n_items, d, hp["L"], hp["nv"], hp["nh"],
+                     hp["dropout"]).to(self.device)
+
+    def _adam(self, model: Caser) -> torch.optim.Adam:
+        return torch.optim.Adam(model.parameters(), lr=self.hp["lr"], weight_decay=self.hp["weight_decay"])
+
+    def models(self) -> dict[str, torch.nn.Module]:
+        return {"teacher": self.teacher, "student": self.student}
+
+    # ----- training ---------------------------------------------------------------------------------
+    def phase(self, epoch: int) -> str:
+        return "teacher" if epoch < self.hp["teacher_epochs"] else "student"
+
+    def eval_due(self, epoch: int) -> bool:
+        return self.phase(epoch) == "student"
+
+    def train_samples(self) -> int:
+        return len(self.windows[0])
+
+    def train_batches(self, epoch: int) -> Iterator[WindowBatch]:
+        phase = self.phase(epoch)
+        dynamic = phase == "student" and epoch - self.hp["teacher_epochs"] >= self.hp["dynamic_start_epoch"]
+        order = torch.randperm(self.train_samples(), generator=self.generator, device=self.device)
+        for start in range(0, len(order), self.config.batch_size):
+            yield self._batch(order[start:start + self.config.batch_size], phase, dynamic)
+
+    def _batch(self, index: torch.Tensor, phase: str, dynamic: bool) -> WindowBatch:
+        users, sequences, targets = (t[index] for t in self.windows)
+        negatives = sample_unseen(self.seen, users, self.hp["neg_samples"], self.generator)
+        samples = sample_unseen(self.seen, users, self.hp["dynamic_samples"], self.generator) if dynamic else None
+        return WindowBatch(phase, users, sequences, targets, negatives, samples)
+
+    def train_step(self, batch: WindowBatch) -> StepOutput:
+        optimizer = self.teacher_optimizer if batch.phase == "teacher" else self.student_optimizer
+        optimizer.zero_grad(set_to_none=True)
+        loss, parts = self._losses(batch)
+        loss.backward()
+        optimizer.step()
+        return StepOutput(loss=float(loss.detach()), samples=len(batch.users), losses=parts)
+
+    def compute_loss(self, batch: WindowBatch) -> tuple[torch.Tensor, int]:
+        return self._losses(batch)[0], len(batch.users)
+
+    def _losses(self, batch: WindowBatch) -> tuple[torch.Tensor, dict[str, float]]:
+        if batch.phase == "teacher":
+            scores = self.teacher(batch.sequences, batch.users, torch.cat([batch.targets, batch.negatives], 1))
+            loss = ranking_loss(*scores.split([batch.targets.shape[1], batch.negatives.shape[1]], 1))
+            return loss, {"ranking": float(loss.detach())}
+        candidates = self._teacher_top_k(batch)
+        groups = [batch.targets, batch.negatives, candidates]
+        if batch.rank_samples is not None:
+            groups.append(batch.rank_samples)
+        scores = self.student(batch.sequences, batch.users, torch.cat(groups, 1)).split([g.shape[1] for g in groups], 1)
+        weights = self.position_w.expand_as(candidates)
+        if batch.rank_samples is not None:  # the hybrid: position importance x ranking discrepancy
+            weights = weights * discrepancy_weights(scores[2], scores[3], self.data.n_items, self.hp["mu"])
+        rank = ranking_loss(scores[0], scores[1])
+        distill = self.hp["teach_alpha"] * distillation_loss(scores[2], weights.detach())
+        return rank + distill, {"ranking": float(rank.detach()), "distillation": float(distill.detach())}
+
+    @torch.no_grad()
+    def _teacher_top_k(self, batch: WindowBatch) -> torch.Tensor:
+        """The teacher's K best items for each window, leaving out the window's own targets (its labels)."""
+        self.teacher.eval()  # the teacher is fixed while the student learns: no dropout
+        scores = self.teacher.score_all(batch.sequences, batch.users)
+        scores[:, PAD] = float("-inf")
+        scores.scatter_(1, batch.targets, float("-inf"))
+        return scores.topk(self.hp["K"], dim=1).indices
+
+    # ----- evaluation -------------------------------------------------------------------------------
+    @torch.no_grad()
+    def evaluate(self) -> Quality:
+        self.student.eval()
+        metrics = self._quality(self.student.score_all)
+        if self.teacher_precision is None:
+            self.teacher.eval()
+            self.teacher_precision = self._quality(self.teacher.score_all)[f"precision_at_{TOP_N}"]
+        value = metrics.pop(f"precision_at_{TOP_N}")
+        extra = {**metrics, f"teacher_precision_at_{TOP_N}": self.teacher_precision,
+                 f"popularity_precision_at_{TOP_N}": self.popularity_precision}
+        return Quality(value=value, extra=extra, samples=self.data.n_users)
+
+    def _quality(self, score_all: Any) -> dict[str, float]:
+        """Metrics of a ranker (a callable: recent items, users -> scores of all items) over all users."""
+        metrics = RankingMetrics(TOP_N)
+        for start in range(0, self.data.n_users, EVAL_USERS_PER_BATCH):
+            users = torch.arange(start, min(start + EVAL_USERS_PER_BATCH, self.data.n_users), device=self.device)
+            scores = score_all(self.recent[users], users)
+            metrics.update(ranking_preds(scores, self.seen[users]), self.heldout[users][:, 1:])
+        return metrics.result()
+
+    # ----- inference --------------------------------------------------------------------------------
+    def inference_samples(self) -> Sequence[RankQuery]:
+        count, n_users = self.config.inference_samples, self.data.n_users
+        users = (np.arange(count) * n_users) // count  # spread over all users; repeats only if count > users
+        return [RankQuery(int(u), self.recent[int(u)]) for u in users]
+
+    @torch.no_grad()
+    def infer(self, samples: Sequence[RankQuery]) -> list[list[int]]:
+        """The student's top-10 unvisited locations (Gowalla location ids) for each query."""
+        users = torch.tensor([s.user for s in samples], device=self.device)
+        scores = self.student.score_all(torch.stack([s.recent for s in samples]).to(self.device), users)
+        scores = scores.masked_fill(self.seen[users], float("-inf"))
+        scores[:, PAD] = float("-inf")
+        top = scores.topk(TOP_N, dim=1).indices.cpu().numpy()
+        return [self.data.location_ids[row].tolist() for row in top]
+
+    def score(self, indices: Sequence[int], outputs: Sequence[list[int]]) -> Quality:
+        samples = self.inference_samples()
+        users = torch.tensor([samples[i].user for i in indices], device=self.device)
+        top = torch.tensor([[self.item_of_location[loc] for loc in out] for out in outputs], device=self.device)
+        metrics = RankingMetrics(TOP_N, full_map=False)
+        metrics.update(top_k_preds(top, self.data.n_items), self.heldout[users][:, 1:])
+        result = metrics.result()
+        return Quality(value=result.pop(f"precision_at_{TOP_N}"), extra=result, samples=len(outputs))
+
+    # ----- characterization -------------------------------------------------------------------------
+    def example_batch(self) -> WindowBatch:
+        """A distillation step's batch (teacher top-K computed in the step, discrepancy weights on)."""
+        index = torch.arange(min(self.config.batch_size, self.train_samples()), device=self.device)
+        return self._batch(index, "student", dynamic=True)
+
+    def example_samples(self) -> int:
+        return min(self.config.batch_size, self.train_samples())
+
+
+BENCHMARK = LearningToRank
