@@ -27,7 +27,7 @@ CARDS: tuple[PaperCard, ...] = (
     _card(1, "image_classification", "Image classification", "ResNet-50", "ImageNet", "top1_accuracy", True,
           0.749, "74.9% (accuracy)", 1.12, 5, 10516.91, 130, "c01_image_classification", subset=True),
     _card(2, "image_generation", "Image generation", "Wasserstein GAN", "LSUN", "em_distance", False,
-          None, "N/A", None, None, 3935.75, None),
+          None, "N/A", None, None, 3935.75, None, "c02_image_generation"),
     _card(3, "text_to_text_translation", "Text-to-text translation", "Transformer", "WMT English-German",
           "token_accuracy", True, 0.55, "55% (accuracy)", 9.38, 6, 64.83, 1.72),
     _card(4, "image_to_text", "Image-to-text", "Neural Image Caption", "Microsoft COCO", "perplexity", False,

@@ -1,0 +1,42 @@
+"""DC-AI-C1 image classification: ResNet-50 on ImageNet, trained with SGD and momentum; quality is top-1 accuracy
+(top-5 also recorded) on the validation split."""
+
+from aibench.registry import card
+from aibench.spec import BenchmarkSpec, ScaleConfig
+
+# The reference recipe: He et al. 2016 (section 3.4) as torchvision's references/classification/train.py runs it
+# for ResNet-50 (its README: batch 32 x 8 GPUs, lr 0.1, momentum 0.9, weight decay 1e-4, 90 epochs, lr /10 every
+# 30 epochs; RandomResizedCrop 224 + flip for training, resize 256 + centre crop 224 for evaluation).
+_REFERENCE = {
+    "num_classes": 1000, "lr": 0.1, "momentum": 0.9, "weight_decay": 1e-4, "lr_milestones": [30, 60],
+    "lr_gamma": 0.1, "warmup_epochs": 0, "image_size": 224, "resize_size": 256, "crop_scale": [0.08, 1.0],
+    "base_width": 64, "zero_init_residual": False, "num_workers": 16,
+}
+
+SPEC = BenchmarkSpec(
+    card=card("C1"),
+    data_layout="ImageNet (ILSVRC2012) folders: train/<wnid>/*.JPEG and val/<wnid>/*.JPEG, one folder per class "
+                "named by its WordNet id (validation images sorted into class folders, e.g. by valprep.sh)",
+    scales={
+        "tiny": ScaleConfig(
+            target=0.8, max_epochs=15, batch_size=32, baseline=0.1, baseline_kind="chance (10 balanced classes)",
+            time_budget_s=170, eval_every=1, inference_samples=64,
+            hparams={**_REFERENCE, "num_classes": 10, "lr": 0.05, "lr_milestones": [10], "warmup_epochs": 1,
+                     "image_size": 32, "resize_size": 36, "crop_scale": [0.35, 1.0], "zero_init_residual": True,
+                     "num_workers": 0, "synth_train_per_class": 60, "synth_val_per_class": 20,
+                     "synth_size_range": [36, 48]},
+            shrink="synthetic ImageNet-layout set: 10 pattern classes, 600 train / 200 val JPEGs of 36-48 px; "
+                   "32 px crops (resize 36) instead of 224 (256); batch 32 with lr 0.05 after a 1-epoch warm-up, "
+                   "/10 at epoch 10; zero-initialised residual BatchNorm; full-width ResNet-50",
+        ),
+        "small": ScaleConfig(
+            target=0.749, max_epochs=90, batch_size=256, eval_every=1, inference_samples=1024,
+            hparams={**_REFERENCE, "num_classes": 100},
+        ),
+        "full": ScaleConfig(
+            target=0.749, max_epochs=90, batch_size=256, eval_every=1, inference_samples=1024,
+            hparams=dict(_REFERENCE),
+        ),
+    },
+    default_data_subdir="imagenet",
+)

@@ -1,0 +1,163 @@
+"""DC-AI-C1 image classification: ResNet-50 trained with SGD on ImageNet's folder layout, scored by top-1."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torchmetrics.classification import MulticlassAccuracy
+
+from aibench.benchmarks.base import Benchmark, Quality
+from aibench.benchmarks.c01_image_classification import SPEC
+from aibench.benchmarks.c01_image_classification.data import (
+    eval_transform,
+    make_loader,
+    synthesize_imagenet,
+    train_transform,
+)
+from aibench.benchmarks.c01_image_classification.model import resnet50
+from aibench.datasets.imagefolder import (
+    WNID_PATTERN,
+    ImageFolderDataset,
+    ImageFolderSplit,
+    read_splits,
+    verify_images,
+)
+from aibench.spec import ScaleConfig
+
+Batch = tuple[torch.Tensor, torch.Tensor]
+
+
+def _read(data_dir: Path, hparams: dict[str, Any]) -> dict[str, ImageFolderSplit]:
+    return read_splits(data_dir, ("train", "val"), class_pattern=WNID_PATTERN, num_classes=hparams["num_classes"])
+
+
+def step_decay_factor(step: int, steps_per_epoch: int, milestones: Sequence[int], gamma: float,
+                      warmup_epochs: float) -> float:
+    """Learning-rate multiplier at an optimizer step: linear warm-up, then /(1/gamma) at each milestone epoch."""
+    epoch = step / steps_per_epoch
+    if epoch < warmup_epochs:
+        return (step + 1) / (warmup_epochs * steps_per_epoch)
+    return gamma ** sum(epoch >= m for m in milestones)
+
+
+def top_k_accuracy(logits: torch.Tensor, labels: torch.Tensor, num_classes: int) -> dict[str, float]:
+    """Top-1 (and top-5 where there are at least 5 classes) accuracy, micro-averaged over samples."""
+    result = {}
+    for k in (1, 5) if num_classes >= 5 else (1,):
+        metric = MulticlassAccuracy(num_classes=num_classes, top_k=k, average="micro").to(logits.device)
+        result[f"top{k}"] = float(metric(logits, labels))
+    return result
+
+
+class ImageClassification(Benchmark):
+    SPEC = SPEC
+
+    # ----- data -------------------------------------------------------------------------------------
+    @classmethod
+    def synthesize(cls, data_dir: Path, config: ScaleConfig, seed: int) -> None:
+        hp = config.hparams
+        synthesize_imagenet(Path(data_dir), hp["num_classes"], hp["synth_train_per_class"],
+                            hp["synth_val_per_class"], tuple(hp["synth_size_range"]), seed)
+
+    @classmethod
+    def check_data(cls, data_dir: Path, config: ScaleConfig) -> dict[str, Any]:
+        """List both splits and decode the first image of every class (a full decode of ImageNet would take
+        minutes; any other bad image is reported by name when training reaches it)."""
+        splits = _read(Path(data_dir), config.hparams)
+        for split in splits.values():
+            first_of_class = {label: path for path, label in reversed(split.samples)}
+            verify_images(list(first_of_class.values()))
+        train, val = splits["train"], splits["val"]
+        return {"classes": len(train.classes), "train_images": len(train), "val_images": len(val)}
+
+    # ----- training ---------------------------------------------------------------------------------
+    def setup(self) -> None:
+        hp = self.hp
+        splits = _read(self.ctx.data_dir, hp)
+        self.num_classes = len(splits["train"].classes)
+        self.train_set = ImageFolderDataset(splits["train"].samples,
+                                            train_transform(hp["image_size"], tuple(hp["crop_scale"])))
+        self.val_set = ImageFolderDataset(splits["val"].samples, eval_transform(hp["resize_size"], hp["image_size"]))
+        self.shuffle_generator = torch.Generator()
+        pin = self.device.type == "cuda"
+        self.train_loader = make_loader(self.train_set, self.config.batch_size, hp["num_workers"], shuffle=True,
+                                        generator=self.shuffle_generator, pin_memory=pin)
+        self.val_loader = make_loader(self.val_set, hp.get("eval_batch_size", self.config.batch_size),
+                                      hp["num_workers"], shuffle=False, pin_memory=pin)
+        self.model = resnet50(self.num_classes, hp.get("base_width", 64),
+                              hp.get("zero_init_residual", False)).to(self.device)
+        self.optimizer = torch.optim.SGD(self.model.parameters(), lr=hp["lr"], momentum=hp["momentum"],
+                                         weight_decay=hp["weight_decay"])
+        steps_per_epoch = max(1, len(self.train_loader))
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda step: step_decay_factor(
+            step, steps_per_epoch, hp["lr_milestones"], hp["lr_gamma"], hp.get("warmup_epochs", 0)))
+        self._inference_indices = self._pick_inference_indices()
+        self._inference_samples: list[torch.Tensor] | None = None
+
+    def _pick_inference_indices(self) -> list[int]:
+        """A seeded random draw of validation images, so every class can appear among the query samples."""
+        generator = torch.Generator().manual_seed(self.ctx.seed)
+        order = torch.randperm(len(self.val_set), generator=generator).tolist()
+        count = self.config.inference_samples
+        return [order[i % len(order)] for i in range(count)]
+
+    def models(self) -> dict[str, nn.Module]:
+        return {"model": self.model}
+
+    def train_batches(self, epoch: int) -> Iterable[Batch]:
+        self.shuffle_generator.manual_seed(self.ctx.seed * 1_000_003 + epoch)  # same order on a rerun of epoch
+        return self.train_loader
+
+    def train_samples(self) -> int:
+        return len(self.train_loader) * self.config.batch_size
+
+    def compute_loss(self, batch: Batch) -> tuple[torch.Tensor, int]:
+        images, labels = (t.to(self.device, non_blocking=True) for t in batch)
+        return F.cross_entropy(self.model(images), labels), len(labels)
+
+    @torch.no_grad()
+    def evaluate(self) -> Quality:
+        logits, labels = [], []
+        for images, batch_labels in self.val_loader:
+            logits.append(self.model(images.to(self.device, non_blocking=True)))
+            labels.append(batch_labels.to(self.device))
+        return self._quality(torch.cat(logits), torch.cat(labels))
+
+    def _quality(self, logits: torch.Tensor, labels: torch.Tensor) -> Quality:
+        accuracy = top_k_accuracy(logits, labels, self.num_classes)
+        return Quality(value=accuracy.pop("top1"), extra=accuracy, samples=len(labels))
+
+    # ----- inference --------------------------------------------------------------------------------
+    def inference_samples(self) -> Sequence[torch.Tensor]:
+        """Preprocessed (normalized, centre-cropped) validation images, as LoadGen's sample library holds them."""
+        if self._inference_samples is None:
+            self._inference_samples = [self.val_set[i][0] for i in self._inference_indices]
+        return self._inference_samples
+
+    @torch.no_grad()
+    def infer(self, samples: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+        """Class logits, one row per sample, on the CPU."""
+        logits = self.model(torch.stack(list(samples)).to(self.device))
+        return list(logits.float().cpu())
+
+    def score(self, indices: Sequence[int], outputs: Sequence[torch.Tensor]) -> Quality:
+        labels = torch.tensor([self.val_set.samples[self._inference_indices[i]][1] for i in indices])
+        return self._quality(torch.stack(list(outputs)), labels)
+
+    def example_batch(self) -> Batch:
+        items = [self.train_set[i] for i in range(min(self.config.batch_size, len(self.train_set)))]
+        return torch.stack([image for image, _ in items]), torch.tensor([label for _, label in items])
+
+    def example_samples(self) -> int:
+        return min(self.config.batch_size, len(self.train_set))
+
+    def describe(self) -> dict[str, Any]:
+        return {"classes": self.num_classes, "train_images": len(self.train_set), "val_images": len(self.val_set)}
+
+
+BENCHMARK = ImageClassification

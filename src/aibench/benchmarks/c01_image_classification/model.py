@@ -1,0 +1,54 @@
+"""ResNet-50 (He et al., CVPR 2016): torchvision's ResNet with Bottleneck blocks in stages of [3, 4, 6, 3].
+
+At the paper's width this is exactly torchvision.models.resnet50. torchvision fixes the stem and stage widths
+at 64/128/256/512 (x4 at each block's output); only the tiny scale narrows them, keeping all 50 layers, so a
+from-scratch run fits a laptop CPU's minutes.
+"""
+
+from __future__ import annotations
+
+from torch import nn
+from torchvision.models import resnet50 as torchvision_resnet50
+from torchvision.models.resnet import Bottleneck, ResNet
+
+RESNET50_LAYERS = (3, 4, 6, 3)
+REFERENCE_WIDTH = 64  # channels of the stem and of the first stage's bottleneck
+
+
+def resnet50(num_classes: int, base_width: int = REFERENCE_WIDTH, zero_init_residual: bool = False) -> ResNet:
+    """A randomly initialised ResNet-50 whose stage widths are base_width x (1, 2, 4, 8).
+
+    zero_init_residual zeroes each block's last BatchNorm so every block starts as the identity (Goyal et al.
+    2017), which makes short from-scratch runs converge faster.
+    """
+    if base_width == REFERENCE_WIDTH:
+        return torchvision_resnet50(weights=None, num_classes=num_classes, zero_init_residual=zero_init_residual)
+    return NarrowResNet50(num_classes, base_width, zero_init_residual)
+
+
+class NarrowResNet50(ResNet):
+    """torchvision's ResNet-50 with the stem and every stage narrowed by base_width / 64."""
+
+    def __init__(self, num_classes: int, base_width: int, zero_init_residual: bool) -> None:
+        super().__init__(Bottleneck, list(RESNET50_LAYERS), num_classes=num_classes)
+        self.inplanes = base_width  # _make_layer reads and advances this, as in ResNet.__init__
+        self.conv1 = nn.Conv2d(3, base_width, kernel_size=7, stride=2, padding=3, bias=False)
+        self.bn1 = nn.BatchNorm2d(base_width)
+        for stage, blocks in enumerate(RESNET50_LAYERS):
+            layer = self._make_layer(Bottleneck, base_width * 2**stage, blocks, stride=1 if stage == 0 else 2)
+            setattr(self, f"layer{stage + 1}", layer)
+        self.fc = nn.Linear(base_width * 8 * Bottleneck.expansion, num_classes)
+        self._initialise(zero_init_residual)
+
+    def _initialise(self, zero_init_residual: bool) -> None:
+        """The initialisation ResNet.__init__ gives its own layers, applied to the rebuilt ones."""
+        for module in self.modules():
+            if isinstance(module, nn.Conv2d):
+                nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+            elif isinstance(module, nn.BatchNorm2d):
+                nn.init.ones_(module.weight)
+                nn.init.zeros_(module.bias)
+        if zero_init_residual:
+            for module in self.modules():
+                if isinstance(module, Bottleneck):
+                    nn.init.zeros_(module.bn3.weight)

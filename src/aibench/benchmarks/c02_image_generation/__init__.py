@@ -1,0 +1,56 @@
+"""DC-AI-C2 image generation: Wasserstein GAN (Arjovsky, Chintala & Bottou, 2017) in its MLP form, a 4-layer
+ReLU MLP generator and critic with 512 hidden units, on LSUN bedrooms at 64x64.
+
+Quality is a critic's estimate of the Earth-Mover distance, E[critic(real)] - E[critic(fake)], between held-out
+real images and generated ones (lower is better; the paper's reference quality is 0.5). The estimate comes
+from an evaluation critic of the same architecture and weight clipping, trained afresh at each evaluation
+against the current generator: the training critic's own value (kept in Quality.extra) reads about 0 before
+it has trained and whenever it lags or dies, so it cannot decide a lower-is-better target by itself.
+"""
+
+from aibench.registry import card
+from aibench.spec import BenchmarkSpec, ScaleConfig
+
+# The WGAN paper (Algorithm 1: alpha = 5e-5, c = 0.01, m = 64, n_critic = 5; section 4: MLP generator and
+# critic of 4 ReLU layers with 512 units, LSUN bedrooms 64x64) and its reference code
+# (github.com/martinarjovsky/WassersteinGAN, main.py: RMSprop for both, nz = 100, 25 epochs ("niter"),
+# 100 critic iterations during the first 25 generator iterations and at every 500th one).
+# The eval_* entries are this benchmark's measurement, not the paper's training recipe.
+_REFERENCE = {
+    "image_size": 64, "noise_dim": 100, "hidden": 512, "optimizer": "rmsprop", "lr_generator": 5e-5,
+    "lr_critic": 5e-5, "clip": 0.01, "n_critic": 5, "critic_burst_iters": 100, "critic_burst_first": 25,
+    "critic_burst_every": 500,
+    "eval_images": 300,  # LSUN's bedroom_val_lmdb holds 300 images
+    # the evaluation critic: the paper's critic (architecture, clipping, RMSprop at 5e-5) trained 200 steps
+    "eval_critic_steps": 200, "eval_critic_lr": 5e-5, "eval_critic_images": 4096,
+    "preload": False, "workers": 8, "max_train_images": None,
+}
+
+SPEC = BenchmarkSpec(
+    card=card("C2"),
+    data_layout="bedroom_train_lmdb/{data.mdb,lock.mdb} (LSUN's LMDB export: key = image id, value = JPEG/WebP "
+                "bytes), with bedroom_val_lmdb/ beside it for the held-out images (else a fixed subset is held "
+                "out); or a folder of *.jpg/*.png/*.webp images",
+    scales={
+        "tiny": ScaleConfig(
+            target=20.0, max_epochs=120, batch_size=64, baseline=55.0, baseline_kind="untrained generator",
+            time_budget_s=170, eval_every=3, inference_samples=64,
+            hparams={**_REFERENCE, "image_size": 16, "eval_images": 256, "eval_critic_images": 2048,
+                     "critic_burst_iters": 25, "critic_burst_first": 5, "critic_burst_every": 100,
+                     "preload": True, "workers": 0,
+                     "synth_train_images": 2048, "synth_val_images": 256},
+            shrink="16x16 images instead of 64x64 (the MLPs keep 512 hidden units); synthetic LSUN-format "
+                   "bedrooms (2,048 train / 256 val JPEGs in LMDB exports); critic bursts of 25 steps during the "
+                   "first 5 and every 100th generator iteration instead of 100 / 25 / 500",
+        ),
+        "small": ScaleConfig(
+            target=0.5, max_epochs=25, batch_size=64, eval_every=1, inference_samples=256,
+            hparams={**_REFERENCE, "max_train_images": 300_000},
+        ),
+        "full": ScaleConfig(
+            target=0.5, max_epochs=25, batch_size=64, eval_every=1, inference_samples=1024,
+            hparams=dict(_REFERENCE),
+        ),
+    },
+    default_data_subdir="lsun",
+)

@@ -1,0 +1,245 @@
+"""DC-AI-C2 image generation: a Wasserstein GAN with MLP generator and critic on LSUN bedrooms.
+
+Training follows Algorithm 1 of the WGAN paper and its reference code: every training batch of real images
+is one critic step (RMSprop, then weight clipping); after n_critic critic steps comes one generator step
+(100 critic steps instead during the first generator iterations and every 500th, so the critic stays near
+optimal). An epoch is one pass of critic steps over the training images, as in the reference.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from scipy.optimize import linear_sum_assignment
+from torch import nn
+
+from aibench.benchmarks.base import Benchmark, Quality, StepOutput
+from aibench.benchmarks.c02_image_generation import SPEC
+from aibench.benchmarks.c02_image_generation.data import (
+    ImageTensors,
+    load_all,
+    preloaded_batches,
+    split,
+    streamed_batches,
+    write_synthetic_lsun,
+)
+from aibench.benchmarks.c02_image_generation.model import MLPCritic, MLPGenerator, em_estimate
+from aibench.spec import ScaleConfig
+
+
+def nearest_neighbour_rmse(queries: torch.Tensor, references: torch.Tensor) -> float:
+    """Mean over queries of the RMSE (in [0, 1] pixel units) to the nearest reference image.
+
+    Fakes-to-real says whether samples look like some real image; real-to-fakes whether the samples cover
+    the real images (a collapsed generator scores badly on it). Images are in [-1, 1].
+    """
+    q, r = queries.flatten(1) / 2, references.flatten(1) / 2
+    return float((torch.cdist(q, r).min(dim=1).values / q.shape[1] ** 0.5).mean())
+
+
+def pixel_em_distance(fakes: torch.Tensor, reals: torch.Tensor) -> float:
+    """The exact Earth-Mover distance between two equal-sized image sets under per-image RMSE (in [0, 1]
+    pixel units): the mean cost of the optimal one-to-one matching. Critic-free, and it punishes a
+    generator collapsed onto few images, which must then stand in for every real image."""
+    cost = (torch.cdist(fakes.flatten(1) / 2, reals.flatten(1) / 2) / fakes[0].numel() ** 0.5).cpu()
+    rows, cols = linear_sum_assignment(cost.numpy())
+    return float(cost[rows, cols].mean())
+
+
+class WassersteinGAN(Benchmark):
+    SPEC = SPEC
+
+    # ----- data -------------------------------------------------------------------------------------
+    @classmethod
+    def synthesize(cls, data_dir: Path, config: ScaleConfig, seed: int) -> None:
+        hp = config.hparams
+        write_synthetic_lsun(data_dir, hp["synth_train_images"], hp["synth_val_images"], seed)
+
+    @classmethod
+    def check_data(cls, data_dir: Path, config: ScaleConfig) -> dict[str, Any]:
+        hp = config.hparams
+        splits = split(data_dir, hp["eval_images"], hp.get("max_train_images"))
+        # decode one image of each split, so a wrong format fails here and not minutes into training
+        splits.train.image(int(splits.train_indices[0]))
+        splits.heldout.image(int(splits.heldout_indices[0]))
+        return {"train_images": len(splits.train_indices), "heldout_images": len(splits.heldout_indices),
+                "train_source": str(splits.train.path), "heldout_source": str(splits.heldout.path)}
+
+    # ----- training ---------------------------------------------------------------------------------
+    def setup(self) -> None:
+        hp, size = self.hp, self.hp["image_size"]
+        splits = split(self.ctx.data_dir, hp["eval_images"], hp.get("max_train_images"))
+        self.train_set = ImageTensors(splits.train, splits.train_indices, size)
+        self.train_images = load_all(self.train_set).to(self.device) if hp["preload"] else None
+        self.heldout = load_all(ImageTensors(splits.heldout, splits.heldout_indices, size)).to(self.device)
+        # training images the evaluation critic trains on (held in memory even when training streams)
+        subset = splits.train_indices[: hp["eval_critic_images"]]
+        self.eval_critic_images = (self.train_images[: len(subset)] if self.train_images is not None
+                                   else load_all(ImageTensors(splits.train, subset, size)).to(self.device))
+
+        self.generator = MLPGenerator(hp["noise_dim"], hp["hidden"], size).to(self.device)
+        self.critic = MLPCritic(hp["hidden"], size).to(self.device)
+        self.critic.clip_weights(hp["clip"])
+        self.generator_opt = torch.optim.RMSprop(self.generator.parameters(), lr=hp["lr_generator"])
+        self.critic_opt = torch.optim.RMSprop(self.critic.parameters(), lr=hp["lr_critic"])
+
+        self.noise_gen = torch.Generator(self.device).manual_seed(self.ctx.seed)
+        # fixed noise for evaluation, so successive evaluations compare the generator and not the draw
+        eval_draw = torch.Generator(self.device).manual_seed(self.ctx.seed + 1)
+        self.eval_noise = self._noise(len(self.heldout), eval_draw)
+        self.generator_iterations = 0
+        self.critic_steps_since_generator = 0
+        self.last_generator_loss = float("nan")
+
+    def models(self) -> dict[str, nn.Module]:
+        return {"generator": self.generator, "critic": self.critic}
+
+    def _noise(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        return torch.randn(n, self.hp["noise_dim"], device=self.device, generator=generator or self.noise_gen)
+
+    def train_samples(self) -> int:
+        return len(self.train_set)
+
+    def train_batches(self, epoch: int) -> Iterable[torch.Tensor]:
+        shuffle = torch.Generator().manual_seed(self.ctx.seed * 100_003 + epoch)
+        if self.train_images is not None:
+            return preloaded_batches(self.train_images, self.config.batch_size, shuffle)
+        return streamed_batches(self.train_set, self.config.batch_size, self.hp["workers"], shuffle,
+                                pin_memory=self.device.type == "cuda")
+
+    def critic_iterations(self) -> int:
+        """Critic steps before the next generator step (the reference's schedule)."""
+        hp, g = self.hp, self.generator_iterations
+        if g < hp["critic_burst_first"] or g % hp["critic_burst_every"] == 0:
+            return hp["critic_burst_iters"]
+        return hp["n_critic"]
+
+    def train_step(self, batch: torch.Tensor) -> StepOutput:
+        real = batch.to(self.device, non_blocking=True)
+        critic_loss = self._critic_step(real)
+        self.critic_steps_since_generator += 1
+        if self.critic_steps_since_generator >= self.critic_iterations():
+            self.last_generator_loss = self._generator_step(len(real))
+            self.generator_iterations += 1
+            self.critic_steps_since_generator = 0
+        return StepOutput(loss=critic_loss, samples=len(real),
+                          losses={"critic": critic_loss, "generator": self.last_generator_loss})
+
+    def _critic_loss(self, real: torch.Tensor) -> torch.Tensor:
+        """Minimized by the critic: E[critic(fake)] - E[critic(real)], the negated EM estimate."""
+        with torch.no_grad():
+            fake = self.generator(self._noise(len(real)))
+        return -em_estimate(self.critic, real, fake)
+
+    def _generator_loss(self, n: int) -> torch.Tensor:
+        return -self.critic(self.generator(self._noise(n))).mean()
+
+    def _critic_step(self, real: torch.Tensor) -> float:
+        self.critic_opt.zero_grad(set_to_none=True)
+        loss = self._critic_loss(real)
+        loss.backward()
+        self.critic_opt.step()
+        self.critic.clip_weights(self.hp["clip"])
+        return float(loss.detach())
+
+    def _generator_step(self, n: int) -> float:
+        self.critic.requires_grad_(False)  # gradients flow through the critic to the generator only
+        self.generator_opt.zero_grad(set_to_none=True)
+        loss = self._generator_loss(n)
+        loss.backward()
+        self.generator_opt.step()
+        self.critic.requires_grad_(True)
+        return float(loss.detach())
+
+    # ----- quality ----------------------------------------------------------------------------------
+    def _evaluation_critic(self) -> MLPCritic:
+        """A fresh critic (same architecture and weight clipping), trained `eval_critic_steps` RMSprop steps
+        against the current generator on training images, from the same initial weights and the same draws
+        at every evaluation, so its EM estimate depends on the generator alone.
+
+        The training critic's own estimate is no quality measure on its own: it is 0 before training, a
+        critic lagging behind the generator under-estimates (even below zero), and a clipped critic whose
+        ReLUs all die reads 0 for good; each would meet a lower-is-better target without better samples.
+        Training a new critic for the measurement follows Im et al., "Quantitatively evaluating GANs with
+        divergences proposed for training" (ICLR 2018).
+        """
+        hp, n = self.hp, self.config.batch_size
+        with torch.random.fork_rng(devices=[]):  # a fixed initialization that leaves the run's RNG alone
+            torch.manual_seed(self.ctx.seed + 3)
+            critic = MLPCritic(hp["hidden"], hp["image_size"]).to(self.device)
+        critic.clip_weights(hp["clip"])
+        opt = torch.optim.RMSprop(critic.parameters(), lr=hp["eval_critic_lr"])
+        draw = torch.Generator(self.device).manual_seed(self.ctx.seed + 4)
+        with torch.enable_grad():
+            for _ in range(hp["eval_critic_steps"]):
+                pick = torch.randint(len(self.eval_critic_images), (n,), device=self.device, generator=draw)
+                real = self.eval_critic_images[pick]
+                with torch.no_grad():
+                    fake = self.generator(self._noise(n, draw))
+                opt.zero_grad(set_to_none=True)
+                (-em_estimate(critic, real, fake)).backward()
+                opt.step()
+                critic.clip_weights(hp["clip"])
+        return critic
+
+    def _quality(self, fake: torch.Tensor) -> Quality:
+        """The evaluation critic's EM estimate between the held-out real images and `fake`; in extra, the
+        training critic's own estimate (what the paper plots) and critic-free sample-quality checks."""
+        critic = self._evaluation_critic()
+        with torch.no_grad():
+            n = min(len(fake), len(self.heldout))
+            extra = {"em_training_critic": float(em_estimate(self.critic, self.heldout, fake)),
+                     "em_pixels_exact": pixel_em_distance(fake[:n], self.heldout[:n]),
+                     "nn_rmse_fake_to_real": nearest_neighbour_rmse(fake, self.heldout),
+                     "nn_rmse_real_to_fake": nearest_neighbour_rmse(self.heldout, fake),
+                     "generator_iterations": float(self.generator_iterations)}
+            em = float(em_estimate(critic, self.heldout, fake))
+        return Quality(value=em, extra=extra, samples=len(self.heldout))
+
+    def evaluate(self) -> Quality:
+        with torch.no_grad():
+            return self._quality(self.generator(self.eval_noise))
+
+    # ----- inference --------------------------------------------------------------------------------
+    def inference_samples(self) -> Sequence[torch.Tensor]:
+        """Query samples are noise vectors, drawn from their own seeded generator."""
+        draw = torch.Generator().manual_seed(self.ctx.seed + 2)
+        return list(torch.randn(self.config.inference_samples, self.hp["noise_dim"], generator=draw))
+
+    def infer(self, samples: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+        with torch.no_grad():
+            images = self.generator(torch.stack(list(samples)).to(self.device))
+        return list(images.cpu())
+
+    def score(self, indices: Sequence[int], outputs: Sequence[torch.Tensor]) -> Quality:
+        return self._quality(torch.stack(list(outputs)).to(self.device))
+
+    # ----- characterization -------------------------------------------------------------------------
+    def example_batch(self) -> torch.Tensor:
+        return self.heldout[: self.config.batch_size]
+
+    def example_samples(self) -> int:
+        return len(self.example_batch())
+
+    def training_example(self) -> Callable[[], Any]:
+        """One critic step's and one generator step's forward+backward (no optimizer steps)."""
+        real = self.example_batch()
+
+        def run() -> None:
+            noise_state = self.noise_gen.get_state()  # counting FLOPs must not change the run's noise
+            self._critic_loss(real).backward()
+            self.critic.requires_grad_(False)
+            self._generator_loss(len(real)).backward()
+            self.critic.requires_grad_(True)
+            self.noise_gen.set_state(noise_state)
+
+        return run
+
+    def describe(self) -> dict[str, Any]:
+        return {"generator_iterations": self.generator_iterations}
+
+
+BENCHMARK = WassersteinGAN

@@ -1,0 +1,278 @@
+"""DC-AI-C2 image generation (WGAN, MLP generator and critic): data, schedule, metric, learning, inference."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from torch import nn
+
+from aibench.benchmarks.base import RunContext
+from aibench.benchmarks.c02_image_generation.bench import BENCHMARK, nearest_neighbour_rmse
+from aibench.benchmarks.c02_image_generation.data import TRAIN_LMDB, VAL_LMDB
+from aibench.benchmarks.c02_image_generation.model import MLPCritic, MLPGenerator, em_estimate
+from aibench.datasets.lsun import LmdbImages, encode_jpeg, write_lmdb
+from aibench.errors import DataError
+
+TINY = BENCHMARK.SPEC.scales["tiny"]
+# a smaller tiny, so each test takes well under a second or two
+SMALL_HP = {"synth_train_images": 192, "synth_val_images": 48, "eval_images": 48, "hidden": 64,
+            "eval_critic_steps": 4, "eval_critic_images": 128}
+
+
+def _config(**hparams):
+    return dataclasses.replace(TINY, batch_size=16, inference_samples=8,
+                               hparams={**TINY.hparams, **SMALL_HP, **hparams})
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Many small ops: with two threads, a core taken by another process stalls every op (up to 25x slower)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def synthetic_dir(tmp_path_factory):
+    path = tmp_path_factory.mktemp("c02")
+    BENCHMARK.synthesize(path, _config(), seed=3)
+    return path
+
+
+def _bench(data_dir, seed=0, **hparams):
+    cfg = _config(**hparams)
+    torch.manual_seed(seed)
+    bench = BENCHMARK(RunContext("tiny", cfg, data_dir, torch.device("cpu"), seed))
+    bench.setup()
+    return bench
+
+
+# ----- data ---------------------------------------------------------------------------------------------
+def test_synthesis_writes_lsun_lmdb_exports(synthetic_dir):
+    for name, count in ((TRAIN_LMDB, 192), (VAL_LMDB, 48)):
+        assert sorted(p.name for p in (synthetic_dir / name).iterdir()) == ["data.mdb", "lock.mdb"]
+        images = LmdbImages(synthetic_dir / name)
+        assert len(images) == count and all(len(k) == 40 for k in images.keys())
+        assert images.read(0)[:2] == b"\xff\xd8"  # JPEG
+    summary = BENCHMARK.check_data(synthetic_dir, _config())
+    assert (summary["train_images"], summary["heldout_images"]) == (192, 48)
+
+
+def test_synthesis_is_deterministic(tmp_path):
+    contents = []
+    for name, seed in (("a", 5), ("b", 5), ("c", 6)):
+        BENCHMARK.synthesize(tmp_path / name, _config(synth_train_images=8, synth_val_images=2), seed)
+        images = LmdbImages(tmp_path / name / TRAIN_LMDB)
+        contents.append([images.read(i) for i in range(len(images))])
+    assert contents[0] == contents[1]
+    assert contents[0] != contents[2]
+
+
+def test_synthetic_rooms_have_learnable_structure(synthetic_dir):
+    """Wall above, floor below, and a bed: rows differ far more between the halves than within them."""
+    bench = _bench(synthetic_dir)
+    images = bench.train_images
+    assert images.shape[1:] == (3, 16, 16) and images.min() >= -1 and images.max() <= 1
+    top, bottom = images[:, :, :4].mean((2, 3)), images[:, :, -3:].mean((2, 3))
+    assert (top - bottom).abs().mean() > 0.3
+    assert images[:, :, :4].std((2, 3)).mean() < 0.1  # the wall is one colour
+
+
+def test_image_folder_is_an_alternative_layout(tmp_path):
+    rng = np.random.default_rng(0)
+    for i in range(60):
+        colour = tuple(int(c) for c in rng.integers(0, 255, 3))
+        Image.new("RGB", (40, 30), colour).save(tmp_path / f"room{i:02d}.{'png' if i % 2 else 'jpg'}")
+    summary = BENCHMARK.check_data(tmp_path, _config(eval_images=10))
+    assert summary["train_images"] == 50 and summary["heldout_images"] == 10
+    bench = _bench(tmp_path, eval_images=10)
+    assert bench.heldout.shape == (10, 3, 16, 16)
+
+
+def test_missing_data_directory_names_it(tmp_path):
+    with pytest.raises(DataError, match="nowhere: missing; expected bedroom_train_lmdb"):
+        BENCHMARK.check_data(tmp_path / "nowhere", _config())
+
+
+def test_empty_directory_names_the_expected_layout(tmp_path):
+    with pytest.raises(DataError, match=f"{tmp_path}: holds no LSUN LMDB export and no images"):
+        BENCHMARK.check_data(tmp_path, _config())
+
+
+def test_partial_lmdb_export_names_data_mdb(tmp_path):
+    (tmp_path / TRAIN_LMDB).mkdir()
+    (tmp_path / TRAIN_LMDB / "lock.mdb").write_bytes(b"")
+    with pytest.raises(DataError, match=rf"{TRAIN_LMDB}/data\.mdb: missing"):
+        BENCHMARK.check_data(tmp_path, _config())
+
+
+def test_empty_lmdb_export_is_an_error(tmp_path):
+    write_lmdb(tmp_path / TRAIN_LMDB, [])
+    with pytest.raises(DataError, match=rf"{TRAIN_LMDB}/data\.mdb: .*no images"):
+        BENCHMARK.check_data(tmp_path, _config())
+
+
+def test_corrupt_image_in_export_is_found_by_check_data(tmp_path):
+    good = encode_jpeg(Image.new("RGB", (20, 20), (9, 9, 9)))
+    write_lmdb(tmp_path / TRAIN_LMDB, [(b"0" * 40, b"not a jpeg"), (b"1" * 40, good)])
+    write_lmdb(tmp_path / VAL_LMDB, [(b"2" * 40, good)])
+    with pytest.raises(DataError, match=rf"{TRAIN_LMDB}/data\.mdb \[key 0{{40}}\]: not a decodable"):
+        BENCHMARK.check_data(tmp_path, _config())
+
+
+def test_too_few_images_to_hold_out_is_an_error(tmp_path):
+    Image.new("RGB", (8, 8)).save(tmp_path / "only.png")
+    with pytest.raises(DataError, match="holds 1 images; need more than the 48"):
+        BENCHMARK.check_data(tmp_path, _config())
+
+
+# ----- metric -------------------------------------------------------------------------------------------
+class _SumCritic(nn.Module):
+    def forward(self, x):
+        return x.flatten(1).sum(1)
+
+
+def test_em_estimate_by_hand():
+    # real: two images of 12 pixels with sums 6 and 12 (mean 9); fake: sums -3 and 3 (mean 0) -> 9
+    real = torch.stack([torch.full((3, 2, 2), 0.5), torch.full((3, 2, 2), 1.0)])
+    fake = torch.stack([torch.full((3, 2, 2), -0.25), torch.full((3, 2, 2), 0.25)])
+    assert float(em_estimate(_SumCritic(), real, fake)) == pytest.approx(9.0)
+    assert float(em_estimate(_SumCritic(), fake, real)) == pytest.approx(-9.0)
+
+
+def test_nearest_neighbour_rmse_by_hand():
+    # one-pixel images in [-1, 1], i.e. [0, 1] after /2: queries 0 and 1, references 0.25 and -1
+    queries, references = torch.tensor([[0.0], [1.0]]), torch.tensor([[0.25], [-1.0]])
+    # query 0 -> nearest 0.25 at 0.125; query 1 -> nearest 0.25 at 0.375; mean 0.25
+    assert nearest_neighbour_rmse(queries, references) == pytest.approx(0.25)
+    # reference 0.25 -> 0.125; reference -1 -> query 0 at 0.5; mean 0.3125
+    assert nearest_neighbour_rmse(references, queries) == pytest.approx(0.3125)
+
+
+def test_quality_is_zero_when_fakes_are_the_held_out_images(synthetic_dir):
+    bench = _bench(synthetic_dir)
+    quality = bench._quality(bench.heldout)
+    assert quality.value == pytest.approx(0.0, abs=1e-5)
+    assert quality.extra["nn_rmse_fake_to_real"] == pytest.approx(0.0, abs=1e-3)
+
+
+def test_evaluation_is_reproducible_and_leaves_training_untouched(synthetic_dir):
+    bench = _bench(synthetic_dir)
+    critic_before = [p.clone() for p in bench.critic.parameters()]
+    noise_state = bench.noise_gen.get_state()
+    first, second = bench.evaluate(), bench.evaluate()
+    assert first.value == second.value and first.value > 0  # untrained generator: clearly not the data
+    assert all(torch.equal(a, b) for a, b in zip(critic_before, bench.critic.parameters()))
+    assert torch.equal(noise_state, bench.noise_gen.get_state())
+
+
+def test_a_dead_training_critic_cannot_fake_quality(synthetic_dir):
+    """A training critic that outputs a constant reads EM 0; the evaluation critic does not depend on it."""
+    bench = _bench(synthetic_dir)
+    before = bench.evaluate().value
+    with torch.no_grad():
+        for p in bench.critic.parameters():
+            p.zero_()
+    after = bench.evaluate()
+    assert after.extra["em_training_critic"] == 0.0
+    assert after.value == before > 0
+
+
+def test_untrained_generator_is_far_above_the_tiny_target(tmp_path):
+    """The tiny target must be a quality the untrained generator does not have (the spec's baseline)."""
+    BENCHMARK.synthesize(tmp_path, TINY, seed=11)
+    torch.manual_seed(11)
+    bench = BENCHMARK(RunContext("tiny", TINY, tmp_path, torch.device("cpu"), 11))
+    bench.setup()
+    with torch.no_grad():
+        quality = bench.evaluate()
+    assert quality.value > 2 * TINY.target
+    assert quality.value == pytest.approx(TINY.baseline, rel=0.2)
+
+
+# ----- training -----------------------------------------------------------------------------------------
+def test_streamed_batches_decode_in_worker_processes(synthetic_dir):
+    """small/full stream LSUN from the LMDB export through DataLoader workers instead of holding it."""
+    bench = _bench(synthetic_dir, preload=False, workers=1, eval_critic_images=32)
+    assert bench.train_images is None and len(bench.eval_critic_images) == 32
+    batches = list(bench.train_batches(0))
+    assert len(batches) == 192 // 16 and batches[0].shape == (16, 3, 16, 16)
+    assert not torch.equal(batches[0], list(bench.train_batches(1))[0])  # reshuffled every epoch
+    assert bench.train_step(batches[0]).samples == 16
+
+
+def test_critic_schedule_follows_the_reference(synthetic_dir):
+    bench = _bench(synthetic_dir, critic_burst_iters=7, critic_burst_first=2, critic_burst_every=4, n_critic=3)
+    batch = bench.train_images[:16]
+    steps_at_generator_step = []
+    for step in range(1, 40):
+        before = bench.generator_iterations
+        bench.train_step(batch)
+        if bench.generator_iterations > before:
+            steps_at_generator_step.append(step)
+    # bursts of 7 for generator iterations 0, 1 (first 2) and 4, 8 (every 4th); otherwise 3
+    assert steps_at_generator_step == [7, 14, 17, 20, 27, 30, 33, 36]
+
+
+def test_weights_stay_clipped(synthetic_dir):
+    bench = _bench(synthetic_dir)
+    for batch in list(bench.train_batches(0))[:3]:
+        bench.train_step(batch)
+    clip = bench.hp["clip"]
+    assert all(p.abs().max() <= clip for p in bench.critic.parameters())
+
+
+def test_critic_loss_falls_on_a_fixed_batch(synthetic_dir):
+    bench = _bench(synthetic_dir)
+    batch = next(iter(bench.train_batches(0)))
+    losses = [bench.train_step(batch).loss for _ in range(8)]
+    assert all(later < earlier for earlier, later in zip(losses, losses[1:])), losses
+
+
+def test_generator_steps_raise_the_critic_score_of_fakes(synthetic_dir):
+    bench = _bench(synthetic_dir)
+    for batch in bench.train_batches(0):  # a critic that tells real from (untrained) fake
+        bench._critic_step(batch)
+    noise = torch.randn(64, bench.hp["noise_dim"], generator=torch.Generator().manual_seed(9))
+    with torch.no_grad():
+        before = float(bench.critic(bench.generator(noise)).mean())
+    for _ in range(5):
+        bench._generator_step(64)
+    with torch.no_grad():
+        after = float(bench.critic(bench.generator(noise)).mean())
+    assert after > before
+
+
+# ----- inference and characterization -------------------------------------------------------------------
+def test_inference_generates_images_from_noise(synthetic_dir):
+    bench = _bench(synthetic_dir)
+    samples = bench.inference_samples()
+    assert len(samples) == 8 and samples[0].shape == (100,)
+    assert all(torch.equal(a, b) for a, b in zip(samples, bench.inference_samples()))
+    outputs = bench.infer(samples[:3])
+    assert len(outputs) == 3 and outputs[0].shape == (3, 16, 16)
+    assert all(o.abs().max() <= 1 for o in outputs)
+    quality = bench.score(range(3), outputs)
+    assert quality.value > 0 and set(quality.extra) >= {"nn_rmse_fake_to_real", "nn_rmse_real_to_fake"}
+
+
+def test_training_example_counts_critic_and_generator_passes(synthetic_dir):
+    from aibench.characterize.flops import characterize_compute
+
+    bench = _bench(synthetic_dir)
+    info = characterize_compute(bench)
+    assert set(info["params"]) == {"generator", "critic", "total"}
+    assert info["flops_train_per_sample"] > 3 * info["flops_inference_per_sample"]
+    assert all(p.grad is None for p in bench.critic.parameters())
+
+
+def test_four_layer_relu_mlps_critic_without_sigmoid_generator_with_tanh():
+    critic, generator = MLPCritic(hidden=8, image_size=4), MLPGenerator(noise_dim=5, hidden=8, image_size=4)
+    for net in (critic.net, generator.net):
+        assert [m.out_features for m in net if isinstance(m, nn.Linear)][:3] == [8, 8, 8]
+        assert sum(isinstance(m, nn.ReLU) for m in net) == 3
+    assert isinstance(critic.net[-1], nn.Linear) and isinstance(generator.net[-1], nn.Tanh)
+    assert generator(torch.randn(2, 5)).shape == (2, 3, 4, 4) and critic(torch.rand(2, 3, 4, 4)).shape == (2,)
