@@ -63,3 +63,19 @@ def test_implemented_specs_have_all_scales_and_honest_tiny_targets():
         assert not spec.meets_target(tiny.baseline, tiny.target), c.id
         if c.paper_target is not None:
             assert spec.scales["full"].target == pytest.approx(c.paper_target), c.id
+
+
+def test_a_benchmark_is_registered_by_its_folder_and_a_bare_folder_is_not(tmp_path, monkeypatch):
+    import importlib
+
+    import aibench.benchmarks
+
+    monkeypatch.setattr(aibench.benchmarks, "__path__", [str(tmp_path)])
+    c = registry.card("C3")
+    assert c.package == "c03_text_to_text_translation"
+    (tmp_path / c.package / "__pycache__").mkdir(parents=True)  # what a checkout can leave behind
+    importlib.invalidate_caches()
+    assert not registry.implemented(c)
+    (tmp_path / c.package / "__init__.py").write_text("SPEC = None\n")
+    importlib.invalidate_caches()
+    assert registry.implemented(c)

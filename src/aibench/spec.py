@@ -29,7 +29,7 @@ class PaperCard:
     epoch_time_s: float | None  # Table 6, TITAN RTX
     total_time_h: float | None  # Table 6
     in_subset: bool = False
-    package: str | None = None  # module under aibench.benchmarks once implemented
+    package: str = ""  # module under aibench.benchmarks: cNN_<name>, present once implemented
 
     @property
     def alias(self) -> str:
