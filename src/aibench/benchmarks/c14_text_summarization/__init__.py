@@ -1,0 +1,54 @@
+"""DC-AI-C14 Text summarization: attentional sequence-to-sequence headline generation (Nallapati et al. 2016)
+on Gigaword, scored by ROUGE-L F1 of beam-search headlines on the Gigaword test set.
+
+Torch-free: the spec only. The benchmark is in `bench.py`, the model in `model.py`.
+"""
+
+from aibench.registry import card
+from aibench.spec import BenchmarkSpec, ScaleConfig
+
+# Nallapati et al. 2016 §4.1 (Gigaword, first sentence as source, as harvardnlp's files are): bidirectional GRU
+# encoder and GRU decoder with hidden state 400, 200-dimensional embeddings, encoder vocabulary 119,505 and
+# decoder vocabulary 68,885, Adadelta with "initial learning rate 0.001", batch 50, data shuffled every epoch
+# and every 10 batches sorted by length, no dropout or regularization, gradient clipping, early stopping on
+# validation, beam search of size 5 with summaries of at most 30 words; test on Rush et al.'s 1,951 pairs
+# (Giga/). Not in the paper: the clipping norm (2.0 here) and the epoch count (15, Rush et al.'s); the
+# embeddings start random (the paper initializes them with word2vec trained on the corpus) and the
+# large-vocabulary trick (a per-batch 2k decoder vocabulary) is left out: it speeds up training, not the model.
+_REFERENCE = {
+    "embedding": 200, "hidden": 400, "source_vocab": 119_505, "target_vocab": 68_885, "min_count": 1,
+    "optimizer": "adadelta", "lr": 0.001, "clip_norm": 2.0, "sort_window": 10,
+    "beam": 5, "max_decode": 30, "eval_split": "test", "eval_batch": 100, "max_train_pairs": None,
+    "lead_words": None,  # the baseline in describe(): the whole article (identity) as its own headline
+}
+
+_TINY_SHRINK = (
+    "synthetic headline pairs in harvardnlp's layout (4,000 train, 200 test; vocabularies of about 145 source "
+    "and 72 target words; articles of 14-30 words) instead of 3.8M pairs; embedding 48 (200), hidden 64 (400), "
+    "batch 50 and beam 5 as in the paper, headlines of at most 12 words (30); Adadelta at PyTorch's lr 1.0 "
+    "(Zeiler's rule without a multiplier) instead of the paper's 0.001, so the few tiny epochs suffice")
+
+SPEC = BenchmarkSpec(
+    card=card("C14"),
+    scales={
+        # baseline: the article itself as the headline, measured on the harness's tiny set (synthesize seed
+        # 1234); it beats every shorter lead-N there (lead-8 scores 0.25, lead-16 0.39)
+        "tiny": ScaleConfig(
+            target=0.90, max_epochs=20, batch_size=50, baseline=0.42, baseline_kind="identity (lead-all)",
+            time_budget_s=170, inference_samples=64,
+            hparams={**_REFERENCE, "embedding": 48, "hidden": 64, "lr": 1.0, "max_decode": 12},
+            shrink=_TINY_SHRINK),
+        # the paper's model and optimizer on the first 1M training pairs
+        "small": ScaleConfig(
+            target=0.41, max_epochs=15, batch_size=50, inference_samples=1951,
+            hparams={**_REFERENCE, "max_train_pairs": 1_000_000}),
+        "full": ScaleConfig(
+            target=0.41, max_epochs=15, batch_size=50, inference_samples=1951,
+            hparams=dict(_REFERENCE)),
+    },
+    data_layout="harvardnlp's Gigaword (sumdata/): train/train.article.txt[.gz] and train/train.title.txt[.gz], "
+                "train/valid.article.filter.txt and valid.title.filter.txt, Giga/input.txt and "
+                "Giga/task1_ref0.txt (test); one tokenized text a line, line i of a title file heading line i "
+                "of its article file",
+    default_data_subdir="gigaword",
+)

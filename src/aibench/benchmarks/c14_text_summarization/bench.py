@@ -1,0 +1,164 @@
+"""DC-AI-C14: attentional seq2seq headline generation on Gigaword; ROUGE-L F1 of beam-search headlines.
+
+Vocabularies come from the train split (separate source and target vocabularies, as in the paper, each the
+most frequent words up to its size); words outside them are <unk>. Evaluation decodes every pair of the
+evaluation split (Giga/ test by default) with beam search and scores the headlines against the reference
+titles as written in the file.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from aibench.benchmarks.base import Benchmark, Quality, StepOutput
+from aibench.benchmarks.c14_text_summarization import SPEC
+from aibench.benchmarks.c14_text_summarization.data import (
+    PAD_ID, Batch, Ragged, Vocab, collate, epoch_batches, lead_baseline, pad, rouge, synthesize_gigaword)
+from aibench.benchmarks.c14_text_summarization.model import Summarizer, beam_search
+from aibench.datasets.gigaword import SPLITS, find_sumdata_dir, iter_pairs, read_pairs
+from aibench.spec import ScaleConfig
+
+_OPTIMIZERS = {"adadelta": torch.optim.Adadelta, "adam": torch.optim.Adam, "sgd": torch.optim.SGD}
+
+
+def build_vocabs(root: Path, hp: dict[str, Any]) -> tuple[Vocab, Vocab]:
+    """Source and target vocabularies from one pass over the train split."""
+    source, target = Counter(), Counter()
+    for pair in iter_pairs(root, "train", hp["max_train_pairs"]):
+        source.update(pair.article)
+        target.update(pair.title)
+    return (Vocab.build(source, hp["source_vocab"], hp["min_count"]),
+            Vocab.build(target, hp["target_vocab"], hp["min_count"]))
+
+
+def encode_train(root: Path, hp: dict[str, Any], source: Vocab, target: Vocab) -> tuple[Ragged, Ragged]:
+    """The train split as source and target id sequences (a second pass, so the text is never all in memory)."""
+    src_index, tgt_index = source.index(), target.index()
+    articles, titles = Ragged(), Ragged()
+    for pair in iter_pairs(root, "train", hp["max_train_pairs"]):
+        articles.append(source.encode(pair.article, src_index))
+        titles.append(target.encode(pair.title, tgt_index))
+    return articles.freeze(), titles.freeze()
+
+
+class TextSummarization(Benchmark):
+    SPEC = SPEC
+
+    # ----- data -------------------------------------------------------------------------------------
+    @classmethod
+    def synthesize(cls, data_dir: Path, config: ScaleConfig, seed: int) -> None:
+        synthesize_gigaword(Path(data_dir), seed, config.hparams.get("synth_pairs"))
+
+    @classmethod
+    def check_data(cls, data_dir: Path, config: ScaleConfig) -> dict[str, Any]:
+        """Every split's files present and aligned; the lead baseline's ROUGE-L on the evaluation split."""
+        root = find_sumdata_dir(data_dir)
+        hp = config.hparams
+        counts = {split: sum(1 for _ in iter_pairs(root, split, hp["max_train_pairs"] if split == "train"
+                                                   else None)) for split in SPLITS}
+        evaluation = read_pairs(root, hp["eval_split"])
+        lead = lead_baseline([p.article for p in evaluation], [p.title_text for p in evaluation],
+                             hp["lead_words"])
+        return {**{f"{split}_pairs": n for split, n in counts.items()}, "lead_words": hp["lead_words"],
+                "lead_rouge_l": lead}
+
+    # ----- setup ------------------------------------------------------------------------------------
+    def setup(self) -> None:
+        hp = self.hp
+        root = find_sumdata_dir(self.ctx.data_dir)
+        self.source_vocab, self.target_vocab = build_vocabs(root, hp)
+        self.train_articles, self.train_titles = encode_train(root, hp, self.source_vocab, self.target_vocab)
+        evaluation = read_pairs(root, hp["eval_split"])
+        index = self.source_vocab.index()
+        self.eval_sources = [torch.tensor(self.source_vocab.encode(p.article, index)) for p in evaluation]
+        self.eval_references = [p.title_text for p in evaluation]
+        self.lead_rouge_l = lead_baseline([p.article for p in evaluation], self.eval_references, hp["lead_words"])
+        self.model = Summarizer(len(self.source_vocab), len(self.target_vocab), hp["embedding"],
+                                hp["hidden"]).to(self.device)
+        self.optimizer = _OPTIMIZERS[hp["optimizer"]](self.model.parameters(), lr=hp["lr"])
+        rng = np.random.default_rng([self.ctx.seed, 0])
+        count = min(self.config.inference_samples, len(evaluation))
+        self.query_rows = np.sort(rng.choice(len(evaluation), count, replace=False))
+
+    def models(self) -> dict[str, nn.Module]:
+        return {"model": self.model}
+
+    # ----- training ---------------------------------------------------------------------------------
+    def train_samples(self) -> int:
+        return len(self.train_articles)
+
+    def train_batches(self, epoch: int) -> Iterator[Batch]:
+        rng = np.random.default_rng([self.ctx.seed, 1, epoch])
+        for rows in epoch_batches(self.train_articles.lengths, self.config.batch_size, self.hp["sort_window"], rng):
+            yield self._batch(rows)
+
+    def _batch(self, rows: np.ndarray) -> Batch:
+        return collate([self.train_articles[r] for r in rows], [self.train_titles[r] for r in rows], self.device)
+
+    def compute_loss(self, batch: Batch) -> tuple[torch.Tensor, int]:
+        """Mean cross-entropy per reference word (and </s>), teacher forced."""
+        logits = self.model(batch.source, batch.source_lengths, batch.target_in)
+        loss = F.cross_entropy(logits.flatten(0, 1), batch.target_out.flatten(), ignore_index=PAD_ID)
+        return loss, len(batch)
+
+    def train_step(self, batch: Batch) -> StepOutput:
+        """The default step plus the paper's gradient clipping."""
+        self.optimizer.zero_grad(set_to_none=True)
+        loss, samples = self.compute_loss(batch)
+        loss.backward()
+        nn.utils.clip_grad_norm_(self.model.parameters(), self.hp["clip_norm"])
+        self.optimizer.step()
+        return StepOutput(loss=float(loss.detach()), samples=samples)
+
+    # ----- decoding and quality ---------------------------------------------------------------------
+    def summarize(self, sources: Sequence[torch.Tensor]) -> list[str]:
+        """Beam-search headlines for tokenized articles, in chunks of `eval_batch`."""
+        headlines = []
+        for start in range(0, len(sources), self.hp["eval_batch"]):
+            chunk = [s.numpy() for s in sources[start:start + self.hp["eval_batch"]]]
+            lengths = torch.tensor([len(s) for s in chunk])
+            with torch.no_grad():
+                ids = beam_search(self.model, pad(chunk).to(self.device), lengths, self.hp["beam"],
+                                  self.hp["max_decode"])
+            headlines += [self.target_vocab.decode(seq) for seq in ids]
+        return headlines
+
+    def _quality(self, headlines: list[str], references: list[str]) -> Quality:
+        scores = rouge(headlines, references)
+        extra = {k: scores[k] for k in ("rouge1_fmeasure", "rouge2_fmeasure", "rougeL_precision", "rougeL_recall")}
+        return Quality(scores["rougeL_fmeasure"], extra=extra, samples=len(references))
+
+    def evaluate(self) -> Quality:
+        return self._quality(self.summarize(self.eval_sources), self.eval_references)
+
+    # ----- inference --------------------------------------------------------------------------------
+    def inference_samples(self) -> Sequence[torch.Tensor]:
+        return [self.eval_sources[r] for r in self.query_rows]
+
+    def infer(self, samples: Sequence[torch.Tensor]) -> list[str]:
+        return self.summarize(list(samples))
+
+    def score(self, indices: Sequence[int], outputs: Sequence[str]) -> Quality:
+        return self._quality(list(outputs), [self.eval_references[self.query_rows[i]] for i in indices])
+
+    # ----- characterization -------------------------------------------------------------------------
+    def example_batch(self) -> Batch:
+        return self._batch(np.arange(min(self.config.batch_size, len(self.train_articles))))
+
+    def describe(self) -> dict[str, Any]:
+        hp = self.hp
+        return {"source_vocab": len(self.source_vocab), "target_vocab": len(self.target_vocab),
+                "train_pairs": len(self.train_articles), "eval_split": hp["eval_split"],
+                "eval_pairs": len(self.eval_references), "beam": hp["beam"], "max_decode": hp["max_decode"],
+                "lead_words": hp["lead_words"], "lead_rouge_l": self.lead_rouge_l}
+
+
+BENCHMARK = TextSummarization

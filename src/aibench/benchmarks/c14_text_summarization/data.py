@@ -1,0 +1,199 @@
+"""Gigaword plumbing for the summarizer: the tiny synthetic corpus, vocabularies, ragged id storage, the paper's
+batching, ROUGE through torchmetrics and the lead-N baseline.
+
+The synthetic corpus is news-like first sentences with their headlines. An article names an actor (nationality
+and role, sometimes a rare personal name) and one event, wrapped in one of several frames: attribution first
+("officials said ..."), a leading clause, or a relative clause about a *different* country's earlier event.
+The headline is the actor in headline style (`prime minister` -> `pm`) and the event in headline style
+(`visited china for talks with ...` -> `visits china`). So the summarizer must learn which words to keep,
+which to drop (the distractor, the attribution, the day) and how to rewrite them; a lead-N extract does poorly.
+"""
+
+from __future__ import annotations
+
+from array import array
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torchmetrics.text.rouge import ROUGEScore
+
+from aibench.datasets.gigaword import write_split
+
+PAD, UNK, BOS, EOS = "<pad>", "<unk>", "<s>", "</s>"
+SPECIALS = (PAD, UNK, BOS, EOS)
+PAD_ID, UNK_ID, BOS_ID, EOS_ID = range(4)
+
+_COUNTRIES = (("france", "french"), ("china", "chinese"), ("germany", "german"), ("japan", "japanese"),
+              ("russia", "russian"), ("britain", "british"), ("india", "indian"), ("brazil", "brazilian"),
+              ("egypt", "egyptian"), ("canada", "canadian"), ("mexico", "mexican"), ("italy", "italian"))
+_ROLES = (("prime minister", "pm"), ("president", "president"), ("foreign minister", "fm"),
+          ("finance minister", "finance minister"), ("central bank", "central bank"), ("army", "army"),
+          ("opposition leader", "opposition leader"), ("police", "police"))
+_THINGS = ("taxes", "interest rates", "oil prices", "fuel subsidies", "import tariffs")
+_ISSUES = ("nuclear program", "border dispute", "trade deficit", "climate policy")
+_DEALS = ("trade", "energy", "defense", "security")
+_DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+_SOURCES = ("officials said", "state media said", "a government spokesman said", "diplomats said",
+            "the official news agency reported")
+# personal names: in the article only, so the summarizer must learn to drop them
+_NAMES = tuple(a + b for a in ("al", "ber", "car", "dom", "el", "fer", "gor", "han")
+               for b in ("ton", "ez", "ov", "ini"))
+
+SYNTH_PAIRS = {"train": 4000, "valid": 200, "test": 200}
+
+
+def _events(rng: np.random.Generator, own: int) -> tuple[list[str], list[str]]:
+    """One event as (article words, headline words); countries other than the actor's own."""
+    other = int(rng.choice([c for c in range(len(_COUNTRIES)) if c != own]))
+    country, adjective = _COUNTRIES[other]
+    thing, issue, deal = (str(rng.choice(x)) for x in (_THINGS, _ISSUES, _DEALS))
+    role_long, role_short = _ROLES[int(rng.integers(len(_ROLES)))]
+    events = (
+        (f"visited {country} for talks with {adjective} leaders", f"visits {country}"),
+        (f"announced plans to cut {thing}", f"to cut {thing}"),
+        (f"raised {thing} by # percent", f"raises {thing}"),
+        (f"warned {country} over its {issue}", f"warns {country} over {issue}"),
+        (f"signed a {deal} agreement with {country}", f"signs {deal} deal with {country}"),
+        (f"held talks with the {adjective} {role_long}", f"meets {adjective} {role_short}"),
+        (f"rejected a {adjective} proposal on the {issue}", f"rejects {adjective} proposal on {issue}"),
+    )
+    article, headline = events[int(rng.integers(len(events)))]
+    return article.split(), headline.split()
+
+
+def synthesize_pair(rng: np.random.Generator) -> tuple[list[str], list[str]]:
+    """One (article, headline) pair in Gigaword's style (lower case, digits as #)."""
+    own = int(rng.integers(len(_COUNTRIES)))
+    role_long, role_short = _ROLES[int(rng.integers(len(_ROLES)))]
+    actor = ["the", _COUNTRIES[own][1], *role_long.split()]
+    if rng.random() < 0.3:
+        actor += [str(rng.choice(_NAMES))]
+    event, headline = _events(rng, own)
+    day, source = str(rng.choice(_DAYS)), str(rng.choice(_SOURCES)).split()
+    distractor, _ = _events(rng, int(rng.integers(len(_COUNTRIES))))
+    frames = (
+        [*actor, *event, "on", day, ",", *source, "."],
+        [*source, "on", day, "that", *actor, *event, "."],
+        ["in", "a", "surprise", "move", "on", day, ",", *actor, *event, ",", *source, "."],
+        [*actor, ",", "whose", "rival", *distractor, "last", "week", ",", *event, "on", day, "."],
+    )
+    article = frames[int(rng.integers(len(frames)))]
+    return article, [_COUNTRIES[own][1], *role_short.split(), *headline]
+
+
+def synthesize_gigaword(root: Path, seed: int, pairs: dict[str, int] | None = None) -> None:
+    """Write the three splits in harvardnlp's layout (train gzipped, as the archive ships it)."""
+    rng = np.random.default_rng(seed)
+    for split, count in (pairs or SYNTH_PAIRS).items():
+        write_split(root, split, [synthesize_pair(rng) for _ in range(count)], compress=split == "train")
+
+
+# ----- vocabularies and ids ----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Vocab:
+    """Specials first, then words by falling train frequency (ties in first-seen order)."""
+
+    words: tuple[str, ...]
+
+    @classmethod
+    def build(cls, counts: Counter, max_size: int, min_count: int) -> Vocab:
+        kept = [w for w, n in counts.most_common() if n >= min_count and w not in SPECIALS]
+        return cls(SPECIALS + tuple(kept[: max_size - len(SPECIALS)]))
+
+    def __len__(self) -> int:
+        return len(self.words)
+
+    def index(self) -> dict[str, int]:
+        return {w: i for i, w in enumerate(self.words)}
+
+    def encode(self, tokens: Iterable[str], index: dict[str, int]) -> list[int]:
+        return [index.get(t, UNK_ID) for t in tokens]
+
+    def decode(self, ids: Iterable[int]) -> str:
+        """Words up to the first end-of-sequence, without padding or start symbols."""
+        words = []
+        for i in ids:
+            if i == EOS_ID:
+                break
+            if i not in (PAD_ID, BOS_ID):
+                words.append(self.words[i])
+        return " ".join(words)
+
+
+class Ragged:
+    """Many id sequences in one flat int32 array with offsets (3.8M Gigaword pairs fit in memory)."""
+
+    def __init__(self) -> None:
+        self._values, self._offsets = array("i"), array("q", [0])
+
+    def append(self, ids: list[int]) -> None:
+        self._values.extend(ids)
+        self._offsets.append(len(self._values))
+
+    def freeze(self) -> Ragged:
+        self.values, self.offsets = np.frombuffer(self._values, np.int32), np.frombuffer(self._offsets, np.int64)
+        self.lengths = np.diff(self.offsets)
+        return self
+
+    def __len__(self) -> int:
+        return len(self._offsets) - 1
+
+    def __getitem__(self, i: int) -> np.ndarray:
+        return self.values[self.offsets[i]:self.offsets[i + 1]]
+
+
+# ----- batches ------------------------------------------------------------------------------------------
+def epoch_batches(lengths: np.ndarray, batch_size: int, sort_window: int, rng: np.random.Generator
+                  ) -> Iterator[np.ndarray]:
+    """The paper's order: shuffle every epoch, then sort each run of `sort_window` batches by source length."""
+    order = rng.permutation(len(lengths))
+    chunk = batch_size * sort_window
+    for start in range(0, len(order), chunk):
+        window = order[start:start + chunk]
+        window = window[np.argsort(lengths[window], kind="stable")]
+        for b in range(0, len(window), batch_size):
+            yield window[b:b + batch_size]
+
+
+def pad(sequences: list[np.ndarray], prefix: int | None = None, suffix: int | None = None) -> torch.Tensor:
+    """Right-padded (batch, length) int64 tensor, each sequence optionally wrapped in prefix/suffix ids."""
+    extra = [x for x in (prefix, suffix) if x is not None]
+    out = torch.full((len(sequences), max(len(s) for s in sequences) + len(extra)), PAD_ID, dtype=torch.long)
+    for row, seq in enumerate(sequences):
+        ids = ([prefix] if prefix is not None else []) + seq.tolist() + ([suffix] if suffix is not None else [])
+        out[row, :len(ids)] = torch.tensor(ids)
+    return out
+
+
+@dataclass(frozen=True)
+class Batch:
+    source: torch.Tensor  # (batch, source length), padded
+    source_lengths: torch.Tensor  # (batch,) on the CPU, as pack_padded_sequence wants
+    target_in: torch.Tensor  # <s> y_1 .. y_n
+    target_out: torch.Tensor  # y_1 .. y_n </s>
+
+    def __len__(self) -> int:
+        return self.source.size(0)
+
+
+def collate(sources: list[np.ndarray], targets: list[np.ndarray], device: torch.device) -> Batch:
+    lengths = torch.tensor([len(s) for s in sources])
+    return Batch(pad(sources).to(device), lengths, pad(targets, prefix=BOS_ID).to(device),
+                 pad(targets, suffix=EOS_ID).to(device))
+
+
+# ----- quality ------------------------------------------------------------------------------------------
+def rouge(predictions: list[str], references: list[str]) -> dict[str, float]:
+    """Corpus-mean ROUGE-1/2/L (F1, and L's precision and recall) by torchmetrics."""
+    scores = ROUGEScore(rouge_keys=("rouge1", "rouge2", "rougeL"))(predictions, references)
+    return {key: float(value) for key, value in scores.items()}
+
+
+def lead_baseline(articles: list[list[str]], references: list[str], words: int | None) -> float:
+    """ROUGE-L F1 of the extractive baseline that takes an article's first `words` words (all when None) as its
+    headline. On the tiny set the whole article scores best of all lead-N, so it is the baseline there."""
+    return rouge([" ".join(a[:words]) for a in articles], references)["rougeL_fmeasure"]
