@@ -1,0 +1,113 @@
+"""DC-AI-C15: a spatial transformer network trained end to end with cross-entropy on MNIST; top-1 accuracy."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+from torchmetrics.classification import MulticlassAccuracy
+
+from aibench.benchmarks.base import Benchmark, Quality
+from aibench.benchmarks.c15_spatial_transformer import SPEC
+from aibench.benchmarks.c15_spatial_transformer.data import (
+    DigitTensors, Normalizer, ordered_batches, shuffled_batches, synthesize_distorted_digits,
+)
+from aibench.benchmarks.c15_spatial_transformer.model import STNClassifier
+from aibench.datasets.mnist_idx import NUM_CLASSES, MnistSplit, mnist_root, read_mnist_split
+from aibench.errors import DataError
+from aibench.spec import ScaleConfig
+
+Batch = tuple[torch.Tensor, torch.Tensor]
+
+
+class SpatialTransformerBenchmark(Benchmark):
+    SPEC = SPEC
+
+    # ----- data -------------------------------------------------------------------------------------
+    @classmethod
+    def synthesize(cls, data_dir: Path, config: ScaleConfig, seed: int) -> None:
+        synthesize_distorted_digits(Path(data_dir), seed, train_copies=config.hparams["train_copies"],
+                                    test_copies=config.hparams["test_copies"])
+
+    @classmethod
+    def check_data(cls, data_dir: Path, config: ScaleConfig) -> dict[str, Any]:
+        train, test = cls._read_splits(Path(data_dir))
+        return {"train_images": len(train), "test_images": len(test),
+                "image_size": list(train.images.shape[1:])}
+
+    @staticmethod
+    def _read_splits(data_dir: Path) -> tuple[MnistSplit, MnistSplit]:
+        train, test = read_mnist_split(data_dir, "train"), read_mnist_split(data_dir, "test")
+        if train.images.shape[1:] != test.images.shape[1:]:
+            raise DataError(mnist_root(data_dir), f"train images are {train.images.shape[1:]} but test images are "
+                                                  f"{test.images.shape[1:]}; both splits need one image size")
+        return train, test
+
+    # ----- training ---------------------------------------------------------------------------------
+    def setup(self) -> None:
+        train, test = self._read_splits(self.ctx.data_dir)
+        self.train_data = DigitTensors.from_split(train, self.device, limit=self.hp.get("train_limit"))
+        self.test_data = DigitTensors.from_split(test, self.device)
+        self.normalize = Normalizer.fit(self.train_data.images)
+        self.model = STNClassifier(num_classes=NUM_CLASSES, channels=1, image_size=tuple(train.images.shape[1:]),
+                                   dropout=self.hp["dropout"]).to(self.device)
+        self.optimizer = torch.optim.SGD(self.model.parameters(), lr=self.hp["lr"], momentum=self.hp["momentum"],
+                                         weight_decay=self.hp["weight_decay"])
+        self.accuracy = MulticlassAccuracy(num_classes=NUM_CLASSES, average="micro").to(self.device)
+
+    def models(self) -> dict[str, nn.Module]:
+        return {"model": self.model}
+
+    def train_batches(self, epoch: int) -> Iterator[Batch]:
+        generator = torch.Generator().manual_seed(self.ctx.seed * 10_007 + epoch)  # same order for a seed
+        for images, labels in shuffled_batches(self.train_data, self.config.batch_size, generator):
+            yield self.normalize(images), labels
+
+    def compute_loss(self, batch: Batch) -> tuple[torch.Tensor, int]:
+        images, labels = batch
+        return F.cross_entropy(self.model(images), labels), len(labels)
+
+    def train_samples(self) -> int:
+        return len(self.train_data)
+
+    @torch.no_grad()
+    def evaluate(self) -> Quality:
+        self.accuracy.reset()
+        for images, labels in ordered_batches(self.test_data, self.config.batch_size * 4):
+            self.accuracy.update(self.model(self.normalize(images)), labels)
+        return Quality(value=float(self.accuracy.compute()), samples=len(self.test_data))
+
+    # ----- inference --------------------------------------------------------------------------------
+    def inference_samples(self) -> Sequence[torch.Tensor]:
+        n = min(self.config.inference_samples, len(self.test_data))
+        return list(self.normalize(self.test_data.images[:n]))
+
+    @torch.no_grad()
+    def infer(self, samples: Sequence[torch.Tensor]) -> list[int]:
+        return self.model(torch.stack(list(samples))).argmax(dim=1).tolist()
+
+    def score(self, indices: Sequence[int], outputs: Sequence[int]) -> Quality:
+        labels = self.test_data.labels[torch.as_tensor(list(indices), dtype=torch.int64, device=self.device)]
+        predictions = torch.as_tensor(list(outputs), dtype=torch.int64, device=self.device)
+        accuracy = MulticlassAccuracy(num_classes=NUM_CLASSES, average="micro").to(self.device)
+        return Quality(value=float(accuracy(predictions, labels)), samples=len(labels))
+
+    # ----- characterization -------------------------------------------------------------------------
+    def example_batch(self) -> Batch:
+        n = self.config.batch_size
+        return self.normalize(self.train_data.images[:n]), self.train_data.labels[:n]
+
+    def example_samples(self) -> int:
+        return len(self.example_batch()[1])
+
+    def describe(self) -> dict[str, Any]:
+        return {"image_size": list(self.train_data.images.shape[2:]), "train_images": len(self.train_data),
+                "test_images": len(self.test_data), "normalize_mean": self.normalize.mean,
+                "normalize_std": self.normalize.std}
+
+
+BENCHMARK = SpatialTransformerBenchmark

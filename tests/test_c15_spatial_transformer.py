@@ -1,0 +1,90 @@
+"""DC-AI-C15 spatial transformer: the STN's three parts, the distorted-digit tiny set, and the benchmark."""
+
+import numpy as np
+import pytest
+import torch
+
+from aibench.benchmarks.base import RunContext
+from aibench.benchmarks.c15_spatial_transformer import SPEC
+from aibench.benchmarks.c15_spatial_transformer.bench import BENCHMARK
+from aibench.benchmarks.c15_spatial_transformer.data import enlarge_digits, random_distortions
+from aibench.benchmarks.c15_spatial_transformer.model import STNClassifier, SpatialTransformer
+from aibench.datasets.mnist_idx import read_mnist_split
+from aibench.errors import DataError
+
+TINY = SPEC.scales["tiny"]
+
+
+def test_transformer_starts_at_identity_and_samples_bilinearly():
+    stn = SpatialTransformer(channels=1, image_size=(28, 28))
+    images = torch.rand(3, 1, 28, 28)
+    warped, theta = stn(images)
+    assert theta.shape == (3, 2, 3)
+    assert torch.allclose(theta, torch.tensor([[1.0, 0, 0], [0, 1.0, 0]]).expand(3, 2, 3))
+    assert torch.allclose(warped, images, atol=1e-5)  # identity warp: the classifier sees the input at first
+
+
+def test_localisation_gets_gradient_from_the_classification_loss():
+    model = STNClassifier(num_classes=10, channels=1, image_size=(28, 28))
+    loss = torch.nn.functional.cross_entropy(model(torch.rand(4, 1, 28, 28)), torch.tensor([0, 1, 2, 3]))
+    loss.backward()
+    regressor = model.transformer.localisation.regressor[-1]
+    assert regressor.weight.grad is not None and regressor.weight.grad.abs().sum() > 0
+
+
+def test_distortions_move_the_ink_but_keep_it():
+    digits = np.zeros((1, 8, 8)); digits[0, 1:7, 3:5] = 16  # a vertical bar, a "1"
+    centred = enlarge_digits(digits)
+    assert centred.shape == (1, 1, 28, 28)
+    distorted = random_distortions(centred, copies=6, rng=np.random.default_rng(0))
+    assert distorted.shape == (6, 28, 28) and distorted.dtype == torch.uint8
+    original = (centred[0, 0] * 255).round().to(torch.uint8)
+    assert all(not torch.equal(d, original) for d in distorted)
+    ink = distorted.float().sum(dim=(1, 2)) / original.float().sum()
+    assert ((ink > 0.4) & (ink < 2.0)).all()  # scaled 0.75-1.25: the digit is still on the canvas
+
+
+@pytest.fixture(scope="module")
+def tiny_dir(tmp_path_factory):
+    path = tmp_path_factory.mktemp("c15")
+    BENCHMARK.synthesize(path, TINY, seed=3)
+    return path
+
+
+def test_synthesized_set_is_mnist_idx_with_held_out_source_digits(tiny_dir):
+    assert sorted(p.name for p in tiny_dir.iterdir()) == [
+        "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz",
+        "train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"]
+    train, test = read_mnist_split(tiny_dir, "train"), read_mnist_split(tiny_dir, "test")
+    assert train.images.shape[1:] == (28, 28) and len(train) == 1437 * TINY.hparams["train_copies"]
+    assert len(test) == 360 * TINY.hparams["test_copies"]
+    assert np.bincount(test.labels, minlength=10).min() > 0
+    summary = BENCHMARK.check_data(tiny_dir, TINY)
+    assert summary["train_images"] == len(train) and summary["image_size"] == [28, 28]
+
+
+def test_check_data_rejects_a_split_of_another_size(tmp_path):
+    from aibench.datasets.mnist_idx import write_mnist_split
+    write_mnist_split(tmp_path, "train", np.zeros((2, 28, 28), np.uint8), np.array([0, 1]))
+    write_mnist_split(tmp_path, "test", np.zeros((2, 32, 32), np.uint8), np.array([0, 1]))
+    with pytest.raises(DataError, match="one image size"):
+        BENCHMARK.check_data(tmp_path, TINY)
+
+
+def test_benchmark_learns_and_scores_with_torchmetrics(tiny_dir):
+    torch.manual_seed(0)
+    bench = BENCHMARK(RunContext("tiny", TINY, tiny_dir, torch.device("cpu"), seed=0))
+    bench.setup()
+    before = bench.evaluate().value
+    bench.train_mode(True)
+    for epoch in range(2):
+        for batch in bench.train_batches(epoch):
+            bench.train_step(batch)
+    bench.train_mode(False)
+    after = bench.evaluate()
+    assert after.samples == 720 and after.value > max(before, TINY.baseline + 0.2)
+    samples = list(bench.inference_samples())
+    outputs = bench.infer(samples[:8])
+    labels = bench.test_data.labels[:8].tolist()
+    expected = sum(o == y for o, y in zip(outputs, labels)) / 8
+    assert bench.score(range(8), outputs).value == pytest.approx(expected)
