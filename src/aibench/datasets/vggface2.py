@@ -1,0 +1,78 @@
+"""VGGFace2 identity folders (Cao et al. 2018): reader and writer.
+
+    <root>/train/<n000002>/0001_01.jpg     one folder per identity, named 'n' + 6 digits
+    <root>/test/<n000001>/...              (not used for training)
+
+Only the training split is read here; identities with fewer images than a triplet batch needs per identity
+are kept (the sampler draws with replacement) but an identity folder with no image at all is a DataError, as
+is a folder name that is not a VGGFace2 id. Images are decoded by the shared image-folder helper.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from aibench.datasets.imagefolder import is_image_file
+from aibench.errors import DataError
+
+IDENTITY_PATTERN = r"n\d{6}"
+LAYOUT = "train/<n000002>/*.jpg (VGGFace2: one folder per identity, named 'n' and 6 digits)"
+
+
+@dataclass(frozen=True)
+class Identities:
+    """Image paths per identity (identities sorted by name, images sorted by file name)."""
+
+    root: Path
+    names: tuple[str, ...]
+    images: tuple[tuple[Path, ...], ...]
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    @property
+    def image_count(self) -> int:
+        return sum(len(files) for files in self.images)
+
+
+def read_identities(root: Path, split: str = "train", max_identities: int | None = None) -> Identities:
+    """List the identity folders of one split. With max_identities, that many identities are taken evenly
+    spaced over the sorted ids (a subset spanning the whole set)."""
+    split_dir = Path(root) / split
+    if not split_dir.is_dir():
+        raise DataError(split_dir, f"missing VGGFace2 split folder; expected {LAYOUT}")
+    folders = sorted(p for p in split_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if not folders:
+        raise DataError(split_dir, f"no identity folders; expected {LAYOUT}")
+    for folder in folders:
+        if not re.fullmatch(IDENTITY_PATTERN, folder.name):
+            raise DataError(folder, f"identity folder name is not a VGGFace2 id; expected {LAYOUT}")
+    if max_identities is not None and max_identities < len(folders):
+        folders = [folders[i * len(folders) // max_identities] for i in range(max_identities)]
+    images = []
+    for folder in folders:
+        files = tuple(sorted(p for p in folder.iterdir() if is_image_file(p)))
+        if not files:
+            raise DataError(folder, "identity folder holds no .jpg/.png images")
+        images.append(files)
+    if len(folders) < 2:
+        raise DataError(split_dir, "triplet training needs at least 2 identities")
+    return Identities(root=split_dir, names=tuple(f.name for f in folders), images=tuple(images))
+
+
+def identity_name(index: int) -> str:
+    """VGGFace2's folder name for a 1-based identity number: n000001."""
+    return f"n{index:06d}"
+
+
+def write_face(root: Path, split: str, identity: str, stem: str, pixels: np.ndarray, quality: int = 92) -> Path:
+    """Write one RGB face (HxWx3 uint8) as root/split/<identity>/<stem>.jpg."""
+    path = Path(root) / split / identity / f"{stem}.jpg"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.asarray(pixels, dtype=np.uint8)).save(path, format="JPEG", quality=quality)
+    return path
