@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import hashlib
+import json
 import random
 import shutil
 from dataclasses import dataclass, field
@@ -28,7 +30,7 @@ from aibench.harness.progress import TrainProgress
 from aibench.harness.train import TrainResult, train
 from aibench.results.mllog import RunLog
 from aibench.results.store import DEFAULT_DIR, ResultStore
-from aibench.spec import PaperCard
+from aibench.spec import PaperCard, ScaleConfig
 
 MODES = ("train", "infer", "all")
 DEFAULT_CACHE = Path(".aibench-cache")
@@ -83,13 +85,22 @@ def prepare_data(card: PaperCard, opts: RunOptions, console: Console | None = No
         raise UserError(f"{card.alias}: --data-dir is required at scale {opts.scale}; expected "
                         f"{registry.spec(card).data_layout}")
     path = opts.cache_dir / "data" / f"{card.alias}-{card.name}-tiny"
-    if not (path / ".aibench-complete").exists():
+    marker, fingerprint = path / ".aibench-complete", synthesis_fingerprint(cfg)
+    # the marker holds the fingerprint of the settings the set was written with: a set cached by an older
+    # spec (other sizes or counts) is written again rather than silently measured
+    if not marker.exists() or marker.read_text().strip() != fingerprint:
         if console:
             console.print(f"[dim]{card.alias}: writing the tiny synthetic data set to {path}[/dim]")
         synthesize(card, path, opts.scale, seed=1234)  # fixed: every run reads the same tiny set
-        (path / ".aibench-complete").write_text("ok\n")
+        marker.write_text(fingerprint + "\n")
     cls.check_data(path, cfg)
     return path
+
+
+def synthesis_fingerprint(cfg: ScaleConfig) -> str:
+    """A short hash of the scale's hyperparameters, which hold what synthesize() writes."""
+    text = json.dumps(cfg.hparams, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def synthesize(card: PaperCard, path: Path, scale: str, seed: int) -> None:
