@@ -1,0 +1,147 @@
+"""DC-AI-C8 3D face recognition: RGB-D ResNet-50 trained with cross-entropy and SGD, scored by identification
+accuracy on the test split."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import DataLoader
+from torchmetrics.classification import MulticlassAccuracy
+
+from aibench.benchmarks.base import Benchmark, Quality
+from aibench.benchmarks.c01_image_classification.bench import step_decay_factor
+from aibench.benchmarks.c08_3d_face_recognition import SPEC
+from aibench.benchmarks.c08_3d_face_recognition.data import (
+    RGBDFaceDataset,
+    rgbd_transform,
+    synthesize_rgbd_faces,
+)
+from aibench.benchmarks.c08_3d_face_recognition.model import rgbd_resnet50
+from aibench.datasets.rgbd_faces import RGBDSplit, load_pair, read_splits
+from aibench.spec import ScaleConfig
+
+Batch = tuple[torch.Tensor, torch.Tensor]
+
+
+def _read(data_dir: Path, hparams: dict[str, Any]) -> dict[str, RGBDSplit]:
+    return read_splits(data_dir, hparams["num_identities"])
+
+
+def identification_accuracy(logits: torch.Tensor, labels: torch.Tensor, num_identities: int) -> float:
+    """Fraction of samples whose highest-scoring identity is the true one."""
+    metric = MulticlassAccuracy(num_classes=num_identities, top_k=1, average="micro").to(logits.device)
+    return float(metric(logits, labels))
+
+
+def _loader(dataset: RGBDFaceDataset, batch_size: int, num_workers: int, shuffle: bool,
+            generator: torch.Generator | None = None, pin_memory: bool = False) -> DataLoader:
+    """Drops the last partial training batch: BatchNorm is unstable on a batch of one or two."""
+    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, num_workers=num_workers, drop_last=shuffle,
+                      generator=generator, pin_memory=pin_memory, persistent_workers=num_workers > 0)
+
+
+class FaceRecognition3D(Benchmark):
+    SPEC = SPEC
+
+    # ----- data -------------------------------------------------------------------------------------
+    @classmethod
+    def synthesize(cls, data_dir: Path, config: ScaleConfig, seed: int) -> None:
+        hp = config.hparams
+        synthesize_rgbd_faces(Path(data_dir), hp["num_identities"], hp["synth_train_per_identity"],
+                              hp["synth_test_per_identity"], hp["synth_size"], seed)
+
+    @classmethod
+    def check_data(cls, data_dir: Path, config: ScaleConfig) -> dict[str, Any]:
+        """List both splits (pairing every file) and decode the first pair of every identity (decoding all
+        77,715 pairs would take minutes; a later bad pair is reported by name when training reaches it)."""
+        splits = _read(Path(data_dir), config.hparams)
+        for split in splits.values():
+            for sample in {s.label: s for s in reversed(split.samples)}.values():
+                load_pair(sample)
+        train, test = splits["train"], splits["test"]
+        return {"identities": len(train.identities), "train_samples": len(train), "test_samples": len(test)}
+
+    # ----- training ---------------------------------------------------------------------------------
+    def setup(self) -> None:
+        hp, batch_size = self.hp, self.config.batch_size
+        splits = _read(self.ctx.data_dir, hp)
+        self.num_identities = len(splits["train"].identities)
+        crop_scale = tuple(hp["crop_scale"])
+        self.train_set = RGBDFaceDataset(splits["train"].samples, rgbd_transform(hp["image_size"], True, crop_scale))
+        self.test_set = RGBDFaceDataset(splits["test"].samples, rgbd_transform(hp["image_size"], False, crop_scale))
+        self.shuffle_generator = torch.Generator()
+        pin = self.device.type == "cuda"
+        self.train_loader = _loader(self.train_set, batch_size, hp["num_workers"], True, self.shuffle_generator, pin)
+        self.test_loader = _loader(self.test_set, hp.get("eval_batch_size", batch_size), hp["num_workers"], False,
+                                   pin_memory=pin)
+        self.model = rgbd_resnet50(self.num_identities, hp["base_width"], hp["zero_init_residual"]).to(self.device)
+        self.optimizer = torch.optim.SGD(self.model.parameters(), lr=hp["lr"], momentum=hp["momentum"],
+                                         weight_decay=hp["weight_decay"])
+        steps_per_epoch = max(1, len(self.train_loader))
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda step: step_decay_factor(
+            step, steps_per_epoch, hp["lr_milestones"], hp["lr_gamma"], hp["warmup_epochs"]))
+        generator = torch.Generator().manual_seed(self.ctx.seed)
+        order = torch.randperm(len(self.test_set), generator=generator).tolist()
+        self._inference_indices = [order[i % len(order)] for i in range(self.config.inference_samples)]
+        self._inference_samples: list[torch.Tensor] | None = None
+
+    def models(self) -> dict[str, nn.Module]:
+        return {"model": self.model}
+
+    def train_batches(self, epoch: int) -> Iterable[Batch]:
+        self.shuffle_generator.manual_seed(self.ctx.seed * 1_000_003 + epoch)  # same order on a rerun of epoch
+        return self.train_loader
+
+    def train_samples(self) -> int:
+        return len(self.train_loader) * self.config.batch_size
+
+    def compute_loss(self, batch: Batch) -> tuple[torch.Tensor, int]:
+        inputs, labels = (t.to(self.device, non_blocking=True) for t in batch)
+        return F.cross_entropy(self.model(inputs), labels), len(labels)
+
+    @torch.no_grad()
+    def evaluate(self) -> Quality:
+        logits, labels = [], []
+        for inputs, batch_labels in self.test_loader:
+            logits.append(self.model(inputs.to(self.device, non_blocking=True)))
+            labels.append(batch_labels.to(self.device))
+        return self._quality(torch.cat(logits), torch.cat(labels))
+
+    def _quality(self, logits: torch.Tensor, labels: torch.Tensor) -> Quality:
+        return Quality(value=identification_accuracy(logits, labels, self.num_identities), samples=len(labels))
+
+    # ----- inference --------------------------------------------------------------------------------
+    def inference_samples(self) -> Sequence[torch.Tensor]:
+        """Preprocessed 4xSxS RGB-D tensors of test samples, as LoadGen's sample library holds them."""
+        if self._inference_samples is None:
+            self._inference_samples = [self.test_set[i][0] for i in self._inference_indices]
+        return self._inference_samples
+
+    @torch.no_grad()
+    def infer(self, samples: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+        """Identity logits, one row per sample, on the CPU."""
+        logits = self.model(torch.stack(list(samples)).to(self.device))
+        return list(logits.float().cpu())
+
+    def score(self, indices: Sequence[int], outputs: Sequence[torch.Tensor]) -> Quality:
+        labels = torch.tensor([self.test_set.samples[self._inference_indices[i]].label for i in indices])
+        return self._quality(torch.stack(list(outputs)), labels)
+
+    def example_batch(self) -> Batch:
+        items = [self.train_set[i] for i in range(min(self.config.batch_size, len(self.train_set)))]
+        return torch.stack([inputs for inputs, _ in items]), torch.tensor([label for _, label in items])
+
+    def example_samples(self) -> int:
+        return min(self.config.batch_size, len(self.train_set))
+
+    def describe(self) -> dict[str, Any]:
+        return {"identities": self.num_identities, "train_samples": len(self.train_set),
+                "test_samples": len(self.test_set)}
+
+
+BENCHMARK = FaceRecognition3D

@@ -1,0 +1,69 @@
+"""DC-AI-C8 RGB-D ResNet-50: the 4-channel stem, identity logits, depth preprocessing, the synthetic faces."""
+
+import numpy as np
+import pytest
+import torch
+
+from aibench.benchmarks.base import RunContext
+from aibench.benchmarks.c08_3d_face_recognition import SPEC
+from aibench.benchmarks.c08_3d_face_recognition.bench import BENCHMARK, identification_accuracy
+from aibench.benchmarks.c08_3d_face_recognition.data import rgbd_tensor
+from aibench.benchmarks.c08_3d_face_recognition.model import rgbd_resnet50
+from aibench.datasets.rgbd_faces import load_pair, read_splits
+
+TINY = SPEC.scales["tiny"]
+
+
+def test_resnet50_with_a_four_channel_stem_and_one_logit_per_identity():
+    model = rgbd_resnet50(num_identities=253)
+    assert model.conv1.in_channels == 4 and model.conv1.out_channels == 64 and model.fc.out_features == 253
+    assert [len(layer) for layer in (model.layer1, model.layer2, model.layer3, model.layer4)] == [3, 4, 6, 3]
+    narrow = rgbd_resnet50(num_identities=10, base_width=16)
+    assert narrow(torch.randn(2, 4, 32, 32)).shape == (2, 10)
+
+
+def test_depth_becomes_face_relative_and_missing_readings_stay_zero():
+    rgb = np.full((2, 2, 3), 128, np.uint8)
+    depth = np.array([[700.0, 750.0], [0.0, 650.0]], np.float32)  # median of valid = 700
+    tensor = rgbd_tensor(rgb, depth)
+    assert tensor.shape == (4, 2, 2)
+    assert tensor[3].flatten().tolist() == pytest.approx([0.0, -1.0, 0.0, 1.0])  # (700 - d) / 50 mm: nearer is higher
+
+
+def test_identification_accuracy_is_top1():
+    logits = torch.tensor([[2.0, 1.0, 0.0], [0.0, 3.0, 1.0], [0.0, 0.0, 1.0], [5.0, 0.0, 0.0]])
+    assert identification_accuracy(logits, torch.tensor([0, 1, 1, 0]), 3) == pytest.approx(0.75)
+
+
+@pytest.fixture(scope="module")
+def tiny_dir(tmp_path_factory):
+    path = tmp_path_factory.mktemp("c08")
+    BENCHMARK.synthesize(path, TINY, seed=4)
+    return path
+
+
+def test_synthetic_faces_are_rgbd_pairs_per_identity(tiny_dir):
+    splits = read_splits(tiny_dir)
+    hp = TINY.hparams
+    assert len(splits["train"].identities) == hp["num_identities"]
+    assert len(splits["train"]) == hp["num_identities"] * hp["synth_train_per_identity"]
+    assert len(splits["test"]) == hp["num_identities"] * hp["synth_test_per_identity"]
+    rgb, depth = load_pair(splits["test"].samples[0])
+    face = depth > 0
+    assert 0.2 < face.mean() < 0.9 and 500 < np.median(depth[face]) < 1000  # a head in front of the camera
+    assert BENCHMARK.check_data(tiny_dir, TINY)["identities"] == hp["num_identities"]
+
+
+def test_benchmark_trains_and_scores(tiny_dir):
+    torch.manual_seed(0)
+    bench = BENCHMARK(RunContext("tiny", TINY, tiny_dir, torch.device("cpu"), seed=0))
+    bench.setup()
+    bench.train_mode(True)
+    batch = next(iter(bench.train_batches(0)))
+    losses = [bench.train_step(batch).loss for _ in range(5)]
+    assert losses[-1] < losses[0]
+    bench.train_mode(False)
+    quality = bench.evaluate()
+    assert quality.samples == len(bench.test_set) and 0 <= quality.value <= 1
+    outputs = bench.infer(list(bench.inference_samples())[:4])
+    assert len(outputs) == 4 and outputs[0].shape == (TINY.hparams["num_identities"],)
