@@ -1,0 +1,53 @@
+"""DC-AI-C5 image-to-image translation: CycleGAN (Zhu et al. 2017) between Cityscapes photos (domain A) and
+Cityscapes colour label images (domain B), trained unpaired. Quality is the photo -> label direction scored
+against the ground-truth labels of the validation split: per-pixel accuracy (the spec's metric), per-class
+accuracy and class IoU over the 19 Cityscapes classes, each generated pixel read as the nearest class colour.
+"""
+
+from aibench.registry import card
+from aibench.spec import BenchmarkSpec, ScaleConfig
+
+# CycleGAN paper §4 / appendix 7 and its code (junyanz/pytorch-CycleGAN-and-pix2pix defaults): 9 residual blocks
+# at 256x256, 64 generator / discriminator filters, lambda = 10, identity weight 0.5, pool of 50, Adam lr 2e-4
+# with beta1 0.5, batch 1, 100 epochs at constant lr then 100 of linear decay to 0, images resized to 286 and
+# randomly cropped to 256 (with mirroring). Evaluation at 256x256 as the paper's Cityscapes protocol.
+# The paper's AIBench reference quality (§4.1.7): per-pixel 0.52, per-class 0.17, class IoU 0.11.
+_REFERENCE = {
+    "width": 64, "blocks": 9, "lambda_cycle": 10.0, "lambda_identity": 0.5, "pool_size": 50, "lr": 2e-4,
+    "beta1": 0.5, "constant_epochs": 100, "decay_epochs": 100, "load_size": 286, "crop_size": 256,
+    "eval_size": 256, "max_train_frames": None,
+}
+
+SPEC = BenchmarkSpec(
+    card=card("C5"),
+    data_layout="Cityscapes: leftImg8bit/{train,val}/<city>/<city>_xxxxxx_yyyyyy_leftImg8bit.png and "
+                "gtFine/{train,val}/<city>/<city>_xxxxxx_yyyyyy_gtFine_color.png and _gtFine_labelIds.png",
+    scales={
+        # majority class everywhere (road, measured on the tiny set's val split with synthesize seed 1234);
+        # reading each photo pixel as its nearest class colour (an identity translator) scores 0.29
+        "tiny": ScaleConfig(
+            target=0.70, max_epochs=60, batch_size=4, baseline=0.34, baseline_kind="majority class everywhere",
+            time_budget_s=170, eval_every=2, inference_samples=32,
+            hparams={**_REFERENCE, "width": 16, "blocks": 6, "lr": 1e-3, "constant_epochs": 60,
+                     "decay_epochs": 0, "load_size": 36, "crop_size": 32, "eval_size": 32,
+                     "synth_train_cities": ["aachen", "bochum"], "synth_train_per_city": 60,
+                     "synth_val_cities": ["frankfurt"], "synth_val_per_city": 32, "synth_width": 64,
+                     "synth_height": 32},
+            shrink="synthetic Cityscapes-layout street scenes (sky, buildings, trees, road, sidewalks, cars; 120 "
+                   "train / 32 val frames of 64x32 px); 32x32 crops of 36x36 resizes and 32x32 evaluation instead of "
+                   "256 / 286 / 256; generators and discriminators at a quarter of the width (16 filters instead "
+                   "of 64) with 6 residual blocks (the paper's 128x128 setting) instead of 9; batch 4, Adam lr 1e-3 "
+                   "held constant instead of batch 1 and lr 2e-4 with linear decay",
+        ),
+        # small: the reference recipe on the first 1,000 training frames
+        "small": ScaleConfig(
+            target=0.52, max_epochs=200, batch_size=1, eval_every=5, inference_samples=100,
+            hparams={**_REFERENCE, "max_train_frames": 1000},
+        ),
+        "full": ScaleConfig(
+            target=0.52, max_epochs=200, batch_size=1, eval_every=5, inference_samples=500,
+            hparams=dict(_REFERENCE),
+        ),
+    },
+    default_data_subdir="cityscapes",
+)
