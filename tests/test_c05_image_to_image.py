@@ -1,86 +1,129 @@
-"""DC-AI-C5 CycleGAN: the paper's generator, 70x70 PatchGAN, LSGAN loss, image pool, scoring and the bench."""
+"""DC-AI-C5 CycleGAN: generator and PatchGAN structure, losses, image pool, the photo -> label scores, the
+synthetic scenes and the benchmark on a small synthesized set."""
 
+import dataclasses
 import random
 
+import numpy as np
 import pytest
 import torch
+from torch import nn
 
 from aibench.benchmarks.base import RunContext
 from aibench.benchmarks.c05_image_to_image import SPEC
 from aibench.benchmarks.c05_image_to_image.bench import BENCHMARK
-from aibench.benchmarks.c05_image_to_image.data import confusion, nearest_class, segmentation_scores
+from aibench.benchmarks.c05_image_to_image.data import (
+    confusion, nearest_class, segmentation_scores, street_scene,
+)
 from aibench.benchmarks.c05_image_to_image.model import (
     ImagePool, PatchDiscriminator, ResidualBlock, ResnetGenerator, lsgan_loss, receptive_field,
 )
-from aibench.datasets.cityscapes import TRAIN_COLOURS, read_split
+from aibench.datasets.cityscapes import IGNORE, TRAIN_COLOURS
 
 TINY = SPEC.scales["tiny"]
+SMALL_SYNTH = dataclasses.replace(TINY, batch_size=2, inference_samples=3, hparams={
+    **TINY.hparams, "synth_train_per_city": 2, "synth_val_per_city": 3, "width": 4, "blocks": 2})
 
 
-def test_generator_keeps_size_and_has_the_residual_blocks():
-    gen = ResnetGenerator(width=8, blocks=6)
-    assert sum(isinstance(m, ResidualBlock) for m in gen.modules()) == 6
-    assert sum(isinstance(m, torch.nn.InstanceNorm2d) for m in gen.modules()) > 6
-    out = gen(torch.randn(2, 3, 32, 32))
-    assert out.shape == (2, 3, 32, 32) and out.abs().max() <= 1  # tanh output
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
-def test_patch_discriminator_sees_70x70_patches():
-    disc = PatchDiscriminator(width=8)
-    assert receptive_field(disc) == 70
-    assert disc(torch.randn(1, 3, 64, 64)).shape == (1, 1, 6, 6)  # one score per overlapping patch
+def test_generator_is_johnsons_network():
+    g = ResnetGenerator(width=64, blocks=9)
+    convs = [m for m in g.net if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))]
+    assert [(c.in_channels, c.out_channels, c.kernel_size[0], c.stride[0]) for c in convs] == [
+        (3, 64, 7, 1), (64, 128, 3, 2), (128, 256, 3, 2), (256, 128, 3, 2), (128, 64, 3, 2), (64, 3, 7, 1)]
+    assert sum(isinstance(m, ResidualBlock) for m in g.net) == 9
+    assert any(isinstance(m, nn.InstanceNorm2d) for m in g.net) and isinstance(g.net[-1], nn.Tanh)
+    small = ResnetGenerator(width=8, blocks=2)
+    assert small(torch.randn(1, 3, 32, 32)).shape == (1, 3, 32, 32)
 
 
-def test_least_squares_loss_and_image_pool():
-    assert float(lsgan_loss(torch.tensor([1.0, 0.0]), real=True)) == pytest.approx(0.5)
-    assert float(lsgan_loss(torch.tensor([1.0, 0.0]), real=False)) == pytest.approx(0.5)
-    pool = ImagePool(size=2, rng=random.Random(1))
-    first = pool.query(torch.zeros(2, 1, 1, 1))
-    assert torch.equal(first, torch.zeros(2, 1, 1, 1)) and len(pool.images) == 2
-    later = torch.cat([pool.query(torch.ones(1, 1, 1, 1)) for _ in range(40)])
-    assert 0 < int((later == 0).sum()) < 40  # some old fakes come back, about half the time at first
-    assert ImagePool(size=0).query(torch.ones(1)).tolist() == [1.0]
+def test_discriminator_is_a_70x70_patchgan():
+    d = PatchDiscriminator(64)
+    assert receptive_field(d) == 70
+    widths = [m.out_channels for m in d.net if isinstance(m, nn.Conv2d)]
+    assert widths == [64, 128, 256, 512, 1]
+    assert PatchDiscriminator(8)(torch.randn(2, 3, 256, 256)).shape == (2, 1, 30, 30)
 
 
-def test_generated_colours_are_read_as_the_nearest_class_and_scored():
-    colours = torch.from_numpy(TRAIN_COLOURS[[0, 13, 10]]).float()  # road, car, sky
-    image = (colours.T.reshape(1, 3, 1, 3) / 127.5 - 1) + 0.02  # slightly off each colour
-    predicted = nearest_class(image)
-    assert predicted.tolist() == [[[0, 13, 10]]]
-    truth = torch.tensor([[[0, 13, 0]]])
+def test_lsgan_loss():
+    scores = torch.tensor([0.0, 1.0, 2.0])
+    assert lsgan_loss(scores, True).item() == pytest.approx((1 + 0 + 1) / 3)
+    assert lsgan_loss(scores, False).item() == pytest.approx((0 + 1 + 4) / 3)
+
+
+def test_image_pool_fills_then_swaps_half_the_time():
+    pool = ImagePool(2, random.Random(0))
+    first = pool.query(torch.stack([torch.full((1,), 1.0), torch.full((1,), 2.0)]))
+    assert first.flatten().tolist() == [1.0, 2.0]
+    out = [float(pool.query(torch.full((1, 1), float(v)))) for v in range(3, 203)]
+    from_history = sum(o != v for o, v in zip(out, range(3, 203)))
+    assert 60 < from_history < 140  # about half come from the pool
+    assert ImagePool(0).query(torch.ones(1, 1)).item() == 1.0
+
+
+def test_nearest_class_reads_palette_colours():
+    colours = torch.from_numpy(TRAIN_COLOURS[[0, 10, 13]]).float() / 127.5 - 1  # road, sky, car
+    image = colours.T.reshape(1, 3, 1, 3) + 0.02
+    assert nearest_class(image).tolist() == [[[0, 10, 13]]]
+
+
+def test_segmentation_scores_by_hand():
+    truth = torch.tensor([0, 0, 0, 1, IGNORE])
+    predicted = torch.tensor([0, 0, 1, 1, 5])  # the ignored pixel does not count
     scores = segmentation_scores(confusion(predicted, truth))
-    assert scores["pixel_accuracy"] == pytest.approx(2 / 3)
-    assert scores["per_class_accuracy"] == pytest.approx((1 / 2 + 1) / 2)  # road 1 of 2, car 1 of 1
-    assert scores["class_iou"] == pytest.approx((1 / 2 + 1 + 0) / 3)  # sky predicted, never true: IoU 0
+    assert scores["pixel_accuracy"] == pytest.approx(3 / 4)
+    assert scores["per_class_accuracy"] == pytest.approx((2 / 3 + 1) / 2)
+    assert scores["class_iou"] == pytest.approx((2 / 3 + 1 / 2) / 2)
+
+
+def test_street_scene_labels_use_cityscapes_ids():
+    photo, labels = street_scene(np.random.default_rng(0), 64, 32)
+    assert photo.shape == (32, 64, 3) and labels.shape == (32, 64)
+    assert {23, 7, 11} <= set(np.unique(labels).tolist()) <= {1, 7, 8, 11, 21, 23, 26}
+    assert labels[0].tolist().count(23) > 0 and labels[-1].tolist() == [1] * 64  # sky above, bonnet below
 
 
 @pytest.fixture(scope="module")
-def tiny_dir(tmp_path_factory):
+def synth_dir(tmp_path_factory):
     path = tmp_path_factory.mktemp("c05")
-    BENCHMARK.synthesize(path, TINY, seed=2)
+    BENCHMARK.synthesize(path, SMALL_SYNTH, seed=2)
     return path
 
 
-def test_synthesized_scenes_are_cityscapes_with_the_major_classes(tiny_dir):
-    train, val = read_split(tiny_dir, "train"), read_split(tiny_dir, "val")
-    assert len(train) == 120 and len(val) == 32
-    assert {f.photo.parent.name for f in train} == {"aachen", "bochum"}
-    from aibench.datasets.cityscapes import train_ids
-    present = set(train_ids(train[0].label_ids).ravel().tolist())
-    assert {0, 10} <= present  # road and sky in every street scene
-    assert BENCHMARK.check_data(tiny_dir, TINY)
+def test_synthesize_and_check_data(synth_dir):
+    assert (synth_dir / "leftImg8bit/train/aachen/aachen_000000_000019_leftImg8bit.png").is_file()
+    assert (synth_dir / "gtFine/val/frankfurt/frankfurt_000002_000019_gtFine_labelIds.png").is_file()
+    assert BENCHMARK.check_data(synth_dir, SMALL_SYNTH) == {"train_frames": 4, "val_frames": 3}
 
 
-def test_one_cycle_step_updates_both_generators_and_is_scored(tiny_dir):
-    torch.manual_seed(0)
-    bench = BENCHMARK(RunContext("tiny", TINY, tiny_dir, torch.device("cpu"), seed=0))
+def test_bench_step_evaluate_infer(synth_dir):
+    bench = BENCHMARK(RunContext("tiny", SMALL_SYNTH, synth_dir, torch.device("cpu"), seed=0))
     bench.setup()
-    before = [p.detach().clone() for p in (*bench.gen_ab.parameters(), *bench.gen_ba.parameters())]
     bench.train_mode(True)
-    step = bench.train_step(next(iter(bench.train_batches(0))))
-    assert {"adversarial", "cycle", "identity", "discriminator_a", "discriminator_b"} <= set(step.losses)
-    after = list((*bench.gen_ab.parameters(), *bench.gen_ba.parameters()))
-    assert all(not torch.equal(a, b) for a, b in zip(before[:1] + before[-1:], after[:1] + after[-1:]))
+    batch = next(iter(bench.train_batches(0)))
+    assert batch[0].shape == (2, 3, 36, 36) and batch[0].dtype == torch.uint8
+    before = [p.clone() for p in bench.disc_b.parameters()]
+    out = bench.train_step(batch)
+    assert out.samples == 2 and {"cycle", "identity", "adversarial", "discriminator_a"} <= set(out.losses)
+    assert any(not torch.equal(a, b) for a, b in zip(before, bench.disc_b.parameters()))
+    assert len(bench.pool_a.images) == 2
     bench.train_mode(False)
     quality = bench.evaluate()
-    assert 0 <= quality.value <= 1 and {"per_class_accuracy", "class_iou"} <= set(quality.extra)
+    assert 0 <= quality.value <= 1 and set(quality.extra) == {"per_class_accuracy", "class_iou"}
+    maps = bench.infer(bench.inference_samples())
+    assert len(maps) == 3 and maps[0].shape == (32, 32)
+    assert bench.score(range(3), maps).value == pytest.approx(quality.value)
+    assert 0 <= bench.describe()["majority_pixel_accuracy"] <= 1
+
+
+def test_learning_rate_is_constant_then_linear():
+    bench = BENCHMARK.__new__(BENCHMARK)
+    bench.hp = {"constant_epochs": 100, "decay_epochs": 100}
+    assert [round(bench.lr_factor(e), 3) for e in (0, 99, 100, 149, 199)] == [1.0, 1.0, 0.99, 0.505, 0.01]

@@ -1,53 +1,78 @@
-"""The Cityscapes reader on frames written file by file in leftImg8bit/ + gtFine/ (photo, colour, labelIds)."""
+"""The Cityscapes reader on hand-written frames in the real leftImg8bit / gtFine layout."""
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from aibench.datasets.cityscapes import IGNORE, TRAIN_COLOURS, read_split, train_ids
+from aibench.datasets.cityscapes import IGNORE, TRAIN_COLOURS, label_id_colours, read_split, train_ids, write_frame
 from aibench.errors import DataError
 
 
-def _frame(root, split="val", city="frankfurt", stem="frankfurt_000000_000294", label_ids=None):
-    photos, labels = root / "leftImg8bit" / split / city, root / "gtFine" / split / city
-    photos.mkdir(parents=True, exist_ok=True)
-    labels.mkdir(parents=True, exist_ok=True)
-    Image.new("RGB", (8, 4), (90, 90, 90)).save(photos / f"{stem}_leftImg8bit.png")
-    ids = np.array(label_ids if label_ids is not None else [[7, 7, 26, 26, 23, 23, 0, 4]] * 4, dtype=np.uint8)
-    Image.fromarray(ids).save(labels / f"{stem}_gtFine_labelIds.png")
-    Image.new("RGB", (8, 4)).save(labels / f"{stem}_gtFine_color.png")
-    (labels / f"{stem}_gtFine_polygons.json").write_text("{}")  # present in the real set, not needed
-    return photos / f"{stem}_leftImg8bit.png"
+def frame(root, split, city, stem, skip=""):
+    """Write one frame's photo, colour and labelIds PNGs file by file, as Cityscapes names them."""
+    files = {f"leftImg8bit/{split}/{city}/{stem}_leftImg8bit.png": np.zeros((4, 8, 3), np.uint8),
+             f"gtFine/{split}/{city}/{stem}_gtFine_color.png": np.zeros((4, 8, 4), np.uint8),  # RGBA, as shipped
+             f"gtFine/{split}/{city}/{stem}_gtFine_labelIds.png": np.array([[7, 8, 11, 23, 26, 0, 1, 33]] * 4,
+                                                                           np.uint8)}
+    for name, pixels in files.items():
+        if skip and name.endswith(skip):
+            continue
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(pixels).save(path)
 
 
-def test_reads_frames_and_maps_label_ids_to_the_19_train_ids(tmp_path):
-    _frame(tmp_path)
-    _frame(tmp_path, city="lindau", stem="lindau_000001_000019")
+def test_reads_frames_sorted_with_their_annotations(tmp_path):
+    frame(tmp_path, "val", "munster", "munster_000001_000019")
+    frame(tmp_path, "val", "lindau", "lindau_000000_000019")
     frames = read_split(tmp_path, "val")
-    assert [f.photo.parent.name for f in frames] == ["frankfurt", "lindau"]
-    assert frames[0].label_ids.name == "frankfurt_000000_000294_gtFine_labelIds.png"
-    ids = train_ids(frames[0].label_ids)
-    # road (7) -> 0, car (26) -> 13, sky (23) -> 10, unlabeled (0) and void (4) -> ignored
-    assert ids[0].tolist() == [0, 0, 13, 13, 10, 10, IGNORE, IGNORE]
-    assert tuple(TRAIN_COLOURS[0]) == (128, 64, 128) and len(TRAIN_COLOURS) == 19
+    assert [f.photo.name for f in frames] == ["lindau_000000_000019_leftImg8bit.png",
+                                              "munster_000001_000019_leftImg8bit.png"]
+    assert frames[0].color == tmp_path / "gtFine/val/lindau/lindau_000000_000019_gtFine_color.png"
+    assert frames[0].label_ids.name == "lindau_000000_000019_gtFine_labelIds.png"
 
 
-def test_missing_folder_missing_label_image_and_bad_name_are_named(tmp_path):
-    with pytest.raises(DataError, match="missing Cityscapes folder"):
+def test_label_ids_map_to_the_19_train_ids(tmp_path):
+    frame(tmp_path, "train", "aachen", "aachen_000000_000019")
+    ids = train_ids(read_split(tmp_path, "train")[0].label_ids)
+    # road 0, sidewalk 1, building 2, sky 10, car 13, unlabeled and ego vehicle ignored, bicycle 18
+    assert ids[0].tolist() == [0, 1, 2, 10, 13, IGNORE, IGNORE, 18]
+    assert tuple(TRAIN_COLOURS[13]) == (0, 0, 142) and tuple(label_id_colours()[7]) == (128, 64, 128)
+
+
+def test_missing_annotation_names_the_file(tmp_path):
+    frame(tmp_path, "train", "aachen", "aachen_000000_000019", skip="_gtFine_labelIds.png")
+    with pytest.raises(DataError, match="aachen_000000_000019_gtFine_labelIds.png: missing"):
         read_split(tmp_path, "train")
-    photo = _frame(tmp_path)
-    (tmp_path / "gtFine" / "val" / "frankfurt" / "frankfurt_000000_000294_gtFine_labelIds.png").unlink()
-    with pytest.raises(DataError, match="missing the gtFine image") as err:
-        read_split(tmp_path, "val")
-    assert "gtFine_labelIds.png" in str(err.value)
-    photo.rename(photo.parent / "not_a_cityscapes_name_leftImg8bit.png")
-    with pytest.raises(DataError, match="not named"):
-        read_split(tmp_path, "val")
 
 
-def test_a_colour_labelids_image_is_rejected(tmp_path):
-    _frame(tmp_path)
-    path = tmp_path / "gtFine" / "val" / "frankfurt" / "frankfurt_000000_000294_gtFine_labelIds.png"
-    Image.new("RGB", (8, 4)).save(path)
+def test_bad_layouts(tmp_path):
+    with pytest.raises(DataError, match="leftImg8bit/train: missing"):
+        read_split(tmp_path, "train")
+    (tmp_path / "leftImg8bit/train/aachen").mkdir(parents=True)
+    (tmp_path / "gtFine/train").mkdir(parents=True)
+    with pytest.raises(DataError, match="no \\*_leftImg8bit.png photos"):
+        read_split(tmp_path, "train")
+    frame(tmp_path, "train", "aachen", "bochum_000000_000019")  # a frame filed under the wrong city
+    with pytest.raises(DataError, match="not named <city>"):
+        read_split(tmp_path, "train")
+
+
+def test_labelids_must_be_single_channel_and_readable(tmp_path):
+    frame(tmp_path, "train", "aachen", "aachen_000000_000019")
+    path = read_split(tmp_path, "train")[0].label_ids
+    Image.fromarray(np.zeros((4, 8, 3), np.uint8)).save(path)
     with pytest.raises(DataError, match="one channel"):
         train_ids(path)
+    path.write_bytes(b"garbage")
+    with pytest.raises(DataError, match="unreadable"):
+        train_ids(path)
+
+
+def test_writer_round_trip(tmp_path):
+    labels = np.array([[23, 23], [7, 26]], np.uint8)
+    written = write_frame(tmp_path, "val", "frankfurt", 0, 19, np.full((2, 2, 3), 9, np.uint8), labels)
+    assert written.photo == tmp_path / "leftImg8bit/val/frankfurt/frankfurt_000000_000019_leftImg8bit.png"
+    [back] = read_split(tmp_path, "val")
+    assert train_ids(back.label_ids).tolist() == [[10, 10], [0, 13]]
+    assert np.asarray(Image.open(back.color))[1, 1].tolist() == [0, 0, 142]

@@ -72,6 +72,7 @@ def test_a_benchmark_is_registered_by_its_folder_and_a_bare_folder_is_not(tmp_pa
 
     monkeypatch.setattr(aibench.benchmarks, "__path__", [str(tmp_path)])
     c = registry.card("C3")
+    monkeypatch.delitem(sys.modules, f"aibench.benchmarks.{c.package}", raising=False)  # as if never imported
     assert c.package == "c03_text_to_text_translation"
     (tmp_path / c.package / "__pycache__").mkdir(parents=True)  # what a checkout can leave behind
     importlib.invalidate_caches()

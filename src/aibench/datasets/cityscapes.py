@@ -91,7 +91,8 @@ def _frame(photo: Path, label_dir: Path) -> Frame:
     match = re.fullmatch(NAME_PATTERN, stem)
     if not match or match["city"] != photo.parent.name:
         raise DataError(photo, f"not named <city>_xxxxxx_yyyyyy{PHOTO_SUFFIX} inside its city folder")
-    color, label_ids = (label_dir / photo.parent.name / f"{stem}{suffix}" for suffix in (COLOR_SUFFIX, LABEL_IDS_SUFFIX))
+    city_dir = label_dir / photo.parent.name
+    color, label_ids = (city_dir / f"{stem}{suffix}" for suffix in (COLOR_SUFFIX, LABEL_IDS_SUFFIX))
     for path in (color, label_ids):
         if not path.is_file():
             raise DataError(path, f"missing the gtFine image of photo {photo.name}; expected {LAYOUT}")

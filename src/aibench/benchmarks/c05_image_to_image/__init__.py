@@ -23,11 +23,12 @@ SPEC = BenchmarkSpec(
     data_layout="Cityscapes: leftImg8bit/{train,val}/<city>/<city>_xxxxxx_yyyyyy_leftImg8bit.png and "
                 "gtFine/{train,val}/<city>/<city>_xxxxxx_yyyyyy_gtFine_color.png and _gtFine_labelIds.png",
     scales={
-        # majority class everywhere (road, measured on the tiny set's val split with synthesize seed 1234);
-        # reading each photo pixel as its nearest class colour (an identity translator) scores 0.29
+        # majority class everywhere (sky, the most frequent training class: 0.29 on the tiny set's val split with
+        # synthesize seed 1234, recorded by describe()); reading each photo pixel as its nearest class colour (an
+        # identity translator) scores 0.08
         "tiny": ScaleConfig(
-            target=0.70, max_epochs=60, batch_size=4, baseline=0.34, baseline_kind="majority class everywhere",
-            time_budget_s=170, eval_every=2, inference_samples=32,
+            target=0.7, max_epochs=60, batch_size=4, baseline=0.29, baseline_kind="majority class everywhere",
+            time_budget_s=170, eval_every=1, inference_samples=32,
             hparams={**_REFERENCE, "width": 16, "blocks": 6, "lr": 1e-3, "constant_epochs": 60,
                      "decay_epochs": 0, "load_size": 36, "crop_size": 32, "eval_size": 32,
                      "synth_train_cities": ["aachen", "bochum"], "synth_train_per_city": 60,

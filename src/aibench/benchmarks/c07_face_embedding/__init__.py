@@ -36,7 +36,8 @@ SPEC = BenchmarkSpec(
                    "lighting, background, noise) of 48 px read at 32x32 instead of 224x224; 120 training "
                    "identities x 16 images and 60 disjoint LFW-layout test identities (10 folds x 20 matched + 20 "
                    "mismatched pairs); mini-batches of 12 identities x 8 faces (96) instead of 45 x 40 (1,800); "
-                   "epochs of 10 batches; AdaGrad at lr 0.5 instead of 0.05 (measured: 0.05 stays below 0.85 for 170 s); "
+                   "epochs of 10 batches; AdaGrad at lr 0.5 instead of 0.05 (measured: 0.05 stays below 0.85 for "
+                   "170 s); "
                    "the GoogLeNet body (full width), 128-d head, triplet loss and semi-hard mining are unchanged",
         ),
         # small: the reference recipe on 1,000 of VGGFace2's 8,631 training identities, evenly spread
