@@ -16,6 +16,15 @@ from aibench.datasets.librispeech import read_split
 TINY = SPEC.scales["tiny"]
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Small GRUs on a shared 2-core machine: a second intra-op thread only adds waiting."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def test_spectrogram_uses_20ms_windows_every_10ms():
     features = spectrogram(torch.randn(16_000))
     assert features.shape == (161, 101)  # n_fft 320 -> 161 bins; 1 s / 10 ms + 1 (centred frames)
@@ -76,3 +85,95 @@ def test_ctc_loss_falls_and_transcripts_are_scored(tiny_dir):
     assert quality.samples == 8 and quality.value >= 0 and "cer" in quality.extra
     outputs = bench.infer(list(bench.inference_samples())[:3])
     assert len(outputs) == 3 and all(isinstance(o, str) for o in outputs)
+
+
+# ----- the model's named parts, in detail --------------------------------------------------------------
+def test_conv_front_end_is_the_references_two_layers_with_clipped_relu():
+    model = DeepSpeech2(freq_bins=161, conv_channels=32, hidden_size=16, rnn_layers=2)
+    first, second = (layer[0] for layer in model.conv.layers)
+    assert (first.kernel_size, first.stride, second.kernel_size, second.stride) == (
+        (41, 11), (2, 2), (21, 11), (2, 1))
+    hardtanh = model.conv.layers[0][2]
+    assert isinstance(hardtanh, torch.nn.Hardtanh) and (hardtanh.min_val, hardtanh.max_val) == (0, 20)
+    assert model.conv.out_features(161) == 41 * 32  # 161 -> 81 -> 41 frequency rows of 32 channels
+    assert model.rnns[0].batch_norm is None and model.rnns[1].batch_norm is not None  # DS2: not before the 1st
+    assert model.fc.bias is None and model.fc.out_features == 29
+
+
+def test_padding_does_not_change_an_utterances_output():
+    """Conv masking and packed GRUs: an utterance padded in a batch gives what it gives alone."""
+    torch.manual_seed(0)
+    model = DeepSpeech2(freq_bins=81, conv_channels=4, hidden_size=16, rnn_layers=2).eval()
+    short = torch.randn(1, 1, 81, 50)
+    batch = torch.zeros(2, 1, 81, 90)
+    batch[0, :, :, :50] = short[0]
+    batch[1] = torch.randn(1, 81, 90)
+    alone, alone_len = model(short, torch.tensor([50]))
+    padded, lengths = model(batch, torch.tensor([50, 90]))
+    assert lengths.tolist() == [25, 45] and alone_len.tolist() == [25]
+    assert torch.allclose(padded[0, :25], alone[0], atol=1e-5)
+
+
+def test_bidirectional_directions_are_summed_not_concatenated():
+    model = DeepSpeech2(freq_bins=81, conv_channels=4, hidden_size=12, rnn_layers=2)
+    assert model.rnns[1].rnn.input_size == 12 and model.fc_norm.num_features == 12
+
+
+# ----- the benchmark's training and inference ------------------------------------------------------------
+@pytest.fixture(scope="module")
+def bench(tiny_dir):
+    torch.manual_seed(0)
+    b = BENCHMARK(RunContext("tiny", TINY, tiny_dir, torch.device("cpu"), seed=0))
+    b.setup()
+    return b
+
+
+def test_loss_is_ctc_summed_over_the_batch_and_divided_by_its_size(bench):
+    bench.train_mode(False)
+    batch = bench.example_batch()
+    with torch.no_grad():
+        loss, samples = bench.compute_loss(batch)
+        log_probs, lengths = bench.model(batch.features, batch.feature_lengths)
+    expected = torch.nn.functional.ctc_loss(log_probs.transpose(0, 1), batch.targets, lengths,
+                                            batch.target_lengths, blank=0, reduction="sum") / samples
+    assert samples == len(batch.transcripts) and float(loss) == pytest.approx(float(expected), rel=1e-5)
+
+
+def test_sortagrad_first_epoch_runs_shortest_first_and_lr_anneals(bench):
+    first = [b.feature_lengths.max().item() for b in bench.train_batches(0)]
+    assert first == sorted(first)
+    assert bench.optimizer.param_groups[0]["lr"] == pytest.approx(TINY.hparams["lr"])
+    later = [b.transcripts for b in bench.train_batches(2)]
+    assert bench.optimizer.param_groups[0]["lr"] == pytest.approx(TINY.hparams["lr"] / 1.1 ** 2)
+    assert sorted(map(tuple, later)) == sorted(tuple(b.transcripts) for b in bench.train_batches(0))
+
+
+def test_score_is_wer_against_the_reference_transcripts(bench):
+    samples = list(bench.inference_samples())
+    references = [text for _, text in samples]
+    assert bench.score(range(len(samples)), references).value == 0.0
+    assert bench.score(range(len(samples)), [""] * len(samples)).value == 1.0
+    bench.train_mode(False)
+    outputs = bench.infer(samples)
+    assert bench.score(range(len(samples)), outputs).value == pytest.approx(wer(outputs, references))
+
+
+def test_constant_transcript_baseline_is_far_from_the_target(bench):
+    baseline = bench.constant_baseline()
+    assert baseline["empty_transcript_wer"] == 1.0
+    assert baseline["most_frequent_transcript_wer"] > 0.5 > TINY.target
+
+
+# ----- the synthetic speech is audible letter by letter ---------------------------------------------------
+def test_every_character_has_its_own_formant_pair_and_is_heard_there():
+    from aibench.benchmarks.c06_speech_recognition.data import FORMANTS, Voice, speak
+
+    assert len(set(FORMANTS.values())) == len(FORMANTS) == 27
+    voice = Voice(pitch=1.0, rate=1.0, loudness=0.5)
+    for char in "AQ'":
+        audio = torch.from_numpy(speak(char, voice, np.random.default_rng(0)))
+        spectrum = torch.fft.rfft(audio).abs()
+        freqs = torch.fft.rfftfreq(len(audio), 1 / 16_000)
+        f1, f2 = FORMANTS[char]
+        low, high = spectrum[freqs < 1600].argmax(), spectrum[freqs > 1600].argmax() + int((freqs <= 1600).sum())
+        assert abs(float(freqs[low]) - f1) < 40 and abs(float(freqs[high]) - f2) < 80
