@@ -51,8 +51,9 @@ def test_bad_magic_truncated_file_and_mismatched_counts_name_the_file(tmp_path):
         read_mnist_split(tmp_path, "train")
     assert "train-images-idx3-ubyte" in str(err.value)
     images.write_bytes(good[:-3])  # truncated payload
-    with pytest.raises(DataError, match="bytes after the header"):
+    with pytest.raises(DataError, match="bytes after the header") as err:
         read_mnist_split(tmp_path, "train")
+    assert "train-images-idx3-ubyte" in str(err.value)
     images.write_bytes(_idx([0] * 27, (3, 3, 3)))  # 3 images, 2 labels
     with pytest.raises(DataError, match="2 labels") as err:
         read_mnist_split(tmp_path, "train")
@@ -73,3 +74,12 @@ def test_encode_round_trips_multi_byte_types_big_endian():
     data = encode_idx(values)
     assert data[:4] == b"\x00\x00\x0c\x02" and data[8:12] == struct.pack(">I", 2)
     assert np.array_equal(parse_idx(data), values)
+
+
+def test_truncated_gzip_stream_names_the_file(tmp_path):
+    _write_split(tmp_path, "t10k", np.zeros((2, 3, 3), np.uint8), np.array([4, 5], np.uint8), gz=True)
+    labels = tmp_path / "t10k-labels-idx1-ubyte.gz"
+    labels.write_bytes(labels.read_bytes()[:-6])  # cut inside the gzip trailer: the stream never ends
+    with pytest.raises(DataError, match="gzip") as err:
+        read_mnist_split(tmp_path, "test")
+    assert "t10k-labels-idx1-ubyte.gz" in str(err.value)

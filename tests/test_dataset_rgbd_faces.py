@@ -52,11 +52,22 @@ def test_8bit_depth_and_misaligned_sizes_are_rejected(tmp_path):
     _dataset(tmp_path)
     sample = read_splits(tmp_path)["test"].samples[0]
     Image.new("L", (6, 4)).save(sample.depth)
-    with pytest.raises(DataError, match="16-bit"):
+    with pytest.raises(DataError, match="16-bit") as err:
         load_pair(sample)
+    assert "bob_0003_depth.png" in str(err.value)
     Image.fromarray(np.zeros((5, 6), np.uint16)).save(sample.depth)
-    with pytest.raises(DataError, match="pixel-aligned"):
+    with pytest.raises(DataError, match="pixel-aligned") as err:
         load_pair(sample)
+    assert "bob_0003_depth.png" in str(err.value)
+
+
+def test_truncated_png_is_named(tmp_path):
+    _dataset(tmp_path)
+    sample = read_splits(tmp_path)["train"].samples[0]
+    sample.rgb.write_bytes(sample.rgb.read_bytes()[:40])  # header survives, image data does not
+    with pytest.raises(DataError, match="unreadable") as err:
+        load_pair(sample)
+    assert "alice_0001_rgb.png" in str(err.value)
 
 
 def test_missing_split_is_an_error(tmp_path):

@@ -1,0 +1,53 @@
+"""DC-AI-C3 Text-to-text translation: the Transformer (Vaswani et al. 2017) on WMT14 English-German, scored by
+teacher-forced token accuracy on newstest2014 (and BLEU of greedy translations through sacrebleu).
+
+Torch-free: the spec only. The benchmark is in `bench.py`, the model in `model.py`.
+"""
+
+from aibench.registry import card
+from aibench.spec import BenchmarkSpec, ScaleConfig
+
+# Vaswani et al. 2017, §5 and Table 3 ("base"): N = 6 encoder and 6 decoder layers, d_model 512, d_ff 2048,
+# 8 heads, dropout 0.1, label smoothing 0.1, Adam (0.9, 0.98, 1e-9) with the warm-up schedule
+# lr = factor * d_model^-0.5 * min(step^-0.5, step * warmup^-1.5), warmup 4,000 steps, 100K steps, batches of
+# about 25,000 source and 25,000 target tokens, a shared source-target BPE vocabulary of about 37,000 tokens,
+# and the embeddings shared with the pre-softmax projection. 100K steps at 25K tokens is about 20 passes over
+# WMT14's 4.5M pairs. The vocabulary is trained by sentencepiece (BPE) on a sample of the training text.
+# Not followed: beam search (size 4, length penalty 0.6) and checkpoint averaging; translations are greedy.
+_REFERENCE = {
+    "layers": 6, "d_model": 512, "d_ff": 2048, "heads": 8, "dropout": 0.1, "label_smoothing": 0.1,
+    "lr_factor": 1.0, "warmup_steps": 4000, "adam_betas": (0.9, 0.98), "adam_eps": 1e-9,
+    "vocab_size": 37000, "vocab_sample": 2_000_000, "max_tokens": 256, "max_train_pairs": None,
+    "eval_split": "test", "eval_tokens": 8000, "bleu_sentences": None, "max_decode_extra": 50,
+}
+
+_TINY_SHRINK = (
+    "synthetic English-German pairs in the WMT layout (3,000 train, 200 newstest2014) from a small grammar with "
+    "German case, gender, adjective endings, verb-second and verb-final reordering, instead of 4.5M pairs; "
+    "sentencepiece BPE vocabulary of at most 256 pieces (37,000); 2 layers (6), d_model 128 (512), d_ff 512 "
+    "(2048), 4 heads (8); batches of 1,000 tokens (25,000); warm-up 200 steps (4,000)")
+
+SPEC = BenchmarkSpec(
+    card=card("C3"),
+    scales={
+        # baseline: the most frequent training target token at every position, measured on the harness's tiny
+        # set (synthesize seed 1234); copying the source token by token scores lower (0.03)
+        "tiny": ScaleConfig(
+            target=0.90, max_epochs=40, batch_size=1000, baseline=0.06, baseline_kind="most frequent token",
+            time_budget_s=170, inference_samples=64,
+            hparams={**_REFERENCE, "layers": 2, "d_model": 128, "d_ff": 512, "heads": 4, "vocab_size": 256,
+                     "warmup_steps": 200, "eval_tokens": 4000, "max_decode_extra": 10},
+            shrink=_TINY_SHRINK),
+        # the base model on the first 1M training pairs
+        "small": ScaleConfig(
+            target=0.55, max_epochs=40, batch_size=25000, inference_samples=3003,
+            hparams={**_REFERENCE, "max_train_pairs": 1_000_000}),
+        "full": ScaleConfig(
+            target=0.55, max_epochs=20, batch_size=25000, inference_samples=3003,
+            hparams=dict(_REFERENCE)),
+    },
+    data_layout="WMT14 en-de as parallel text: train.en/train.de and newstest2014.en/newstest2014.de "
+                "(newstest2013.en/.de optional), raw UTF-8, one sentence a line, line i of .de translating "
+                "line i of .en; batch_size counts target tokens per batch",
+    default_data_subdir="wmt14_en_de",
+)
