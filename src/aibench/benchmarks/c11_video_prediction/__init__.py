@@ -1,0 +1,58 @@
+"""DC-AI-C11 video prediction: the CDNA motion-focused predictive model on robot pushing (spec only; torch-free).
+
+Reference configuration (Finn, Goodfellow & Levine, NeurIPS 2016, and the authors' TensorFlow code,
+tensorflow/models research/video_prediction, prediction_train.py): 64x64 frames (the central 512x512 square of
+the 640x512 camera frames), sequences of 10 frames with 2 context frames, state and action conditioning,
+CDNA with 10 kernels of 5x5, conv-LSTM widths 32/32/64/64/128/64/32, scheduled sampling with k = 900, Adam at
+learning rate 1e-3, batch 32, 100,000 iterations (= 62 passes over the 51,615 training sequences), loss the
+mean squared error of the predicted frames plus 1e-4 x that of the predicted states.
+
+Quality is MSE per predicted frame: squared errors summed over a frame's 64x64x3 values in [0, 1], averaged
+over the 8 predicted frames and the test sequences (push_testseen); 72 is 0.0059 per value (PSNR 22.3 dB).
+"""
+
+from aibench.registry import card
+from aibench.spec import BenchmarkSpec, ScaleConfig
+
+DATA_LAYOUT = ("the robot pushing release: <root>/push_train/push_train.tfrecord-NNNNN-of-00264 and "
+               "<root>/push_testseen/push_testseen.tfrecord-NNNNN-of-00005 (TFRecord shards of tf.train.Example, "
+               "per step t: move/{t}/image/encoded JPEG, move/{t}/commanded_pose/vec_pitch_yaw and "
+               "move/{t}/endeffector/vec_pitch_yaw, 5 floats each); <root> may also be their parent push/")
+
+_REFERENCE = {
+    "optimizer": "adam", "lr": 1e-3, "sequence_length": 10, "context_frames": 2, "image_size": 64,
+    "lstm_sizes": [32, 32, 64, 64, 128, 64, 32], "num_masks": 10, "kernel": 5, "schedsamp_k": 900.0,
+    "state_weight": 1e-4, "preload": False, "workers": 8, "shuffle_buffer": 1024, "train_shards": 0,
+    "eval_sequences": 0,
+}
+
+SPEC = BenchmarkSpec(
+    card=card("C11"),
+    data_layout=DATA_LAYOUT,
+    default_data_subdir="push",
+    scales={
+        # baseline measured on the harness's tiny set (synthesize seed 1234): copying the last context frame
+        # scores 49.4 per frame (PSNR 19.0 dB); the target 27 is 0.55 of it (PSNR 21.6 dB)
+        "tiny": ScaleConfig(
+            target=27.0, max_epochs=60, batch_size=16, baseline=49.4,
+            baseline_kind="copy-last-frame predictor (every future frame = the last context frame)",
+            time_budget_s=170, eval_every=1, inference_samples=32,
+            hparams={**_REFERENCE, "lr": 4e-3, "image_size": 32, "lstm_sizes": [8, 8, 16, 16, 32, 16, 8],
+                     "schedsamp_k": 30.0, "preload": True, "workers": 0,
+                     "synth_train": 320, "synth_test": 64, "synth_shards": 4, "synth_max_step": 2},
+            shrink="frames 32x32 (ref 64x64; stored 40x32, ref 640x512), conv-LSTM widths 8/8/16/16/32/16/8 "
+                   "(ref 32/32/64/64/128/64/32), scheduled sampling k=30 (ref 900) for a run of hundreds of "
+                   "iterations, batch 16 (ref 32), Adam lr 4e-3 (ref 1e-3); 320 train / 64 test synthetic "
+                   "pushing scenes instead of 51,615 / 1,038 recorded ones",
+        ),
+        # the reference recipe on the first 26 of the 264 training shards (about a tenth of the sequences)
+        "small": ScaleConfig(
+            target=72.0, max_epochs=62, batch_size=32, eval_every=5, inference_samples=256,
+            hparams={**_REFERENCE, "train_shards": 26},
+        ),
+        "full": ScaleConfig(
+            target=72.0, max_epochs=62, batch_size=32, eval_every=5, inference_samples=1024,
+            hparams=dict(_REFERENCE),
+        ),
+    },
+)
