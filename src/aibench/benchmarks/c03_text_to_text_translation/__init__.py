@@ -31,9 +31,9 @@ SPEC = BenchmarkSpec(
     card=card("C3"),
     scales={
         # baseline: the most frequent training target token at every position, measured on the harness's tiny
-        # set (synthesize seed 1234); copying the source token by token scores lower (0.03)
+        # set (synthesize seed 1234); copying the source token by token scores 0.02
         "tiny": ScaleConfig(
-            target=0.90, max_epochs=40, batch_size=1000, baseline=0.06, baseline_kind="most frequent token",
+            target=0.90, max_epochs=40, batch_size=1000, baseline=0.07, baseline_kind="most frequent token",
             time_budget_s=170, inference_samples=64,
             hparams={**_REFERENCE, "layers": 2, "d_model": 128, "d_ff": 512, "heads": 4, "vocab_size": 256,
                      "warmup_steps": 200, "eval_tokens": 4000, "max_decode_extra": 10},
