@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 from torchmetrics.classification import MulticlassAccuracy
 
-from aibench.benchmarks.base import Benchmark, Quality
+from aibench.benchmarks.base import Quality
+from aibench.benchmarks.classification import LoaderClassifier
 from aibench.benchmarks.c01_image_classification import SPEC
 from aibench.benchmarks.c01_image_classification.data import (
     eval_transform,
@@ -54,7 +54,7 @@ def top_k_accuracy(logits: torch.Tensor, labels: torch.Tensor, num_classes: int)
     return result
 
 
-class ImageClassification(Benchmark):
+class ImageClassification(LoaderClassifier):
     SPEC = SPEC
 
     # ----- data -------------------------------------------------------------------------------------
@@ -87,7 +87,7 @@ class ImageClassification(Benchmark):
         pin = self.device.type == "cuda"
         self.train_loader = make_loader(self.train_set, self.config.batch_size, hp["num_workers"], shuffle=True,
                                         generator=self.shuffle_generator, pin_memory=pin)
-        self.val_loader = make_loader(self.val_set, hp.get("eval_batch_size", self.config.batch_size),
+        self.eval_loader = make_loader(self.val_set, hp.get("eval_batch_size", self.config.batch_size),
                                       hp["num_workers"], shuffle=False, pin_memory=pin)
         self.model = resnet50(self.num_classes, hp.get("base_width", 64),
                               hp.get("zero_init_residual", False)).to(self.device)
@@ -108,25 +108,6 @@ class ImageClassification(Benchmark):
 
     def models(self) -> dict[str, nn.Module]:
         return {"model": self.model}
-
-    def train_batches(self, epoch: int) -> Iterable[Batch]:
-        self.shuffle_generator.manual_seed(self.ctx.seed * 1_000_003 + epoch)  # same order on a rerun of epoch
-        return self.train_loader
-
-    def train_samples(self) -> int:
-        return len(self.train_loader) * self.config.batch_size
-
-    def compute_loss(self, batch: Batch) -> tuple[torch.Tensor, int]:
-        images, labels = (t.to(self.device, non_blocking=True) for t in batch)
-        return F.cross_entropy(self.model(images), labels), len(labels)
-
-    @torch.no_grad()
-    def evaluate(self) -> Quality:
-        logits, labels = [], []
-        for images, batch_labels in self.val_loader:
-            logits.append(self.model(images.to(self.device, non_blocking=True)))
-            labels.append(batch_labels.to(self.device))
-        return self._quality(torch.cat(logits), torch.cat(labels))
 
     def _quality(self, logits: torch.Tensor, labels: torch.Tensor) -> Quality:
         accuracy = top_k_accuracy(logits, labels, self.num_classes)

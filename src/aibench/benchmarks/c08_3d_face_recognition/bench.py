@@ -3,17 +3,17 @@ accuracy on the test split."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader
 from torchmetrics.classification import MulticlassAccuracy
 
-from aibench.benchmarks.base import Benchmark, Quality
+from aibench.benchmarks.base import Quality
+from aibench.benchmarks.classification import LoaderClassifier
 from aibench.benchmarks.c01_image_classification.bench import step_decay_factor
 from aibench.benchmarks.c08_3d_face_recognition import SPEC
 from aibench.benchmarks.c08_3d_face_recognition.data import (
@@ -45,7 +45,7 @@ def _loader(dataset: RGBDFaceDataset, batch_size: int, num_workers: int, shuffle
                       generator=generator, pin_memory=pin_memory, persistent_workers=num_workers > 0)
 
 
-class FaceRecognition3D(Benchmark):
+class FaceRecognition3D(LoaderClassifier):
     SPEC = SPEC
 
     # ----- data -------------------------------------------------------------------------------------
@@ -77,7 +77,7 @@ class FaceRecognition3D(Benchmark):
         self.shuffle_generator = torch.Generator()
         pin = self.device.type == "cuda"
         self.train_loader = _loader(self.train_set, batch_size, hp["num_workers"], True, self.shuffle_generator, pin)
-        self.test_loader = _loader(self.test_set, hp.get("eval_batch_size", batch_size), hp["num_workers"], False,
+        self.eval_loader = _loader(self.test_set, hp.get("eval_batch_size", batch_size), hp["num_workers"], False,
                                    pin_memory=pin)
         self.model = rgbd_resnet50(self.num_identities, hp["base_width"], hp["zero_init_residual"]).to(self.device)
         self.optimizer = torch.optim.SGD(self.model.parameters(), lr=hp["lr"], momentum=hp["momentum"],
@@ -92,25 +92,6 @@ class FaceRecognition3D(Benchmark):
 
     def models(self) -> dict[str, nn.Module]:
         return {"model": self.model}
-
-    def train_batches(self, epoch: int) -> Iterable[Batch]:
-        self.shuffle_generator.manual_seed(self.ctx.seed * 1_000_003 + epoch)  # same order on a rerun of epoch
-        return self.train_loader
-
-    def train_samples(self) -> int:
-        return len(self.train_loader) * self.config.batch_size
-
-    def compute_loss(self, batch: Batch) -> tuple[torch.Tensor, int]:
-        inputs, labels = (t.to(self.device, non_blocking=True) for t in batch)
-        return F.cross_entropy(self.model(inputs), labels), len(labels)
-
-    @torch.no_grad()
-    def evaluate(self) -> Quality:
-        logits, labels = [], []
-        for inputs, batch_labels in self.test_loader:
-            logits.append(self.model(inputs.to(self.device, non_blocking=True)))
-            labels.append(batch_labels.to(self.device))
-        return self._quality(torch.cat(logits), torch.cat(labels))
 
     def _quality(self, logits: torch.Tensor, labels: torch.Tensor) -> Quality:
         return Quality(value=identification_accuracy(logits, labels, self.num_identities), samples=len(labels))
