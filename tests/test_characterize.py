@@ -90,3 +90,15 @@ def test_measure_reports_unavailable_honestly(tmp_path):
     body = "<not supported>,,cycles,0,100.00,,\n<not supported>,,instructions,0,100.00,,\n"
     out = measure(lambda: None, perf=_fake_perf(tmp_path, body))
     assert out["status"] == "unavailable" and "ipc" not in out
+
+
+def test_busy_host_warning_only_when_threads_and_load_oversubscribe_the_cpus():
+    from aibench.characterize.system import busy_host_warning, system_info
+
+    assert busy_host_warning(None, 2, 2) is None  # no load average on this OS: nothing to say
+    assert busy_host_warning(0.2, 2, 2) is None  # idle
+    assert busy_host_warning(1.0, 2, 1) is None  # one other job, one thread: each has a core
+    warning = busy_host_warning(1.1, 2, 2)
+    assert warning is not None and "load average 1.1 on 2 logical CPUs" in warning and "--threads 1" in warning
+    assert "--threads 1" in busy_host_warning(5.0, 2, 2)  # never suggests fewer than one thread
+    assert "load_average_1m" in system_info()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 from pathlib import Path
@@ -124,6 +125,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         registry.spec(c).scale(args.scale)
     import torch
 
+    from aibench.characterize.system import busy_host_warning, load_average
     from aibench.harness.infer import InferSettings
     from aibench.harness.runner import RunOptions, run_benchmark, pick_device
     from aibench.report.tables import results_table
@@ -142,6 +144,9 @@ def cmd_run(args: argparse.Namespace) -> int:
                       infer=infer)
     store = ResultStore(_db_url(args))
     console = _console()
+    warning = busy_host_warning(load_average(), os.cpu_count() or 1, torch.get_num_threads())
+    if warning:
+        console.print(f"[yellow]warning:[/yellow] {warning}")
     records: list[dict[str, Any]] = []
     for c in cards:
         records += run_benchmark(c, opts, store, console)

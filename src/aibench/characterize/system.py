@@ -77,6 +77,27 @@ def gpu_info() -> list[dict[str, Any]]:
     return gpus
 
 
+def load_average() -> float | None:
+    """The host's 1-minute load average (None where the OS has none): other work competing for the CPUs."""
+    try:
+        return os.getloadavg()[0]
+    except (OSError, AttributeError):
+        return None
+
+
+def busy_host_warning(load: float | None, cpus: int, threads: int) -> str | None:
+    """A warning when the host's other work plus torch's threads oversubscribe its CPUs.
+
+    Torch's OpenMP threads spin while they wait for each other: on a 2-core machine a second busy process can make
+    a 2-thread run 10-25x slower, which would be recorded as the machine's speed.
+    """
+    if load is None or load + threads <= cpus + 0.5:
+        return None
+    return (f"the host is busy (1-minute load average {load:.1f} on {cpus} logical CPUs) and torch uses {threads} "
+            f"threads: timings will be slower and noisier than this machine's; wait for an idle machine or pass "
+            f"--threads {max(1, int(cpus - load))}")
+
+
 def system_info() -> dict[str, Any]:
     import torch
 
@@ -88,6 +109,7 @@ def system_info() -> dict[str, Any]:
         "logical_cpus": os.cpu_count(),
         "physical_cores": physical_cores(),
         "torch_threads": torch.get_num_threads(),
+        "load_average_1m": load_average(),  # at the start of the benchmark; includes aibench's own earlier work
         "gpus": gpu_info(),
         "cuda": torch.version.cuda if torch.cuda.is_available() else None,
         "driver": _nvidia_driver(),
