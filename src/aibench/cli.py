@@ -59,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--repeats", type=_positive_int, default=1, help="runs with seeds seed, seed+1, ...")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1")
     p.add_argument("--max-epochs", type=_positive_int, help="override the scale's epoch budget")
-    p.add_argument("--threads", type=_positive_int, help="torch CPU threads (default: torch's choice)")
+    _add_threads_arg(p)
     p.add_argument("--infer-duration-ms", type=_positive_int, help="LoadGen minimum duration per scenario")
     _add_store_args(p)
 
@@ -70,6 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto")
     p.add_argument("--steps", type=_positive_int, default=3, help="training steps profiled")
     p.add_argument("--seed", type=int, default=0)
+    _add_threads_arg(p)
     _add_store_args(p)
 
     p = sub.add_parser("results", help="list stored results")
@@ -92,6 +93,23 @@ def build_parser() -> argparse.ArgumentParser:
         q.add_argument("--scale", choices=SCALES, default="tiny")
         q.add_argument("--seed", type=int, default=1234)
     return parser
+
+
+def _add_threads_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--threads", type=_positive_int, help="torch CPU threads (default: torch's choice)")
+
+
+def _set_threads(threads: int | None, console: Any) -> None:
+    """Apply --threads, then warn if the host's other work and these threads oversubscribe its CPUs."""
+    import torch
+
+    from aibench.characterize.system import busy_host_warning, load_average
+
+    if threads:
+        torch.set_num_threads(threads)
+    warning = busy_host_warning(load_average(), os.cpu_count() or 1, torch.get_num_threads())
+    if warning:
+        console.print(f"[yellow]warning:[/yellow] {warning}")
 
 
 def _add_store_args(p: argparse.ArgumentParser) -> None:
@@ -123,16 +141,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise UserError(f"not implemented yet: {', '.join(missing)} (see `aibench list`)")
     for c in cards:
         registry.spec(c).scale(args.scale)
-    import torch
-
-    from aibench.characterize.system import busy_host_warning, load_average
     from aibench.harness.infer import InferSettings
     from aibench.harness.runner import RunOptions, run_benchmark, pick_device
     from aibench.report.tables import results_table
     from aibench.results.store import ResultStore
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
     pick_device(args.device)  # a bad device is a user error before any work starts
     infer = InferSettings()
     if args.infer_duration_ms:
@@ -144,9 +157,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                       infer=infer)
     store = ResultStore(_db_url(args))
     console = _console()
-    warning = busy_host_warning(load_average(), os.cpu_count() or 1, torch.get_num_threads())
-    if warning:
-        console.print(f"[yellow]warning:[/yellow] {warning}")
+    _set_threads(args.threads, console)
     records: list[dict[str, Any]] = []
     for c in cards:
         records += run_benchmark(c, opts, store, console)
@@ -172,8 +183,10 @@ def cmd_profile(args: argparse.Namespace) -> int:
     pick_device(args.device)
     opts = RunOptions(scale=args.scale, data_dir=args.data_dir, seed=args.seed, device=args.device, out_dir=args.out)
     store = ResultStore(_db_url(args))
+    console = _console()
+    _set_threads(args.threads, console)
     rows = [run_profile(c, opts, store, steps=args.steps) for c in cards]
-    _console().print(profile_table(rows))
+    console.print(profile_table(rows))
     return 0
 
 
