@@ -1,0 +1,251 @@
+"""DC-AI-C4: Show and Tell on MSCOCO 2014; per-word perplexity of held-out reference captions.
+
+Every (image, caption) pair of the train split is one training sample, shuffled every epoch. Evaluation runs
+the CNN once per held-out image and scores all its reference captions teacher-forced (perplexity over their
+words and end words), then captions each image greedily for BLEU-4 against its references.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+from torch.utils.data import DataLoader, Dataset
+from torchmetrics.text import Perplexity
+
+from aibench.benchmarks.base import Benchmark, Quality, StepOutput
+from aibench.benchmarks.c04_image_to_text import SPEC
+from aibench.benchmarks.c04_image_to_text.data import (
+    BOS_ID, EOS_ID, PAD_ID, Vocab, bleu4, load_image, normalize, synthesize_coco, tokenize, unigram_perplexity)
+from aibench.benchmarks.c04_image_to_text.model import ShowAndTell
+from aibench.datasets.coco_captions import SPLITS, CaptionedImage, read_captions
+from aibench.spec import ScaleConfig
+
+_OPTIMIZERS = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam}
+
+
+class CaptionedImages(Dataset):
+    """(uint8 image, its captions' ids) per training image; images decoded on demand or held in memory."""
+
+    def __init__(self, items: list[CaptionedImage], captions: list[list[list[int]]], size: int,
+                 preload: bool) -> None:
+        self.items, self.captions, self.size = items, captions, size
+        self.images = torch.stack([load_image(i.path, size) for i in items]) if preload else None
+        self.pairs = sum(len(c) for c in captions)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, list[list[int]]]:
+        image = self.images[index] if self.images is not None else load_image(self.items[index].path, self.size)
+        return image, self.captions[index]
+
+
+@dataclass
+class TrainBatch:
+    images: torch.Tensor  # uint8 (images, 3, H, W)
+    owners: torch.Tensor  # (captions,): the image of each caption
+    captions_in: torch.Tensor  # <s> w1 .. wn, padded
+    captions_out: torch.Tensor  # w1 .. wn </s>, padded
+
+    def to(self, device: torch.device) -> TrainBatch:
+        return TrainBatch(*(t.to(device) for t in (self.images, self.owners, self.captions_in, self.captions_out)))
+
+
+def pad_captions(captions: Sequence[list[int]], prefix: int | None = None, suffix: int | None = None
+                 ) -> torch.Tensor:
+    rows = [([prefix] if prefix is not None else []) + list(c) + ([suffix] if suffix is not None else [])
+            for c in captions]
+    out = torch.full((len(rows), max(len(r) for r in rows)), PAD_ID, dtype=torch.long)
+    for i, row in enumerate(rows):
+        out[i, :len(row)] = torch.tensor(row, dtype=torch.long)
+    return out
+
+
+def collate(rows: list[tuple[torch.Tensor, list[list[int]]]]) -> TrainBatch:
+    """Images with every caption of each as one (image, caption) training pair."""
+    owners = torch.tensor([i for i, (_, captions) in enumerate(rows) for _ in captions])
+    captions = [c for _, image_captions in rows for c in image_captions]
+    return TrainBatch(torch.stack([image for image, _ in rows]), owners, pad_captions(captions, prefix=BOS_ID),
+                      pad_captions(captions, suffix=EOS_ID))
+
+
+def image_batches(order: np.ndarray, captions_per_image: float, pairs_per_batch: int) -> list[list[int]]:
+    """Images grouped so a batch holds about `pairs_per_batch` (image, caption) pairs.
+
+    All captions of an image share one CNN pass: the same pairs and gradient as a batch of separate pairs, at a
+    fifth of COCO's CNN cost.
+    """
+    per_batch = max(2, round(pairs_per_batch / captions_per_image))
+    batches = [order[i:i + per_batch].tolist() for i in range(0, len(order), per_batch)]
+    if len(batches) > 1 and len(batches[-1]) == 1:  # batch norm needs two images: join a lone last one
+        batches[-2] += batches.pop()
+    return batches
+
+
+@dataclass(frozen=True)
+class CaptionQuery:
+    """An inference query: one image, and its reference captions (for the perplexity)."""
+
+    image: torch.Tensor  # uint8 (3, H, W)
+    references: tuple[list[int], ...]
+
+
+class ImageToText(Benchmark):
+    SPEC = SPEC
+
+    # ----- data -------------------------------------------------------------------------------------
+    @classmethod
+    def synthesize(cls, data_dir: Path, config: ScaleConfig, seed: int) -> None:
+        hp = config.hparams
+        synthesize_coco(Path(data_dir), seed, hp["synth_images"], hp["image_size"], hp["synth_one_shape"])
+
+    @classmethod
+    def check_data(cls, data_dir: Path, config: ScaleConfig) -> dict[str, Any]:
+        """Both caption files valid and every captioned image's file present."""
+        hp = config.hparams
+        limits = {"train": hp["max_train_images"], hp["eval_split"]: hp["eval_images"]}
+        items = {split: read_captions(data_dir, split, limit=limits.get(split)) for split in SPLITS}
+        return {**{f"{s}_images": len(v) for s, v in items.items()},
+                **{f"{s}_captions": sum(len(i.captions) for i in v) for s, v in items.items()}}
+
+    # ----- setup ------------------------------------------------------------------------------------
+    def setup(self) -> None:
+        hp = self.hp
+        train = read_captions(self.ctx.data_dir, "train", limit=hp["max_train_images"])
+        self.eval_items = read_captions(self.ctx.data_dir, hp["eval_split"], limit=hp["eval_images"])
+        self.vocab = Vocab.build((c for item in train for c in item.captions), hp["min_word_count"])
+        captions = [[self.vocab.encode(c) for c in item.captions] for item in train]
+        self.train_set = CaptionedImages(train, captions, hp["image_size"], hp["preload"])
+        self.eval_references = [[self.vocab.encode(c) for c in item.captions] for item in self.eval_items]
+        self.eval_images = (torch.stack([load_image(i.path, hp["image_size"]) for i in self.eval_items])
+                            if hp["preload"] else None)
+        self.model = ShowAndTell(len(self.vocab), hp["embedding"], hp["hidden"], hp["dropout"], hp["init_scale"],
+                                 hp["encoder_checkpoint"]).to(self.device)
+        # the CNN (with W_I) may learn at its own rate: at tiny scale a fast CNN drifts and the LSTM, which sees
+        # the image at one step only, never learns to read it
+        encoder = list(self.model.encoder.parameters())
+        rest = [p for name, p in self.model.named_parameters() if not name.startswith("encoder.")]
+        groups = [{"params": encoder, "base_lr": hp["encoder_lr"] or hp["lr"]},
+                  {"params": rest, "base_lr": hp["lr"]}]
+        self.optimizer = _OPTIMIZERS[hp["optimizer"]]([{**g, "lr": g["base_lr"]} for g in groups])
+        self.unigram = unigram_perplexity([c for cs in captions for c in cs],
+                                          [c for refs in self.eval_references for c in refs], len(self.vocab))
+        rng = np.random.default_rng([self.ctx.seed, 0])
+        count = min(self.config.inference_samples, len(self.eval_items))
+        self.query_rows = np.sort(rng.choice(len(self.eval_items), count, replace=False))
+
+    def models(self) -> dict[str, nn.Module]:
+        return {"model": self.model}
+
+    # ----- training ---------------------------------------------------------------------------------
+    def train_samples(self) -> int:
+        return self.train_set.pairs
+
+    def train_batches(self, epoch: int) -> Iterator[TrainBatch]:
+        hp = self.hp
+        for group in self.optimizer.param_groups:  # the paper's step decay, epoch by epoch
+            group["lr"] = group["base_lr"] * hp["lr_decay"] ** (epoch // hp["lr_decay_epochs"])
+        order = np.random.default_rng([self.ctx.seed, 1, epoch]).permutation(len(self.train_set))
+        batches = image_batches(order, self.train_set.pairs / len(self.train_set), self.config.batch_size)
+        loader = DataLoader(self.train_set, batch_sampler=batches, collate_fn=collate,
+                            num_workers=hp["loader_workers"])
+        for batch in loader:
+            yield batch.to(self.device)
+
+    def compute_loss(self, batch: TrainBatch) -> tuple[torch.Tensor, int]:
+        """Mean negative log-likelihood per caption word (and </s>), teacher forced."""
+        embedded = self.model.encoder(normalize(batch.images))
+        logits = self.model.describe(embedded[batch.owners], batch.captions_in)
+        loss = F.cross_entropy(logits.flatten(0, 1), batch.captions_out.flatten(), ignore_index=PAD_ID)
+        return loss, len(batch.owners)
+
+    def train_step(self, batch: TrainBatch) -> StepOutput:
+        """The default step plus the paper's gradient clipping."""
+        self.optimizer.zero_grad(set_to_none=True)
+        loss, samples = self.compute_loss(batch)
+        loss.backward()
+        nn.utils.clip_grad_norm_(self.model.parameters(), self.hp["clip_norm"])
+        self.optimizer.step()
+        return StepOutput(loss=float(loss.detach()), samples=samples)
+
+    # ----- quality ----------------------------------------------------------------------------------
+    def _eval_image(self, index: int) -> torch.Tensor:
+        if self.eval_images is not None:
+            return self.eval_images[index]
+        return load_image(self.eval_items[index].path, self.hp["image_size"])
+
+    def _teacher_forced(self, embedded: torch.Tensor, references: Sequence[Sequence[list[int]]]
+                        ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Logits and targets of every reference caption (one row each), and the image each row belongs to."""
+        owners = torch.tensor([i for i, refs in enumerate(references) for _ in refs], device=self.device)
+        flat = [c for refs in references for c in refs]
+        logits = self.model.describe(embedded[owners], pad_captions(flat, prefix=BOS_ID).to(self.device))
+        return logits, pad_captions(flat, suffix=EOS_ID).to(self.device), owners
+
+    def _captions(self, embedded: torch.Tensor) -> list[str]:
+        return [self.vocab.decode(ids) for ids in self.model.caption(embedded, self.hp["max_caption"])]
+
+    def _reference_texts(self, index: int) -> list[str]:
+        """An image's references as the captioner writes: lower-case words without punctuation."""
+        return [" ".join(tokenize(c)) for c in self.eval_items[index].captions]
+
+    def evaluate(self) -> Quality:
+        perplexity = Perplexity(ignore_index=PAD_ID).to(self.device)
+        hypotheses: list[str] = []
+        for start in range(0, len(self.eval_items), self.hp["eval_batch"]):
+            rows = range(start, min(start + self.hp["eval_batch"], len(self.eval_items)))
+            images = torch.stack([self._eval_image(i) for i in rows]).to(self.device)
+            embedded = self.model.encoder(normalize(images))
+            logits, targets, _ = self._teacher_forced(embedded, [self.eval_references[i] for i in rows])
+            perplexity.update(logits, targets)
+            hypotheses += self._captions(embedded)
+        references = [self._reference_texts(i) for i in range(len(self.eval_items))]
+        return Quality(float(perplexity.compute()), {"bleu4": bleu4(hypotheses, references),
+                                                     "unigram_perplexity": self.unigram}, samples=len(self.eval_items))
+
+    # ----- inference --------------------------------------------------------------------------------
+    def inference_samples(self) -> Sequence[CaptionQuery]:
+        return [CaptionQuery(self._eval_image(r), tuple(self.eval_references[r])) for r in self.query_rows]
+
+    def infer(self, samples: Sequence[CaptionQuery]) -> list[dict[str, Any]]:
+        """Per query: its greedy caption, and the summed NLL and word count of its reference captions."""
+        embedded = self.model.encoder(normalize(torch.stack([s.image for s in samples]).to(self.device)))
+        logits, targets, owners = self._teacher_forced(embedded, [s.references for s in samples])
+        nll = F.cross_entropy(logits.transpose(1, 2), targets, ignore_index=PAD_ID, reduction="none").sum(dim=1)
+        words = (targets != PAD_ID).sum(dim=1).float()
+        per_image = torch.zeros(len(samples), device=self.device).index_add_(0, owners, nll).tolist()
+        counts = torch.zeros(len(samples), device=self.device).index_add_(0, owners, words).tolist()
+        return [{"caption": c, "nll": n, "words": int(w)}
+                for c, n, w in zip(self._captions(embedded), per_image, counts)]
+
+    def score(self, indices: Sequence[int], outputs: Sequence[dict[str, Any]]) -> Quality:
+        """Perplexity over all reference words of the answered queries, and BLEU-4 of their captions."""
+        nll = sum(o["nll"] for o in outputs) / max(1, sum(o["words"] for o in outputs))
+        references = [self._reference_texts(self.query_rows[i]) for i in indices]
+        return Quality(float(np.exp(nll)), {"bleu4": bleu4([o["caption"] for o in outputs], references)},
+                       samples=len(outputs))
+
+    # ----- characterization -------------------------------------------------------------------------
+    def example_batch(self) -> TrainBatch:
+        order = np.arange(len(self.train_set))
+        rows = image_batches(order, self.train_set.pairs / len(self.train_set), self.config.batch_size)[0]
+        return collate([self.train_set[i] for i in rows]).to(self.device)
+
+    def example_samples(self) -> int:
+        return len(self.example_batch().owners)
+
+    def describe(self) -> dict[str, Any]:
+        return {"vocab_size": len(self.vocab), "train_images": len(self.train_set.items),
+                "train_pairs": self.train_set.pairs, "eval_split": self.hp["eval_split"],
+                "eval_images": len(self.eval_items), "encoder": "torchvision googlenet",
+                "decoding": "greedy", "unigram_perplexity": self.unigram}
+
+
+BENCHMARK = ImageToText
