@@ -15,9 +15,13 @@ from aibench.spec import BenchmarkSpec, ScaleConfig
 # (Giga/). Not in the paper: the clipping norm (2.0 here) and the epoch count (15, Rush et al.'s); the
 # embeddings start random (the paper initializes them with word2vec trained on the corpus) and the
 # large-vocabulary trick (a per-batch 2k decoder vocabulary) is left out: it speeds up training, not the model.
+# Adadelta runs at PyTorch's lr 1.0 (Zeiler's rule as published, no multiplier) at every scale, not at 0.001:
+# PyTorch multiplies Zeiler's update by lr, and at 0.001 the tiny model's training loss moved 4.31 -> 4.28 in six
+# epochs (ROUGE-L 0.07) where lr 1.0 reached 0.02 (ROUGE-L 1.00); the paper's figure belongs to its own
+# framework's Adadelta and would leave the reference run untrained.
 _REFERENCE = {
     "embedding": 200, "hidden": 400, "source_vocab": 119_505, "target_vocab": 68_885, "min_count": 1,
-    "optimizer": "adadelta", "lr": 0.001, "clip_norm": 2.0, "sort_window": 10,
+    "optimizer": "adadelta", "lr": 1.0, "clip_norm": 2.0, "sort_window": 10,
     "beam": 5, "max_decode": 30, "eval_split": "test", "eval_batch": 100, "max_train_pairs": None,
     "lead_words": None,  # the baseline in describe(): the whole article (identity) as its own headline
 }
@@ -25,8 +29,7 @@ _REFERENCE = {
 _TINY_SHRINK = (
     "synthetic headline pairs in harvardnlp's layout (4,000 train, 200 test; vocabularies of about 145 source "
     "and 72 target words; articles of 14-30 words) instead of 3.8M pairs; embedding 48 (200), hidden 64 (400), "
-    "batch 50 and beam 5 as in the paper, headlines of at most 12 words (30); Adadelta at PyTorch's lr 1.0 "
-    "(Zeiler's rule without a multiplier) instead of the paper's 0.001, so the few tiny epochs suffice")
+    "batch 50 and beam 5 as in the paper, headlines of at most 12 words (30)")
 
 SPEC = BenchmarkSpec(
     card=card("C14"),
@@ -36,7 +39,7 @@ SPEC = BenchmarkSpec(
         "tiny": ScaleConfig(
             target=0.90, max_epochs=20, batch_size=50, baseline=0.42, baseline_kind="identity (lead-all)",
             time_budget_s=170, inference_samples=64,
-            hparams={**_REFERENCE, "embedding": 48, "hidden": 64, "lr": 1.0, "max_decode": 12},
+            hparams={**_REFERENCE, "embedding": 48, "hidden": 64, "max_decode": 12},
             shrink=_TINY_SHRINK),
         # the paper's model and optimizer on the first 1M training pairs
         "small": ScaleConfig(
