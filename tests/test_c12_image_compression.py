@@ -149,3 +149,12 @@ def test_benchmark_learns_beyond_the_mean_colour_and_scores_with_torchmetrics(ti
     outputs = bench.infer(samples)
     assert bench.score(range(6), outputs).value == pytest.approx(
         bench._ms_ssim(torch.stack(outputs), torch.stack(samples)), abs=1e-6)
+
+
+def test_learning_rate_steps_down_at_the_milestones(tiny_dir):
+    bench = BENCHMARK(RunContext("tiny", TINY, tiny_dir, torch.device("cpu"), seed=0))
+    bench.setup()
+    hp = TINY.hparams
+    for epoch, expected in ((0, hp["lr"]), (hp["lr_milestones"][0], hp["lr"] * hp["lr_gamma"]), (1, hp["lr"])):
+        next(iter(bench.train_batches(epoch)))
+        assert bench.optimizer.param_groups[0]["lr"] == pytest.approx(expected)

@@ -64,8 +64,6 @@ class ImageCompression(Benchmark):
         self.val_images = to_signed(load_all(eval_paths, eval_transform(hp["eval_resize"], hp["eval_size"])))
         self.model = RecurrentCompressor(hp["encoder_widths"], hp["bits"], hp["decoder_widths"]).to(self.device)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=hp["lr"])
-        self.epoch_scheduler = torch.optim.lr_scheduler.MultiStepLR(self.optimizer, hp["lr_milestones"],
-                                                                    hp["lr_gamma"])
         self.query_rows = [i % len(self.val_images) for i in range(self.config.inference_samples)]
 
     def models(self) -> dict[str, nn.Module]:
@@ -75,8 +73,10 @@ class ImageCompression(Benchmark):
         return len(self.train_set)
 
     def train_batches(self, epoch: int) -> Iterator[torch.Tensor]:
-        if epoch > 0:
-            self.epoch_scheduler.step()  # the schedule is per epoch: one step for each finished epoch
+        hp = self.hp
+        passed = sum(epoch >= milestone for milestone in hp["lr_milestones"])
+        for group in self.optimizer.param_groups:  # set from the epoch, so a repeated or resumed epoch agrees
+            group["lr"] = hp["lr"] * hp["lr_gamma"] ** passed
         generator = torch.Generator().manual_seed(self.ctx.seed * 7919 + epoch)
         loader = DataLoader(self.train_set, batch_size=self.config.batch_size, shuffle=True, drop_last=True,
                             generator=generator, num_workers=self.hp["num_workers"])
