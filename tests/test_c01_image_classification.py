@@ -158,7 +158,7 @@ def test_evaluate_infer_and_score_agree(bench):
     assert len(outputs) == len(samples) and outputs[0].shape == (10,)
     scored = bench.score(range(len(samples)), outputs)
     predicted = torch.stack(outputs).argmax(1)
-    labels = torch.tensor([bench.val_set.samples[i][1] for i in bench._inference_indices])
+    labels = torch.tensor([bench.eval_set.samples[i][1] for i in bench._inference_indices])
     assert scored.value == pytest.approx(float((predicted == labels).float().mean()))
 
 

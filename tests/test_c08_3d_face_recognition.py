@@ -64,6 +64,6 @@ def test_benchmark_trains_and_scores(tiny_dir):
     assert losses[-1] < losses[0]
     bench.train_mode(False)
     quality = bench.evaluate()
-    assert quality.samples == len(bench.test_set) and 0 <= quality.value <= 1
+    assert quality.samples == len(bench.eval_set) and 0 <= quality.value <= 1
     outputs = bench.infer(list(bench.inference_samples())[:4])
     assert len(outputs) == 4 and outputs[0].shape == (TINY.hparams["num_identities"],)

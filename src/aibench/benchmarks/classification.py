@@ -1,23 +1,28 @@
-"""The training and evaluation loop shared by benchmarks that classify with cross-entropy over DataLoaders
-(C1 image classification, C8 RGB-D face identification): one place for the epoch order, loss and logits pass."""
+"""The training, evaluation and serving shared by benchmarks that classify with cross-entropy over DataLoaders
+(C1 image classification, C8 RGB-D face identification): one place for the epoch order, loss, logits pass and the
+LoadGen query samples."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import torch
 import torch.nn.functional as F
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Dataset
 
 from aibench.benchmarks.base import Benchmark, Quality
 
 
 class LoaderClassifier(Benchmark):
-    """Expects setup() to set self.model, self.train_loader (drawing its order from self.shuffle_generator) and
-    self.eval_loader; subclasses turn the evaluation logits into their metric with _quality()."""
+    """Expects setup() to set self.model, self.train_set and self.eval_set ((input, label) datasets),
+    self.train_loader (drawing its order from self.shuffle_generator) and self.eval_loader, then call
+    self.draw_queries(); subclasses turn logits into their metric with _quality() and name a held-out sample's
+    label without decoding it with _eval_label()."""
 
     model: torch.nn.Module
+    train_set: Dataset
+    eval_set: Dataset
     train_loader: DataLoader
     eval_loader: DataLoader
     shuffle_generator: torch.Generator
@@ -43,3 +48,38 @@ class LoaderClassifier(Benchmark):
 
     def _quality(self, logits: torch.Tensor, labels: torch.Tensor) -> Quality:
         raise NotImplementedError
+
+    def _eval_label(self, index: int) -> int:
+        raise NotImplementedError
+
+    # ----- inference --------------------------------------------------------------------------------
+    def draw_queries(self) -> None:
+        """A seeded random draw of held-out samples, so every class can appear among the LoadGen queries."""
+        generator = torch.Generator().manual_seed(self.ctx.seed)
+        order = torch.randperm(len(self.eval_set), generator=generator).tolist()
+        self._inference_indices = [order[i % len(order)] for i in range(self.config.inference_samples)]
+        self._inference_samples: list[torch.Tensor] | None = None
+
+    def inference_samples(self) -> Sequence[torch.Tensor]:
+        """Preprocessed held-out inputs, decoded once, as LoadGen's sample library holds them."""
+        if self._inference_samples is None:
+            self._inference_samples = [self.eval_set[i][0] for i in self._inference_indices]
+        return self._inference_samples
+
+    @torch.no_grad()
+    def infer(self, samples: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+        """Class logits, one row per sample, on the CPU."""
+        logits = self.model(torch.stack(list(samples)).to(self.device))
+        return list(logits.float().cpu())
+
+    def score(self, indices: Sequence[int], outputs: Sequence[torch.Tensor]) -> Quality:
+        labels = torch.tensor([self._eval_label(self._inference_indices[i]) for i in indices])
+        return self._quality(torch.stack(list(outputs)), labels)
+
+    # ----- characterization -------------------------------------------------------------------------
+    def example_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
+        items = [self.train_set[i] for i in range(self.example_samples())]
+        return torch.stack([inputs for inputs, _ in items]), torch.tensor([label for _, label in items])
+
+    def example_samples(self) -> int:
+        return min(self.config.batch_size, len(self.train_set))

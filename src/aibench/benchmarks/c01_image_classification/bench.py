@@ -29,8 +29,6 @@ from aibench.datasets.imagefolder import (
 )
 from aibench.spec import ScaleConfig
 
-Batch = tuple[torch.Tensor, torch.Tensor]
-
 
 def _read(data_dir: Path, hparams: dict[str, Any]) -> dict[str, ImageFolderSplit]:
     return read_splits(data_dir, ("train", "val"), class_pattern=WNID_PATTERN, num_classes=hparams["num_classes"])
@@ -82,12 +80,12 @@ class ImageClassification(LoaderClassifier):
         self.num_classes = len(splits["train"].classes)
         self.train_set = ImageFolderDataset(splits["train"].samples,
                                             train_transform(hp["image_size"], tuple(hp["crop_scale"])))
-        self.val_set = ImageFolderDataset(splits["val"].samples, eval_transform(hp["resize_size"], hp["image_size"]))
+        self.eval_set = ImageFolderDataset(splits["val"].samples, eval_transform(hp["resize_size"], hp["image_size"]))
         self.shuffle_generator = torch.Generator()
         pin = self.device.type == "cuda"
         self.train_loader = make_loader(self.train_set, self.config.batch_size, hp["num_workers"], shuffle=True,
                                         generator=self.shuffle_generator, pin_memory=pin)
-        self.eval_loader = make_loader(self.val_set, hp.get("eval_batch_size", self.config.batch_size),
+        self.eval_loader = make_loader(self.eval_set, hp.get("eval_batch_size", self.config.batch_size),
                                       hp["num_workers"], shuffle=False, pin_memory=pin)
         self.model = resnet50(self.num_classes, hp.get("base_width", 64),
                               hp.get("zero_init_residual", False)).to(self.device)
@@ -96,15 +94,7 @@ class ImageClassification(LoaderClassifier):
         steps_per_epoch = max(1, len(self.train_loader))
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda step: step_decay_factor(
             step, steps_per_epoch, hp["lr_milestones"], hp["lr_gamma"], hp.get("warmup_epochs", 0)))
-        self._inference_indices = self._pick_inference_indices()
-        self._inference_samples: list[torch.Tensor] | None = None
-
-    def _pick_inference_indices(self) -> list[int]:
-        """A seeded random draw of validation images, so every class can appear among the query samples."""
-        generator = torch.Generator().manual_seed(self.ctx.seed)
-        order = torch.randperm(len(self.val_set), generator=generator).tolist()
-        count = self.config.inference_samples
-        return [order[i % len(order)] for i in range(count)]
+        self.draw_queries()
 
     def models(self) -> dict[str, nn.Module]:
         return {"model": self.model}
@@ -113,32 +103,11 @@ class ImageClassification(LoaderClassifier):
         accuracy = top_k_accuracy(logits, labels, self.num_classes)
         return Quality(value=accuracy.pop("top1"), extra=accuracy, samples=len(labels))
 
-    # ----- inference --------------------------------------------------------------------------------
-    def inference_samples(self) -> Sequence[torch.Tensor]:
-        """Preprocessed (normalized, centre-cropped) validation images, as LoadGen's sample library holds them."""
-        if self._inference_samples is None:
-            self._inference_samples = [self.val_set[i][0] for i in self._inference_indices]
-        return self._inference_samples
-
-    @torch.no_grad()
-    def infer(self, samples: Sequence[torch.Tensor]) -> list[torch.Tensor]:
-        """Class logits, one row per sample, on the CPU."""
-        logits = self.model(torch.stack(list(samples)).to(self.device))
-        return list(logits.float().cpu())
-
-    def score(self, indices: Sequence[int], outputs: Sequence[torch.Tensor]) -> Quality:
-        labels = torch.tensor([self.val_set.samples[self._inference_indices[i]][1] for i in indices])
-        return self._quality(torch.stack(list(outputs)), labels)
-
-    def example_batch(self) -> Batch:
-        items = [self.train_set[i] for i in range(min(self.config.batch_size, len(self.train_set)))]
-        return torch.stack([image for image, _ in items]), torch.tensor([label for _, label in items])
-
-    def example_samples(self) -> int:
-        return min(self.config.batch_size, len(self.train_set))
+    def _eval_label(self, index: int) -> int:
+        return self.eval_set.samples[index][1]
 
     def describe(self) -> dict[str, Any]:
-        return {"classes": self.num_classes, "train_images": len(self.train_set), "val_images": len(self.val_set)}
+        return {"classes": self.num_classes, "train_images": len(self.train_set), "val_images": len(self.eval_set)}
 
 
 BENCHMARK = ImageClassification

@@ -3,7 +3,6 @@ accuracy on the test split."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +23,6 @@ from aibench.benchmarks.c08_3d_face_recognition.data import (
 from aibench.benchmarks.c08_3d_face_recognition.model import rgbd_resnet50
 from aibench.datasets.rgbd_faces import RGBDSplit, load_pair, read_splits
 from aibench.spec import ScaleConfig
-
-Batch = tuple[torch.Tensor, torch.Tensor]
 
 
 def _read(data_dir: Path, hparams: dict[str, Any]) -> dict[str, RGBDSplit]:
@@ -73,11 +70,11 @@ class FaceRecognition3D(LoaderClassifier):
         self.num_identities = len(splits["train"].identities)
         crop_scale = tuple(hp["crop_scale"])
         self.train_set = RGBDFaceDataset(splits["train"].samples, rgbd_transform(hp["image_size"], True, crop_scale))
-        self.test_set = RGBDFaceDataset(splits["test"].samples, rgbd_transform(hp["image_size"], False, crop_scale))
+        self.eval_set = RGBDFaceDataset(splits["test"].samples, rgbd_transform(hp["image_size"], False, crop_scale))
         self.shuffle_generator = torch.Generator()
         pin = self.device.type == "cuda"
         self.train_loader = _loader(self.train_set, batch_size, hp["num_workers"], True, self.shuffle_generator, pin)
-        self.eval_loader = _loader(self.test_set, hp.get("eval_batch_size", batch_size), hp["num_workers"], False,
+        self.eval_loader = _loader(self.eval_set, hp.get("eval_batch_size", batch_size), hp["num_workers"], False,
                                    pin_memory=pin)
         self.model = rgbd_resnet50(self.num_identities, hp["base_width"], hp["zero_init_residual"]).to(self.device)
         self.optimizer = torch.optim.SGD(self.model.parameters(), lr=hp["lr"], momentum=hp["momentum"],
@@ -85,10 +82,7 @@ class FaceRecognition3D(LoaderClassifier):
         steps_per_epoch = max(1, len(self.train_loader))
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda step: step_decay_factor(
             step, steps_per_epoch, hp["lr_milestones"], hp["lr_gamma"], hp["warmup_epochs"]))
-        generator = torch.Generator().manual_seed(self.ctx.seed)
-        order = torch.randperm(len(self.test_set), generator=generator).tolist()
-        self._inference_indices = [order[i % len(order)] for i in range(self.config.inference_samples)]
-        self._inference_samples: list[torch.Tensor] | None = None
+        self.draw_queries()
 
     def models(self) -> dict[str, nn.Module]:
         return {"model": self.model}
@@ -96,33 +90,12 @@ class FaceRecognition3D(LoaderClassifier):
     def _quality(self, logits: torch.Tensor, labels: torch.Tensor) -> Quality:
         return Quality(value=identification_accuracy(logits, labels, self.num_identities), samples=len(labels))
 
-    # ----- inference --------------------------------------------------------------------------------
-    def inference_samples(self) -> Sequence[torch.Tensor]:
-        """Preprocessed 4xSxS RGB-D tensors of test samples, as LoadGen's sample library holds them."""
-        if self._inference_samples is None:
-            self._inference_samples = [self.test_set[i][0] for i in self._inference_indices]
-        return self._inference_samples
-
-    @torch.no_grad()
-    def infer(self, samples: Sequence[torch.Tensor]) -> list[torch.Tensor]:
-        """Identity logits, one row per sample, on the CPU."""
-        logits = self.model(torch.stack(list(samples)).to(self.device))
-        return list(logits.float().cpu())
-
-    def score(self, indices: Sequence[int], outputs: Sequence[torch.Tensor]) -> Quality:
-        labels = torch.tensor([self.test_set.samples[self._inference_indices[i]].label for i in indices])
-        return self._quality(torch.stack(list(outputs)), labels)
-
-    def example_batch(self) -> Batch:
-        items = [self.train_set[i] for i in range(min(self.config.batch_size, len(self.train_set)))]
-        return torch.stack([inputs for inputs, _ in items]), torch.tensor([label for _, label in items])
-
-    def example_samples(self) -> int:
-        return min(self.config.batch_size, len(self.train_set))
+    def _eval_label(self, index: int) -> int:
+        return self.eval_set.samples[index].label
 
     def describe(self) -> dict[str, Any]:
         return {"identities": self.num_identities, "train_samples": len(self.train_set),
-                "test_samples": len(self.test_set)}
+                "test_samples": len(self.eval_set)}
 
 
 BENCHMARK = FaceRecognition3D
