@@ -26,13 +26,7 @@ def _config(**hparams):
                                hparams={**TINY.hparams, **SMALL_HP, **hparams})
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Many small ops: with two threads, a core taken by another process stalls every op (up to 25x slower)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -19,12 +19,7 @@ TINY = SPEC.scales["tiny"]
 GERMAN_VERBS = {"sieht", "kauft", "findet", "mag", "malt", "traegt", "besucht", "hoert"}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

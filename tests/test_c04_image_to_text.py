@@ -16,12 +16,7 @@ from aibench.benchmarks.c04_image_to_text.model import ShowAndTell
 TINY = SPEC.scales["tiny"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -25,12 +25,7 @@ SMALL_SYNTH = dataclasses.replace(TINY, batch_size=2, inference_samples=3, hpara
     **TINY.hparams, "synth_train_per_city": 2, "synth_val_per_city": 3, "width": 4, "blocks": 2})
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_generator_is_johnsons_network():

@@ -16,13 +16,7 @@ from aibench.datasets.librispeech import read_split
 TINY = SPEC.scales["tiny"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Small GRUs on a shared 2-core machine: a second intra-op thread only adds waiting."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_spectrogram_uses_20ms_windows_every_10ms():

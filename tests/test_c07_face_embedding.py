@@ -25,12 +25,7 @@ SMALL_SYNTH = dataclasses.replace(TINY, batch_size=12, inference_samples=8, hpar
     "faces_per_identity": 3, "batches_per_epoch": 2})
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_googlenet_body_gives_unit_128d_embeddings_without_aux_heads():

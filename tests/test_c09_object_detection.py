@@ -28,13 +28,7 @@ def _small_config(trainval: int = 12, test: int = 6, **overrides):
     return dataclasses.replace(TINY, hparams=hp, batch_size=4, inference_samples=4)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Two OpenMP threads on a busy 2-core machine spin-wait each other; one thread keeps the steps fast."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

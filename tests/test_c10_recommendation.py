@@ -22,13 +22,7 @@ from aibench.errors import DataError
 TINY = SPEC.scales["tiny"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """NeuMF's ops are tiny: on a shared 2-core machine a second intra-op thread only adds waiting."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def ratings(rows: list[tuple[int, int, int, int]]) -> Ratings:
