@@ -131,3 +131,15 @@ def test_eval_runs_without_grad_and_back_in_train_mode(tmp_path):
     _run(bench, tmp_path)
     assert seen == {"grad": False, "training": False}
     assert bench.model.training
+
+
+def test_default_step_clips_the_global_gradient_norm_when_a_benchmark_asks(tmp_path):
+    bench = make_toy(tmp_path)
+    bench.setup()
+    batch = next(iter(bench.train_batches(0)))
+    params = [p for group in bench.optimizer.param_groups for p in group["params"]]
+    bench.optimizer.step = lambda: None  # keep the gradients for inspection
+    bench.max_grad_norm = lambda: 1e-3
+    bench.train_step(batch)
+    total = torch.norm(torch.stack([p.grad.norm() for p in params if p.grad is not None]))
+    assert float(total) == pytest.approx(1e-3, rel=1e-3)

@@ -92,10 +92,17 @@ class Benchmark(ABC):
         self.optimizer.zero_grad(set_to_none=True)
         loss, samples = self.compute_loss(batch)
         loss.backward()
+        if (clip := self.max_grad_norm()) is not None:
+            params = [p for group in self.optimizer.param_groups for p in group["params"]]
+            nn.utils.clip_grad_norm_(params, clip)
         self.optimizer.step()
         if getattr(self, "scheduler", None) is not None:
             self.scheduler.step()
         return StepOutput(loss=float(loss.detach()), samples=samples)
+
+    def max_grad_norm(self) -> float | None:
+        """The global gradient-norm clip the default train_step applies (None: no clipping)."""
+        return None
 
     def compute_loss(self, batch: Any) -> tuple[torch.Tensor, int]:
         """Training loss of one batch and its sample count (used by the default train_step and FLOPs)."""

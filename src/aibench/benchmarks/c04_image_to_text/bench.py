@@ -19,7 +19,7 @@ from torch.nn import functional as F
 from torch.utils.data import DataLoader, Dataset
 from torchmetrics.text import Perplexity
 
-from aibench.benchmarks.base import Benchmark, Quality, StepOutput
+from aibench.benchmarks.base import Benchmark, Quality
 from aibench.benchmarks.c04_image_to_text import SPEC
 from aibench.benchmarks.c04_image_to_text.data import (
     BOS_ID, EOS_ID, PAD_ID, Vocab, bleu4, load_image, normalize, synthesize_coco, tokenize, unigram_perplexity)
@@ -166,14 +166,8 @@ class ImageToText(Benchmark):
         loss = F.cross_entropy(logits.flatten(0, 1), batch.captions_out.flatten(), ignore_index=PAD_ID)
         return loss, len(batch.owners)
 
-    def train_step(self, batch: TrainBatch) -> StepOutput:
-        """The default step plus the paper's gradient clipping."""
-        self.optimizer.zero_grad(set_to_none=True)
-        loss, samples = self.compute_loss(batch)
-        loss.backward()
-        nn.utils.clip_grad_norm_(self.model.parameters(), self.hp["clip_norm"])
-        self.optimizer.step()
-        return StepOutput(loss=float(loss.detach()), samples=samples)
+    def max_grad_norm(self) -> float:
+        return self.hp["clip_norm"]  # the paper's gradient clipping
 
     # ----- quality ----------------------------------------------------------------------------------
     def _eval_image(self, index: int) -> torch.Tensor:

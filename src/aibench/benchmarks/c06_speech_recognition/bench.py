@@ -18,7 +18,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 from torchmetrics.functional.text import char_error_rate
 
-from aibench.benchmarks.base import Benchmark, Quality, StepOutput
+from aibench.benchmarks.base import Benchmark, Quality
 from aibench.benchmarks.c06_speech_recognition import SPEC
 from aibench.benchmarks.c06_speech_recognition.data import (
     LABELS, SpectrogramDataset, SpeechBatch, collate, greedy_decode, synthesize_librispeech, wer,
@@ -107,13 +107,8 @@ class SpeechRecognition(Benchmark):
         loss = self.ctc(log_probs.transpose(0, 1), batch.targets, lengths, batch.target_lengths)
         return loss / len(batch.transcripts), len(batch.transcripts)
 
-    def train_step(self, batch: SpeechBatch) -> StepOutput:
-        self.optimizer.zero_grad(set_to_none=True)
-        loss, samples = self.compute_loss(batch)
-        loss.backward()
-        nn.utils.clip_grad_norm_(self.model.parameters(), self.hp["max_grad_norm"])
-        self.optimizer.step()
-        return StepOutput(loss=float(loss.detach()), samples=samples)
+    def max_grad_norm(self) -> float:
+        return self.hp["max_grad_norm"]  # the paper's gradient clipping
 
     # ----- evaluation -------------------------------------------------------------------------------
     def _transcribe(self, items: Sequence[tuple[torch.Tensor, str]]) -> list[str]:
