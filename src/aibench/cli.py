@@ -61,6 +61,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-epochs", type=_positive_int, help="override the scale's epoch budget")
     _add_threads_arg(p)
     p.add_argument("--infer-duration-ms", type=_positive_int, help="LoadGen minimum duration per scenario")
+    p.add_argument("--smoke", action="store_true",
+                   help="check the scale's real configuration: a few optimizer steps at a small batch, one evaluation "
+                        "on a few samples, a short LoadGen pass; stores a record with status smoke, never a result "
+                        "(run it on `aibench data synth --scale small|full` data before renting GPUs)")
+    p.add_argument("--pretrained", action="append", default=[], metavar="CN=PATH",
+                   help="state-dict file a benchmark starts from (torchvision's format or a checkpoint of this "
+                        "suite); needed by C4 and C9 at small/full; repeatable")
     _add_store_args(p)
 
     p = sub.add_parser("profile", help="characterize benchmarks: FLOPs, runtime breakdown, hotspots, counters")
@@ -87,6 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
     data = p.add_subparsers(dest="data_command", required=True, parser_class=_Parser)
     for name, text in (("synth", "write a tiny data set in the real on-disk layout"),
                        ("check", "validate a data set's on-disk layout")):
+        # synth at small/full writes a small set shaped like the real one, for `run --smoke`
         q = data.add_parser(name, help=text)
         q.add_argument("selectors", nargs="+", metavar="SELECTOR")
         q.add_argument("--dir", type=Path, required=True)
@@ -125,13 +133,27 @@ def cmd_list(args: argparse.Namespace) -> int:
                  "paper_target": c.paper_target, "paper_target_text": c.paper_target_text,
                  "variation_pct": c.variation_pct, "repeat_times": c.repeat_times,
                  "epoch_time_s": c.epoch_time_s, "total_time_h": c.total_time_h, "in_subset": c.in_subset,
-                 "implemented": registry.implemented(c)} for c in cards]
+                 "implemented": registry.implemented(c), **_spec_facts(c)} for c in cards]
         print(json.dumps(rows, indent=2))
         return 0
     from aibench.report.tables import benchmark_table
 
     _console().print(benchmark_table(cards))
     return 0
+
+
+def _spec_facts(c: Any) -> dict[str, Any]:
+    """The full-scale model size and the documented choices of an implemented benchmark (no torch import)."""
+    if not registry.implemented(c):
+        return {}
+    spec = registry.spec(c)
+    size = spec.full_size
+    return {"full_params": size.params if size else None,
+            "full_flops_per_sample": size.flops_per_sample if size else None,
+            "full_size_source": size.source if size else None,
+            "full_size_note": size.note if size else None,
+            "pretrained": {scale: cfg.pretrained for scale, cfg in spec.scales.items() if cfg.pretrained},
+            "choices": dict(spec.choices)}
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -146,7 +168,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     from aibench.report.tables import results_table
     from aibench.results.store import ResultStore
 
+    from aibench.harness.pretrained import parse_pretrained
+
     pick_device(args.device)  # a bad device is a user error before any work starts
+    if args.smoke and args.scale == "tiny":
+        raise UserError("--smoke checks a small or full configuration: add --scale small or --scale full")
+    pretrained = parse_pretrained(args.pretrained)
     infer = InferSettings()
     if args.infer_duration_ms:
         infer.min_duration_ms = args.infer_duration_ms
@@ -154,7 +181,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         infer.min_duration_ms = 60_000  # MLPerf uses 600 s; a minute keeps percentiles stable on real runs
     opts = RunOptions(scale=args.scale, mode=args.mode, data_dir=args.data_dir, seed=args.seed,
                       repeats=args.repeats, device=args.device, out_dir=args.out, max_epochs=args.max_epochs,
-                      infer=infer)
+                      infer=infer, smoke=args.smoke, pretrained=pretrained)
     store = ResultStore(_db_url(args))
     console = _console()
     _set_threads(args.threads, console)
@@ -167,7 +194,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         from aibench.report.tables import variation_table
 
         console.print(variation_table(summarize_repeats(records)))
-    bad = [r for r in records if r["status"] not in ("success", "completed")]
+    bad = [r for r in records if r["status"] not in ("success", "completed", "smoke")]
     return 1 if bad else 0
 
 

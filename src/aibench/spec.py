@@ -41,6 +41,36 @@ class PaperCard:
 
 
 @dataclass(frozen=True)
+class SmokeConfig:
+    """How `aibench run --scale small|full --smoke` proves a configuration: the scale's real model, optimizer and
+    schedule for a few optimizer steps at a small batch, one evaluation on a few samples and a short LoadGen pass.
+
+    `synth` holds the sizes `aibench data synth --scale small|full` writes: a small set shaped like the real one
+    (every class folder, the full vocabulary, ...), so the real output layers are built. They are merged into the
+    scale's hparams for `synthesize()`, which reads them under the same keys as tiny's synth_* settings.
+    `hparams` overrides the scale's hyperparameters in a smoke run only; keep it empty unless a size that does not
+    change the model (a data-loader worker count, a beam width) would make the smoke run slow.
+    """
+
+    batch_size: int = 2
+    steps: int = 2  # optimizer steps
+    eval_samples: int = 8  # at most this many evaluation samples (RunContext.eval_limit)
+    queries: int = 8  # inference samples LoadGen draws from, and its minimum query count
+    synth: dict[str, Any] = field(default_factory=dict)
+    hparams: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ModelSize:
+    """The full-scale model's size, as static numbers so listing needs no torch; a test keeps them true."""
+
+    params: int  # learnable parameters (all roles, shared modules once)
+    flops_per_sample: float | None  # inference forward FLOPs per sample (FlopCounterMode), None if not yet measured
+    source: str  # the reference implementation / paper the architecture and its count come from
+    note: str = ""  # where the count departs from the paper's envelope or the reference, and why
+
+
+@dataclass(frozen=True)
 class ScaleConfig:
     """Sizes, stopping rule and hyperparameters of one benchmark at one scale.
 
@@ -59,6 +89,10 @@ class ScaleConfig:
     inference_samples: int = 64  # samples LoadGen draws from
     hparams: dict[str, Any] = field(default_factory=dict)
     shrink: str = ""  # how this scale departs from the reference sizes (tiny only)
+    # pretrained starting point the reference uses at this scale: what file `--pretrained CN=PATH` must name and
+    # how to get it ("" = trains from scratch). A real run without it refuses to start; --smoke warns instead.
+    pretrained: str = ""
+    smoke: SmokeConfig = field(default_factory=SmokeConfig)
 
 
 @dataclass(frozen=True)
@@ -67,6 +101,9 @@ class BenchmarkSpec:
     scales: dict[str, ScaleConfig]
     data_layout: str  # the on-disk layout the reader expects, for error messages and docs
     default_data_subdir: str = ""
+    full_size: ModelSize | None = None
+    # where the paper's words leave a choice (which MovieLens, the units of a target), what we chose and why
+    choices: dict[str, str] = field(default_factory=dict)
 
     def scale(self, name: str) -> ScaleConfig:
         from aibench.errors import UserError

@@ -27,6 +27,10 @@ class RunContext:
     data_dir: Path
     device: torch.device
     seed: int
+    smoke: bool = False  # a full-size configuration check (`--smoke`): a few steps, never a result
+    eval_limit: int | None = None  # at most this many evaluation samples (set by --smoke); None: the whole split
+    pretrained: Path | None = None  # `--pretrained CN=PATH`: a state-dict file to start from
+    warnings: list[str] = field(default_factory=list)  # adaptations worth keeping in the record
 
 
 @dataclass
@@ -62,6 +66,38 @@ class Benchmark(ABC):
         self.config = ctx.config
         self.hp: dict[str, Any] = dict(ctx.config.hparams)
         self.device = ctx.device
+
+    def warn(self, message: str) -> None:
+        """Record an adaptation (fewer classes than the configuration assumes, random instead of pretrained
+        weights): it is stored in the run's record and printed."""
+        if message not in self.ctx.warnings:
+            self.ctx.warnings.append(message)
+
+    def limit_eval(self, items: Sequence[Any]) -> Sequence[Any]:
+        """The evaluation items a run scores: all of them, or the first `ctx.eval_limit` in a smoke run."""
+        limit = self.ctx.eval_limit
+        return items if limit is None else items[:limit]
+
+    def pretrained_state(self) -> dict[str, Any] | None:
+        """The state dict named by `--pretrained` for this benchmark, unwrapped; None when none was given.
+
+        Without one at a scale whose reference starts from pretrained weights, the harness has already refused a
+        real run; a smoke run starts from random weights and its record says so.
+        """
+        if self.ctx.pretrained is None:
+            if self.config.pretrained:
+                self.warn(f"no --pretrained {self.SPEC.card.alias}=PATH given: random initial weights "
+                          f"instead of {self.config.pretrained.split(';')[0]}")
+            return None
+        from aibench.harness.pretrained import load_state_file
+
+        return load_state_file(self.ctx.pretrained)
+
+    @classmethod
+    def reference_models(cls, config: ScaleConfig) -> dict[str, nn.Module]:
+        """The scale's models built without reading data, with the output sizes the real data set gives
+        (its class count, vocabulary, users and items), for the size test and the spec's full_size."""
+        raise NotImplementedError(f"{cls.__name__} does not build its reference models without data")
 
     # ----- data -------------------------------------------------------------------------------------
     @classmethod

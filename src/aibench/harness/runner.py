@@ -27,6 +27,7 @@ from aibench.errors import UserError
 from aibench.harness.energy import EnergyMeter
 from aibench.harness.infer import InferSettings, run_inference
 from aibench.harness.progress import TrainProgress
+from aibench.harness.smoke import run_smoke, smoke_config
 from aibench.harness.train import TrainResult, train
 from aibench.results.mllog import RunLog
 from aibench.results.store import DEFAULT_DIR, ResultStore
@@ -48,6 +49,8 @@ class RunOptions:
     cache_dir: Path = DEFAULT_CACHE
     max_epochs: int | None = None
     infer: InferSettings = field(default_factory=InferSettings)
+    smoke: bool = False  # a full-size configuration check: a few steps, one small evaluation, a short LoadGen pass
+    pretrained: dict[str, Path] = field(default_factory=dict)  # alias -> state-dict file
 
 
 def pick_device(name: str) -> torch.device:
@@ -103,10 +106,18 @@ def synthesis_fingerprint(cfg: ScaleConfig) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+def synthesis_config(cfg: ScaleConfig, scale: str) -> ScaleConfig:
+    """What synthesize() writes at a scale: tiny's own settings, or at small/full the smoke sizes (a small set
+    shaped like the real one) merged over the scale's hyperparameters."""
+    if scale == "tiny":
+        return cfg
+    return dataclasses.replace(cfg, hparams={**cfg.hparams, **cfg.smoke.synth})
+
+
 def synthesize(card: PaperCard, path: Path, scale: str, seed: int) -> None:
     """Write a data set atomically: a half-written directory is never mistaken for a complete one."""
     cls = registry.benchmark_class(card)
-    cfg = registry.spec(card).scale(scale)
+    cfg = synthesis_config(registry.spec(card).scale(scale), scale)
     tmp = path.with_name(path.name + ".partial")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
@@ -118,9 +129,20 @@ def synthesize(card: PaperCard, path: Path, scale: str, seed: int) -> None:
 def build(card: PaperCard, opts: RunOptions, data_dir: Path, seed: int) -> Benchmark:
     cls = registry.benchmark_class(card)
     cfg = registry.spec(card).scale(opts.scale)
+    if opts.smoke:
+        cfg = smoke_config(cfg)
     seed_everything(seed)
     return cls(RunContext(scale=opts.scale, config=cfg, data_dir=data_dir, device=pick_device(opts.device),
-                          seed=seed))
+                          seed=seed, smoke=opts.smoke, eval_limit=cfg.smoke.eval_samples if opts.smoke else None,
+                          pretrained=opts.pretrained.get(card.alias)))
+
+
+def check_pretrained(card: PaperCard, opts: RunOptions) -> None:
+    """A real small/full run whose reference starts from pretrained weights refuses to start without them."""
+    needed = registry.spec(card).scale(opts.scale).pretrained
+    if needed and not opts.smoke and card.alias not in opts.pretrained:
+        raise UserError(f"{card.alias} at scale {opts.scale} starts from {needed}: pass --pretrained "
+                        f"{card.alias}=PATH (or --smoke to check the configuration from random weights)")
 
 
 def _checkpoint_path(card: PaperCard, opts: RunOptions) -> Path:
@@ -134,7 +156,8 @@ def _record_base(bench: Benchmark, opts: RunOptions, data_dir: Path, system: dic
         "target": bench.config.target, "seed": bench.ctx.seed, "system": system,
         "config": {"scale_config": dataclasses.asdict(bench.config), "data_dir": str(data_dir),
                    "device": str(bench.device), "max_epochs": opts.max_epochs or bench.config.max_epochs,
-                   "mode": opts.mode, "paper_target": card.paper_target},
+                   "mode": opts.mode, "paper_target": card.paper_target, "smoke": opts.smoke,
+                   "pretrained": str(bench.ctx.pretrained) if bench.ctx.pretrained else None},
     }
 
 
@@ -186,6 +209,18 @@ def run_inference_record(bench: Benchmark, opts: RunOptions, store: ResultStore,
                      characterization=characterize_compute(bench), curve=[])
 
 
+def run_smoke_record(bench: Benchmark, opts: RunOptions, store: ResultStore, base: dict[str, Any],
+                     console: Console | None) -> int:
+    card = bench.SPEC.card
+    if console:
+        console.print(f"[dim]{card.alias}: smoke run of the {opts.scale} configuration[/dim]")
+    out = run_smoke(bench, opts.out_dir / "loadgen" / f"{card.alias}-{opts.scale}-smoke")
+    if console:
+        for warning in out["metrics"]["warnings"]:
+            console.print(f"[yellow]warning:[/yellow] {card.alias}: {warning}")
+    return store.add(**base, mode="smoke", **out, curve=[])
+
+
 def system_platform(system: dict[str, Any]) -> str:
     gpus = system.get("gpus") or []
     return f"{system.get('cpu_model', 'cpu')} x{system.get('logical_cpus')}" + (
@@ -195,6 +230,7 @@ def system_platform(system: dict[str, Any]) -> str:
 def run_benchmark(card: PaperCard, opts: RunOptions, store: ResultStore, console: Console | None = None
                   ) -> list[dict[str, Any]]:
     """Every requested repeat and mode of one benchmark; returns the stored records (as dicts)."""
+    check_pretrained(card, opts)
     data_dir = prepare_data(card, opts, console)
     system = system_info()
     ids: list[int] = []
@@ -202,6 +238,9 @@ def run_benchmark(card: PaperCard, opts: RunOptions, store: ResultStore, console
         seed = opts.seed + repeat
         bench = build(card, opts, data_dir, seed)
         base = _record_base(bench, opts, data_dir, system)
+        if opts.smoke:
+            ids.append(run_smoke_record(bench, opts, store, base, console))
+            continue
         trained = "untrained"
         if opts.mode in ("train", "all"):
             record_id, result = run_training(bench, opts, store, base, console)

@@ -119,7 +119,8 @@ def _timed_steps(bench: Benchmark, batches: Iterable[Any], device: torch.device,
             return losses, samples, True
 
 
-def _evaluate(bench: Benchmark) -> Quality:
+def evaluate_untracked(bench: Benchmark) -> Quality:
+    """One evaluation in eval mode without gradients, leaving the model in training mode."""
     bench.train_mode(False)
     with torch.no_grad():
         quality = bench.evaluate()
@@ -180,7 +181,7 @@ def train(bench: Benchmark, log: RunLog, meter: EnergyMeter | None = None, progr
             if due:
                 log.start(C.EVAL_START, epoch_num=epoch + 1)
                 t_eval = now()
-                quality = _evaluate(bench)
+                quality = evaluate_untracked(bench)
                 result.eval_time_s += now() - t_eval
                 log.event(C.EVAL_ACCURACY, quality.value, epoch_num=epoch + 1, metric=spec.card.metric)
                 log.end(C.EVAL_STOP, epoch_num=epoch + 1)

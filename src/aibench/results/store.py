@@ -14,7 +14,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 DEFAULT_DIR = Path("aibench-results")
 DEFAULT_URL = f"sqlite:///{DEFAULT_DIR / 'results.sqlite'}"
 
-STATUSES = ("success", "target_missed", "diverged", "aborted", "completed", "error")
+STATUSES = ("success", "target_missed", "diverged", "aborted", "completed", "error", "smoke")
 
 
 class Base(DeclarativeBase):

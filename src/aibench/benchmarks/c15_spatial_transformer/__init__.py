@@ -5,13 +5,15 @@ Torch-free: the spec only. The model is in model.py, the data plumbing in data.p
 
 from aibench.datasets.mnist_idx import LAYOUT
 from aibench.registry import card
-from aibench.spec import BenchmarkSpec, ScaleConfig
+from aibench.spec import BenchmarkSpec, ModelSize, ScaleConfig, SmokeConfig
 
 # The PyTorch STN example on MNIST (which AIBench's C15 builds on): plain SGD, lr 0.01, batch 64, constant
 # learning rate, dropout 0.5 in the classifier, about 20 epochs; Table 6 (6.38 s/epoch, 0.06 h) implies about
 # 34 epochs to the 99% target, so 40 epochs is the cap.
 _REFERENCE = {"optimizer": "sgd", "lr": 0.01, "momentum": 0.0, "weight_decay": 0.0, "lr_schedule": "constant",
               "dropout": 0.5}
+# `aibench data synth C15 --scale small|full`: one distorted copy of each sklearn digit, as MNIST's 28x28 IDX files
+_SMOKE = SmokeConfig(batch_size=8, synth={"train_copies": 1, "test_copies": 1})
 
 SPEC = BenchmarkSpec(
     card=card("C15"),
@@ -27,11 +29,15 @@ SPEC = BenchmarkSpec(
         ),
         "small": ScaleConfig(
             target=0.98, max_epochs=40, batch_size=64, inference_samples=1024,
-            hparams={**_REFERENCE, "train_limit": 10_000},
+            hparams={**_REFERENCE, "train_limit": 10_000}, smoke=_SMOKE,
         ),
         "full": ScaleConfig(
             target=0.99, max_epochs=40, batch_size=64, inference_samples=1024, hparams=dict(_REFERENCE),
+            smoke=_SMOKE,
         ),
     },
     data_layout=LAYOUT,
+    full_size=ModelSize(params=27_360, flops_per_sample=1.54e6,
+                        source="PyTorch spatial transformer tutorial network (STN paper's MNIST CNN + localisation "
+                               "net), 28x28 input, 10 classes"),
 )

@@ -47,11 +47,16 @@ class SpatialTransformerBenchmark(Benchmark):
                                                   f"{test.images.shape[1:]}; both splits need one image size")
         return train, test
 
+    @classmethod
+    def reference_models(cls, config: ScaleConfig) -> dict[str, nn.Module]:
+        return {"model": STNClassifier(num_classes=NUM_CLASSES, channels=1, image_size=(28, 28),
+                                       dropout=config.hparams["dropout"])}
+
     # ----- training ---------------------------------------------------------------------------------
     def setup(self) -> None:
         train, test = self._read_splits(self.ctx.data_dir)
         self.train_data = DigitTensors.from_split(train, self.device, limit=self.hp.get("train_limit"))
-        self.test_data = DigitTensors.from_split(test, self.device)
+        self.test_data = DigitTensors.from_split(test, self.device, limit=self.ctx.eval_limit)
         self.normalize = Normalizer.fit(self.train_data.images)
         self.model = STNClassifier(num_classes=NUM_CLASSES, channels=1, image_size=tuple(train.images.shape[1:]),
                                    dropout=self.hp["dropout"]).to(self.device)
