@@ -83,7 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("results", help="list stored results")
     p.add_argument("--json", action="store_true")
     p.add_argument("--benchmark", help="only this benchmark")
-    p.add_argument("--mode", choices=("train", "infer", "profile"))
+    p.add_argument("--mode", choices=("train", "infer", "profile", "smoke"))
     _add_store_args(p)
 
     p = sub.add_parser("report", help="write an HTML report of the stored results (paper tables and figures)")
@@ -188,7 +188,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     records: list[dict[str, Any]] = []
     for c in cards:
         records += run_benchmark(c, opts, store, console)
-    console.print(results_table(records, title="aibench results of this run"))
+    if args.smoke:
+        from aibench.report.tables import smoke_table
+
+        console.print(smoke_table(records, title=f"smoke runs of the {args.scale} configurations (not results)"))
+    else:
+        console.print(results_table(records, title="aibench results of this run"))
     if args.repeats > 1 and args.mode != "infer":
         from aibench.analysis.variation import summarize_repeats
         from aibench.report.tables import variation_table

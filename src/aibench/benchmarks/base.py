@@ -85,9 +85,6 @@ class Benchmark(ABC):
         real run; a smoke run starts from random weights and its record says so.
         """
         if self.ctx.pretrained is None:
-            if self.config.pretrained:
-                self.warn(f"no --pretrained {self.SPEC.card.alias}=PATH given: random initial weights "
-                          f"instead of {self.config.pretrained.split(';')[0]}")
             return None
         from aibench.harness.pretrained import load_state_file
 

@@ -46,7 +46,8 @@ def load_state_file(path: Path) -> dict[str, Any]:
 def load_matching(module: Any, state: dict[str, Any], path: Path | str, skip_prefixes: tuple[str, ...] = ()
                   ) -> list[str]:
     """Load the entries of `state` whose names and shapes match `module` (a classifier head of another size is
-    skipped by prefix); returns the names not loaded. Too few matches means the wrong file: a clear error."""
+    skipped by prefix); returns the module's tensors left at their initial values (the skipped head among them).
+    Too few matches outside the skipped prefixes means the wrong file: a clear error."""
     own = module.state_dict()
     usable = {k: v for k, v in state.items()
               if k in own and own[k].shape == v.shape and not k.startswith(skip_prefixes)}
@@ -56,4 +57,4 @@ def load_matching(module: Any, state: dict[str, Any], path: Path | str, skip_pre
         raise DataError(path, f"matches {len(found)} of the {len(wanted)} tensors the model needs: "
                               "not weights of this architecture")
     module.load_state_dict(usable, strict=False)
-    return [k for k in wanted if k not in usable]
+    return [k for k in own if k not in usable and not k.endswith("num_batches_tracked")]

@@ -59,6 +59,9 @@ def _train_steps(bench: Benchmark, steps: int) -> tuple[list[float], list[float]
 def run_smoke(bench: Benchmark, log_dir: Path) -> dict[str, Any]:
     """Set up, step, evaluate and serve once; returns the record's status, quality, metrics and characterization."""
     cfg = bench.config
+    if cfg.pretrained and bench.ctx.pretrained is None:
+        bench.warn(f"no --pretrained {bench.SPEC.card.alias}=PATH: random initial weights instead of "
+                   f"{cfg.pretrained}")
     start = now()
     bench.setup()
     init_s = now() - start

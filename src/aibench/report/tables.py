@@ -76,3 +76,27 @@ def profile_table(rows: list[dict[str, Any]]) -> Table:
                       f"{hot[0]['name']} ({100 * hot[0]['share']:.0f}%)" if hot else "-",
                       _num(counters.get("ipc"), "{:.2f}") if counters.get("status") == "measured" else "unavailable")
     return table
+
+
+def smoke_table(rows: list[dict[str, Any]], title: str) -> Table:
+    """Smoke runs of small/full configurations: whether each built, stepped and served, and its real size."""
+    table = Table(title=title)
+    for col in ("bench", "scale", "status", "params (M)", "MFLOPs/sample", "setup s", "step s", "loss",
+                "eval n", "p50 ms", "warnings"):
+        table.add_column(col, overflow="fold")
+    for r in rows:
+        m = r.get("metrics") or {}
+        smoke = m.get("smoke") or {}
+        ch = r.get("characterization") or {}
+        steps = smoke.get("step_times_s") or []
+        losses = smoke.get("losses") or []
+        single = (m.get("scenarios") or {}).get("SingleStream") or {}
+        table.add_row(
+            r["benchmark"].removeprefix("DC-AI-"), r["scale"], r["status"],
+            _num(((ch.get("params") or {}).get("total") or 0) / 1e6, "{:.2f}"),
+            _num((ch.get("flops_inference_per_sample") or 0) / 1e6, "{:,.1f}"),
+            _num(smoke.get("init_time_s"), "{:.1f}"), _num(max(steps) if steps else None, "{:.2f}"),
+            _num(losses[-1] if losses else None, "{:.3g}"), _num(smoke.get("eval_samples")),
+            _num((single.get("latency_ms") or {}).get("50.00"), "{:.1f}"), str(len(m.get("warnings") or [])),
+        )
+    return table
