@@ -146,3 +146,61 @@ def test_inference_scores_the_teacher_forced_tokens_of_its_queries(bench):
     quality = bench.score(range(3), outputs)
     assert quality.value == pytest.approx(sum(o["correct"] for o in outputs) / sum(o["tokens"] for o in outputs))
     bench.train_mode(True)
+
+
+# ----- full-size smoke configuration ----------------------------------------------------------------------
+FULL = SPEC.scales["full"]
+
+
+def test_greedy_decoding_projects_only_the_newest_position_and_matches_full_logits():
+    torch.manual_seed(0)
+    model = Transformer(vocab_size=30, d_model=16, d_ff=32, heads=2, layers=1, dropout=0.0).eval()
+    source, prefix = torch.tensor([[5, 6, EOS_ID]]), torch.tensor([[2, 7, 8]])
+    memory = model.encode(source)
+    last = model.project(model.decode_states(prefix, memory, source)[:, -1])
+    assert torch.allclose(last, model.decode(prefix, memory, source)[:, -1], atol=1e-6)
+
+
+def test_reference_model_is_transformer_base_at_37000_pieces_on_the_meta_device():
+    from aibench.characterize.flops import count_parameters
+
+    with torch.device("meta"):
+        models = BENCHMARK.reference_models(FULL)
+    assert FULL.hparams["vocab_size"] == 37_000
+    assert count_parameters(models)["total"] == SPEC.full_size.params == 63_084_544
+
+
+def test_full_smoke_set_gives_the_whole_vocabulary_and_the_reference_size(tmp_path):
+    import dataclasses
+
+    from aibench.characterize.flops import count_parameters
+    from aibench.harness.smoke import smoke_config
+
+    synth_config = dataclasses.replace(FULL, hparams={**FULL.hparams, **FULL.smoke.synth})
+    BENCHMARK.synthesize(tmp_path, synth_config, seed=1)
+    counts = BENCHMARK.check_data(tmp_path, FULL)
+    assert counts["test_pairs"] == FULL.smoke.synth["synth_pairs"]["test"]
+    assert counts["train_pairs"] > FULL.smoke.synth["synth_filler_words"] // 10
+    cfg = smoke_config(FULL)
+    ctx = RunContext("full", cfg, tmp_path, torch.device("cpu"), seed=0, smoke=True,
+                     eval_limit=cfg.smoke.eval_samples)
+    b = BENCHMARK(ctx)
+    b.setup()
+    assert b.vocab.get_piece_size() == 37_000 and not ctx.warnings
+    assert count_parameters(b.models())["total"] == SPEC.full_size.params
+    assert len(b.eval_targets) == cfg.smoke.eval_samples  # the smoke run's evaluation limit
+    assert b.hp["max_decode_extra"] == 2
+
+
+def test_a_corpus_too_small_for_the_vocabulary_is_a_warning_not_an_error(tmp_path):
+    import dataclasses
+
+    BENCHMARK.synthesize(tmp_path, TINY, seed=2)
+    cfg = dataclasses.replace(TINY, hparams={**TINY.hparams, "vocab_size": 5000})
+    ctx = RunContext("tiny", cfg, tmp_path, torch.device("cpu"), seed=0)
+    BENCHMARK(ctx).setup()
+    assert len(ctx.warnings) == 1 and "fewer than the configured 5,000" in ctx.warnings[0]
+
+
+def test_choices_say_what_the_55_percent_measures():
+    assert "teacher-forced" in SPEC.choices["target"] and "newstest2014" in SPEC.choices["target"]

@@ -45,13 +45,20 @@ class TranslationQuery:
     target: np.ndarray
 
 
+def build_transformer(vocab_size: int, hp: dict[str, Any]) -> Transformer:
+    return Transformer(vocab_size, hp["d_model"], hp["d_ff"], hp["heads"], hp["layers"], hp["dropout"],
+                       max_length=hp["max_tokens"] + 1)
+
+
 class TextToTextTranslation(Benchmark):
     SPEC = SPEC
 
     # ----- data -------------------------------------------------------------------------------------
     @classmethod
     def synthesize(cls, data_dir: Path, config: ScaleConfig, seed: int) -> None:
-        synthesize_wmt(Path(data_dir), seed)
+        hp = config.hparams
+        synthesize_wmt(Path(data_dir), seed, hp.get("synth_pairs"), hp.get("synth_filler_words", 0),
+                       hp.get("synth_eval_max_words"))
 
     @classmethod
     def check_data(cls, data_dir: Path, config: ScaleConfig) -> dict[str, Any]:
@@ -61,17 +68,24 @@ class TextToTextTranslation(Benchmark):
         return {f"{split}_pairs": sum(1 for _ in iter_pairs(data_dir, split, limit if split == "train" else None))
                 for split in splits}
 
+    @classmethod
+    def reference_models(cls, config: ScaleConfig) -> dict[str, nn.Module]:
+        """The Transformer at the configured shared vocabulary size (37,000 at full, the paper's BPE vocabulary)."""
+        return {"model": build_transformer(config.hparams["vocab_size"], config.hparams)}
+
     # ----- setup ------------------------------------------------------------------------------------
     def setup(self) -> None:
         hp = self.hp
         train = read_pairs(self.ctx.data_dir, "train", hp["max_train_pairs"])
-        evaluation = read_pairs(self.ctx.data_dir, hp["eval_split"])
+        evaluation = list(self.limit_eval(read_pairs(self.ctx.data_dir, hp["eval_split"])))
         self.vocab = train_sentencepiece((s for pair in train for s in pair), hp["vocab_size"], hp["vocab_sample"])
+        if self.vocab.get_piece_size() < hp["vocab_size"]:
+            self.warn(f"WMT training text gave a subword vocabulary of {self.vocab.get_piece_size():,} pieces, "
+                      f"fewer than the configured {hp['vocab_size']:,}: a smaller model than the reference")
         self.train_sources, self.train_targets = self._encode(train)
         self.eval_sources, self.eval_targets = self._encode(evaluation)
         self.eval_references = [target for _, target in evaluation]
-        self.model = Transformer(self.vocab.get_piece_size(), hp["d_model"], hp["d_ff"], hp["heads"], hp["layers"],
-                                 hp["dropout"], max_length=hp["max_tokens"] + 1).to(self.device)
+        self.model = build_transformer(self.vocab.get_piece_size(), hp).to(self.device)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=1.0, betas=tuple(hp["adam_betas"]),
                                           eps=hp["adam_eps"])
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(

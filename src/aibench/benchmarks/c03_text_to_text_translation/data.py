@@ -88,11 +88,50 @@ def synthesize_pair(rng: np.random.Generator) -> tuple[str, str]:
     return english[0].upper() + english[1:], german[0].upper() + german[1:]
 
 
-def synthesize_wmt(root: Path, seed: int, counts: dict[str, int] | None = None) -> None:
-    """Write train, newstest2013 and newstest2014 files of synthetic pairs under `root`."""
+def synthesize_wmt(root: Path, seed: int, counts: dict[str, int] | None = None, filler_words: int = 0,
+                   eval_max_words: int | None = None) -> None:
+    """Write train, newstest2013 and newstest2014 files of synthetic pairs under `root`.
+
+    `filler_words` distinct pseudo-words, in extra training pairs, give a subword trainer enough distinct text
+    to reach a large vocabulary (the full scale's 37,000 pieces) from a corpus of a few thousand lines.
+    `eval_max_words` keeps the evaluation splits to sentences of at most that many English words (a smoke run's
+    greedy decoding then stays short).
+    """
     rng = np.random.default_rng(seed)
     for split, count in (counts or SYNTH_PAIRS).items():
-        write_split(root, split, [synthesize_pair(rng) for _ in range(count)])
+        limit = eval_max_words if split != "train" else None
+        pairs = [_short_pair(rng, limit) for _ in range(count)]
+        if split == "train" and filler_words:
+            pairs += filler_pairs(rng, filler_words)
+        write_split(root, split, pairs)
+
+
+def _short_pair(rng: np.random.Generator, max_words: int | None) -> tuple[str, str]:
+    """A grammar pair, redrawn until its English side has at most `max_words` words (any length when None)."""
+    while True:
+        pair = synthesize_pair(rng)
+        if max_words is None or len(pair[0].split()) <= max_words:
+            return pair
+
+
+def pseudo_words(rng: np.random.Generator, count: int) -> list[str]:
+    """`count` distinct lower-case pseudo-words of 5-10 letters, in a reproducible order."""
+    letters = np.array(list("abcdefghijklmnopqrstuvwxyz"))
+    words: dict[str, None] = {}
+    while len(words) < count:
+        words["".join(rng.choice(letters, int(rng.integers(5, 11))))] = None
+    return list(words)
+
+
+def filler_pairs(rng: np.random.Generator, count: int, per_line: int = 10) -> list[tuple[str, str]]:
+    """Pairs of `per_line` pseudo-words each, every word once; the "German" side spells each word backwards in
+    reverse order, so the pairs stay a learnable (if odd) translation."""
+    words = pseudo_words(rng, count)
+    pairs = []
+    for start in range(0, len(words), per_line):
+        chunk = words[start:start + per_line]
+        pairs.append((" ".join(chunk), " ".join(w[::-1] for w in reversed(chunk))))
+    return pairs
 
 
 # ----- subword vocabulary ---------------------------------------------------------------------------

@@ -50,14 +50,20 @@ class Transformer(nn.Module):
     def encode(self, source: torch.Tensor) -> torch.Tensor:
         return self.core.encoder(self.embed(source), src_key_padding_mask=source == PAD_ID)
 
-    def decode(self, target_in: torch.Tensor, memory: torch.Tensor, source: torch.Tensor) -> torch.Tensor:
-        """Logits (batch, target length, vocab) for the next token at every target position."""
+    def decode_states(self, target_in: torch.Tensor, memory: torch.Tensor, source: torch.Tensor) -> torch.Tensor:
+        """The decoder stack's output (batch, target length, d_model) at every target position."""
         length = target_in.size(1)  # boolean like the padding masks: True hides a later position
         causal = torch.ones(length, length, dtype=torch.bool, device=target_in.device).triu(1)
-        states = self.core.decoder(self.embed(target_in), memory, tgt_mask=causal, tgt_is_causal=True,
-                                   tgt_key_padding_mask=target_in == PAD_ID,
-                                   memory_key_padding_mask=source == PAD_ID)
-        return states @ self.embedding.weight.t()  # the pre-softmax projection shares the embedding
+        return self.core.decoder(self.embed(target_in), memory, tgt_mask=causal, tgt_is_causal=True,
+                                 tgt_key_padding_mask=target_in == PAD_ID, memory_key_padding_mask=source == PAD_ID)
+
+    def project(self, states: torch.Tensor) -> torch.Tensor:
+        """Next-token logits; the pre-softmax projection shares the embedding."""
+        return states @ self.embedding.weight.t()
+
+    def decode(self, target_in: torch.Tensor, memory: torch.Tensor, source: torch.Tensor) -> torch.Tensor:
+        """Logits (batch, target length, vocab) for the next token at every target position."""
+        return self.project(self.decode_states(target_in, memory, source))
 
     def forward(self, source: torch.Tensor, target_in: torch.Tensor) -> torch.Tensor:
         return self.decode(target_in, self.encode(source), source)
@@ -71,7 +77,9 @@ def greedy_translate(model: Transformer, source: torch.Tensor, max_extra: int) -
     tokens = torch.full((source.size(0), 1), BOS_ID, dtype=torch.long, device=source.device)
     done = torch.zeros(source.size(0), dtype=torch.bool, device=source.device)
     for length in range(1, int(limits.max()) + 1):
-        logits = model.decode(tokens, memory, source)[:, -1]
+        # only the newest position's logits: projecting every prefix position onto 37,000 pieces at every step
+        # would cost more than the decoder stack itself
+        logits = model.project(model.decode_states(tokens, memory, source)[:, -1])
         logits[:, [PAD_ID, BOS_ID]] = float("-inf")
         step = logits.argmax(dim=-1).masked_fill(done, PAD_ID)  # finished rows only pad
         tokens = torch.cat([tokens, step[:, None]], dim=1)
