@@ -5,31 +5,58 @@ Torch-free: the spec only. The benchmark is in `bench.py`, the model in `model.p
 """
 
 from aibench.registry import card
-from aibench.spec import BenchmarkSpec, ScaleConfig
+from aibench.spec import BenchmarkSpec, ModelSize, ScaleConfig, SmokeConfig
 
-# Vinyals et al. 2015 §3-4 and the authors' im2txt release: an Inception CNN (here torchvision's GoogLeNet) at
-# 224 x 224, word embeddings and LSTM memory of 512, dropout on the LSTM output (keep 0.7), words seen at least
-# 5 times, SGD without momentum at a fixed lr 2.0 halved every 8 epochs, gradient norm clipped at 5, batch 32,
-# weights initialized uniformly in [-0.08, 0.08] (LSTM, embeddings, softmax), the LSTM's forget bias at 1.
-# Evaluation on 4,000 held-out val2014 images. AIBench's Table 6 (845 s an epoch, 10.21 h) implies about 43
-# epochs. The paper's CNN is ImageNet-trained: `encoder_checkpoint` may name a file of torchvision GoogLeNet
-# weights; without one the CNN trains from scratch with the rest. `encoder_lr` (None: `lr`) is the CNN's and
-# W_I's learning rate. Decoding is greedy (the paper's beam of 20 is left out).
+# The output size of the softmax and the word embedding: im2txt's ModelConfig.vocab_size (configuration.py), set
+# "larger than the expected actual vocab size" of COCO's training words seen at least 4 times (its
+# build_mscoco_data.py --min_word_count 4 gives about 11,500 words with nltk's tokenizer, plus <UNK>). Our rows:
+# <pad>, <unk>, <s>, </s>, then the words; rows no word fills stay unused, as in im2txt.
+COCO_VOCAB = 12_000
+
+# Vinyals et al. 2015 §3-4 and the authors' im2txt release (tensorflow/models research/im2txt: configuration.py,
+# train.py, README): Inception-v3 at 299 x 299 from ImageNet weights, word embeddings and LSTM memory of 512,
+# dropout on the LSTM output (keep 0.7), words seen at least 4 times, SGD without momentum at lr 2.0 halved every
+# 8 epochs, gradient norm clipped at 5, batch 32, weights initialized uniformly in [-0.08, 0.08] (LSTM,
+# embeddings, softmax), the LSTM's forget bias at 1. Training runs in two phases: the CNN frozen (its batch
+# norm in inference mode) for the first 1M steps, then (--train_inception) everything fine-tuned at a constant
+# 0.0005 (train_inception_learning_rate) with the CNN's L2 weight decay of 4e-5 (image_embedding.py) for 2M
+# more steps. AIBench's Table 6 (845 s an epoch, 10.21 h) implies about 43 epochs, so `freeze_epochs` keeps
+# im2txt's one-to-two split of frozen and fine-tuning steps within 45 epochs: 15 frozen, 30 fine-tuned.
+# `encoder_lr` (None: `lr`) is the CNN's and W_I's rate outside the frozen and fine-tuning phases (tiny only).
+# Evaluation on 4,000 held-out val2014 images. Decoding is greedy (the paper's beam of 20 is left out).
 _REFERENCE = {
-    "image_size": 224, "embedding": 512, "hidden": 512, "dropout": 0.3, "min_word_count": 5,
+    "image_size": 299, "embedding": 512, "hidden": 512, "dropout": 0.3, "min_word_count": 4,
+    "vocab_size": COCO_VOCAB, "encoder_divisor": 1,
     "optimizer": "sgd", "lr": 2.0, "encoder_lr": None, "lr_decay": 0.5, "lr_decay_epochs": 8, "clip_norm": 5.0,
-    "init_scale": 0.08, "encoder_checkpoint": None, "eval_split": "val", "eval_images": 4000, "max_caption": 20,
+    "freeze_epochs": 15, "fine_tune_lr": 5e-4, "cnn_weight_decay": 4e-5,
+    "init_scale": 0.08, "eval_split": "val", "eval_images": 4000, "max_caption": 20,
     "eval_batch": 100, "loader_workers": 8, "preload": False, "max_train_images": None,
-    "synth_images": None, "synth_one_shape": None,
+    "synth_images": None, "synth_one_shape": None, "synth_vocab": 0, "synth_word_repeats": 1,
+    "synth_image_size": None,
 }
+
+# torchvision's Inception_V3_Weights.IMAGENET1K_V1, the port of Google's Inception-v3 checkpoint im2txt starts from
+_PRETRAINED = ("torchvision's Inception-v3 ImageNet weights (IMAGENET1K_V1, inception_v3_google-0cc3c7bd.pth); "
+               "on a machine with network run `torchvision.models.inception_v3(weights=\"IMAGENET1K_V1\")` and take "
+               "the file from ~/.cache/torch/hub/checkpoints/, or download "
+               "https://download.pytorch.org/models/inception_v3_google-0cc3c7bd.pth")
+
+# `aibench data synth C4 --scale small|full`: 1,200 training images whose captions carry COCO_VOCAB - 4 words seen
+# 4 times each (the grammar's words and made-up ones), so the real 12,000-way softmax and embedding are filled;
+# eight validation images; 96 x 96 files (the reader resizes to 299, as it does COCO's 640 x 480 ones)
+_SMOKE = SmokeConfig(batch_size=2, steps=2, eval_samples=4, queries=4,
+                     synth={"synth_images": {"train": 1200, "val": 8}, "synth_one_shape": 0.75,
+                            "synth_vocab": COCO_VOCAB - 4, "synth_word_repeats": 4, "synth_image_size": 96},
+                     hparams={"loader_workers": 0})  # eight loader processes cost more than two batches
 
 _TINY_SHRINK = (
     "synthetic coloured-shape images with grammar captions in the COCO 2014 layout (1,200 train and 150 val "
-    "images of 32 x 32, three captions each, three in four showing one shape) instead of 82,783 images of about "
-    "640 x 480 with five; images 32 x 32 (224), embedding and LSTM 256 (512), words seen at least once (5), no "
-    "dropout (0.3); Adam at lr 3e-3 with the CNN and W_I at 3e-5 instead of SGD at 2.0: from scratch, with "
-    "no ImageNet weights, a CNN learning as fast as the LSTM drifts faster than the LSTM learns to read it; "
-    "images preloaded in memory")
+    "images of 75 x 75, three captions each, three in four showing one shape) instead of 82,783 images of about "
+    "640 x 480 with five; Inception-v3 with every convolution a quarter as wide, trained from scratch (no "
+    "ImageNet weights, no frozen phase), on 75 x 75 images (299; 75 is the smallest Inception-v3 takes); "
+    "embedding and LSTM 256 (512), the vocabulary of words seen at least once (words seen 4 times, 12,000 rows), "
+    "no dropout (0.3); Adam at lr 3e-3 with the CNN and W_I at 3e-5 instead of SGD at 2.0: from scratch, a CNN "
+    "learning as fast as the LSTM drifts faster than the LSTM learns to read it; images preloaded in memory")
 
 SPEC = BenchmarkSpec(
     card=card("C4"),
@@ -42,20 +69,37 @@ SPEC = BenchmarkSpec(
         "tiny": ScaleConfig(
             target=1.8, max_epochs=10, batch_size=32, baseline=15.8, baseline_kind="unigram word distribution",
             time_budget_s=170, inference_samples=64,
-            hparams={**_REFERENCE, "image_size": 32, "embedding": 256, "hidden": 256, "min_word_count": 1,
-                     "dropout": 0.0, "optimizer": "adam", "lr": 3e-3, "encoder_lr": 3e-5, "eval_images": None,
-                     "loader_workers": 0, "preload": True, "synth_images": {"train": 1200, "val": 150},
-                     "synth_one_shape": 0.75},
+            hparams={**_REFERENCE, "image_size": 75, "encoder_divisor": 4, "embedding": 256, "hidden": 256,
+                     "min_word_count": 1, "vocab_size": None, "dropout": 0.0, "optimizer": "adam", "lr": 3e-3,
+                     "encoder_lr": 3e-5, "freeze_epochs": 0, "fine_tune_lr": None, "cnn_weight_decay": 0.0,
+                     "eval_images": None, "loader_workers": 0, "preload": True,
+                     "synth_images": {"train": 1200, "val": 150}, "synth_one_shape": 0.75},
             shrink=_TINY_SHRINK),
         # the paper's model and optimizer on the first 20,000 training images
         "small": ScaleConfig(
             target=4.2, max_epochs=45, batch_size=32, inference_samples=1000,
-            hparams={**_REFERENCE, "max_train_images": 20_000}),
+            hparams={**_REFERENCE, "max_train_images": 20_000}, pretrained=_PRETRAINED, smoke=_SMOKE),
         "full": ScaleConfig(
             target=4.2, max_epochs=45, batch_size=32, inference_samples=1000,
-            hparams=dict(_REFERENCE)),
+            hparams=dict(_REFERENCE), pretrained=_PRETRAINED, smoke=_SMOKE),
     },
     data_layout="MSCOCO 2014: train2014/ and val2014/ image folders (COCO_<split>2014_<12-digit id>.jpg) and "
                 "annotations/captions_train2014.json, annotations/captions_val2014.json",
     default_data_subdir="coco2014",
+    full_size=ModelSize(
+        params=37_235_904, flops_per_sample=None,
+        source="im2txt (tensorflow/models research/im2txt) Show and Tell: torchvision Inception-v3 without its aux "
+               "and classifier heads (21,785,568), W_I 2048 -> 512, word embedding and softmax over im2txt's "
+               "vocab_size of 12,000, one 512-unit LSTM (PyTorch's two bias vectors: +2,048 over TensorFlow's one)",
+        note="the paper's Fig. 2 gives Image-to-Text as its largest model, 68.4 M; im2txt's sizes give 37.2 M, "
+             "and so does AIBench's own PyTorch Image_to_Text (torchvision Inception-v3, LSTM 512) at about 35 M: "
+             "no reference configuration we could find reaches 68.4 M"),
+    choices={
+        "vocabulary": "im2txt's fixed softmax of 12,000 rows (configuration.py vocab_size) filled by the training "
+                      "words seen at least 4 times (build_mscoco_data.py); more than fit keep the most frequent, "
+                      "with a warning",
+        "fine-tuning schedule": "im2txt freezes Inception-v3 for 1M steps and fine-tunes for 2M more; within the "
+                                "45 epochs Table 6 implies, the CNN is frozen for the first 15 epochs and "
+                                "fine-tuned (everything at 0.0005) for the remaining 30",
+    },
 )

@@ -1,6 +1,9 @@
 """DC-AI-C4: Show and Tell on MSCOCO 2014; per-word perplexity of held-out reference captions.
 
-Every (image, caption) pair of the train split is one training sample, shuffled every epoch. Evaluation runs
+Every (image, caption) pair of the train split is one training sample, shuffled every epoch. At small and full
+the CNN starts from torchvision's ImageNet Inception-v3 weights (`--pretrained C4=PATH`) and, as im2txt, is frozen
+for the first `freeze_epochs` (phase `cnn_frozen`: no gradient, batch norm in inference mode), then fine-tuned with
+everything else at `fine_tune_lr` (phase `cnn_trained`). Evaluation runs
 the CNN once per held-out image and scores all its reference captions teacher-forced (perplexity over their
 words and end words), then captions each image greedily for BLEU-4 against its references.
 """
@@ -23,8 +26,9 @@ from aibench.benchmarks.base import Benchmark, Quality
 from aibench.benchmarks.c04_image_to_text import SPEC
 from aibench.benchmarks.c04_image_to_text.data import (
     BOS_ID, EOS_ID, PAD_ID, Vocab, bleu4, load_image, normalize, synthesize_coco, tokenize, unigram_perplexity)
-from aibench.benchmarks.c04_image_to_text.model import ShowAndTell
+from aibench.benchmarks.c04_image_to_text.model import MIN_IMAGE_SIZE, ShowAndTell
 from aibench.datasets.coco_captions import SPLITS, CaptionedImage, read_captions
+from aibench.errors import UserError
 from aibench.spec import ScaleConfig
 
 _OPTIMIZERS = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam}
@@ -104,7 +108,8 @@ class ImageToText(Benchmark):
     @classmethod
     def synthesize(cls, data_dir: Path, config: ScaleConfig, seed: int) -> None:
         hp = config.hparams
-        synthesize_coco(Path(data_dir), seed, hp["synth_images"], hp["image_size"], hp["synth_one_shape"])
+        synthesize_coco(Path(data_dir), seed, hp["synth_images"], hp["synth_image_size"] or hp["image_size"],
+                        hp["synth_one_shape"], hp["synth_vocab"], hp["synth_word_repeats"])
 
     @classmethod
     def check_data(cls, data_dir: Path, config: ScaleConfig) -> dict[str, Any]:
@@ -116,25 +121,78 @@ class ImageToText(Benchmark):
                 **{f"{s}_captions": sum(len(i.captions) for i in v) for s, v in items.items()}}
 
     # ----- setup ------------------------------------------------------------------------------------
+    @staticmethod
+    def build_model(hp: dict[str, Any], vocab_size: int) -> ShowAndTell:
+        if hp["image_size"] < MIN_IMAGE_SIZE:
+            raise UserError(f"C4: image_size {hp['image_size']} is below Inception-v3's smallest input, "
+                            f"{MIN_IMAGE_SIZE}")
+        return ShowAndTell(vocab_size, hp["embedding"], hp["hidden"], hp["dropout"], hp["init_scale"],
+                           hp["encoder_divisor"])
+
+    @classmethod
+    def reference_models(cls, config: ScaleConfig) -> dict[str, nn.Module]:
+        """The captioner with im2txt's 12,000-row softmax (the spec's COCO_VOCAB)."""
+        if config.hparams["vocab_size"] is None:
+            raise NotImplementedError("C4 sizes its vocabulary from the data at this scale")
+        return {"model": cls.build_model(config.hparams, config.hparams["vocab_size"])}
+
+    def _build_vocab(self, train: list[CaptionedImage]) -> Vocab:
+        """The training words seen min_word_count times, capped to the softmax's rows (less its 4 specials)."""
+        rows = self.hp["vocab_size"]
+        vocab = Vocab.build((c for item in train for c in item.captions), self.hp["min_word_count"],
+                            None if rows is None else rows - 4)
+        if vocab.seen > len(vocab) - 4:
+            self.warn(f"COCO captions: {vocab.seen} training words are seen at least {self.hp['min_word_count']} "
+                      f"times; the {rows}-row softmax keeps the {len(vocab) - 4} most frequent")
+        return vocab
+
+    def _read_eval(self) -> list[CaptionedImage]:
+        hp = self.hp
+        items = read_captions(self.ctx.data_dir, hp["eval_split"], limit=hp["eval_images"])
+        if hp["eval_images"] and len(items) < hp["eval_images"] and not self.ctx.smoke:
+            self.warn(f"COCO {hp['eval_split']}2014: {len(items)} captioned images, fewer than the "
+                      f"{hp['eval_images']} the reference evaluates on; scoring all of them")
+        return list(self.limit_eval(items))
+
+    def _load_pretrained(self) -> None:
+        """torchvision's Inception-v3 weights into the CNN (its classifier and aux heads are not ours)."""
+        state = self.pretrained_state()
+        if state is None:
+            self.pretrained_missing: list[str] | None = None
+            return
+        from aibench.harness.pretrained import load_matching
+
+        self.pretrained_missing = load_matching(self.model.encoder, state, self.ctx.pretrained,
+                                                skip_prefixes=("fc.", "AuxLogits."))
+        if self.pretrained_missing:
+            self.warn(f"{self.ctx.pretrained}: {len(self.pretrained_missing)} CNN tensors kept random "
+                      f"({', '.join(self.pretrained_missing[:3])} ...)")
+
+    def _optimizer(self) -> torch.optim.Optimizer:
+        """Three groups, so each phase sets its own rates: the CNN, W_I and the language side."""
+        hp = self.hp
+        cnn = list(self.model.encoder.parameters())
+        w_i = list(self.model.image_embedding.parameters())
+        rest = [p for name, p in self.model.named_parameters() if not name.startswith(("encoder.", "image_embedding."))]
+        groups = [{"params": cnn, "weight_decay": hp["cnn_weight_decay"]}, {"params": w_i}, {"params": rest}]
+        return _OPTIMIZERS[hp["optimizer"]]([{**g, "lr": hp["lr"]} for g in groups])
+
     def setup(self) -> None:
         hp = self.hp
         train = read_captions(self.ctx.data_dir, "train", limit=hp["max_train_images"])
-        self.eval_items = read_captions(self.ctx.data_dir, hp["eval_split"], limit=hp["eval_images"])
-        self.vocab = Vocab.build((c for item in train for c in item.captions), hp["min_word_count"])
+        self.eval_items = self._read_eval()
+        self.vocab = self._build_vocab(train)
         captions = [[self.vocab.encode(c) for c in item.captions] for item in train]
         self.train_set = CaptionedImages(train, captions, hp["image_size"], hp["preload"])
         self.eval_references = [[self.vocab.encode(c) for c in item.captions] for item in self.eval_items]
         self.eval_images = (torch.stack([load_image(i.path, hp["image_size"]) for i in self.eval_items])
                             if hp["preload"] else None)
-        self.model = ShowAndTell(len(self.vocab), hp["embedding"], hp["hidden"], hp["dropout"], hp["init_scale"],
-                                 hp["encoder_checkpoint"]).to(self.device)
-        # the CNN (with W_I) may learn at its own rate: at tiny scale a fast CNN drifts and the LSTM, which sees
-        # the image at one step only, never learns to read it
-        encoder = list(self.model.encoder.parameters())
-        rest = [p for name, p in self.model.named_parameters() if not name.startswith("encoder.")]
-        groups = [{"params": encoder, "base_lr": hp["encoder_lr"] or hp["lr"]},
-                  {"params": rest, "base_lr": hp["lr"]}]
-        self.optimizer = _OPTIMIZERS[hp["optimizer"]]([{**g, "lr": g["base_lr"]} for g in groups])
+        self.model = self.build_model(hp, hp["vocab_size"] or len(self.vocab))
+        self._load_pretrained()
+        self.model.to(self.device)
+        self.optimizer = self._optimizer()
+        self.cnn_frozen = False
+        self._enter_phase(0)
         self.unigram = unigram_perplexity([c for cs in captions for c in cs],
                                           [c for refs in self.eval_references for c in refs], len(self.vocab))
         rng = np.random.default_rng([self.ctx.seed, 0])
@@ -148,10 +206,41 @@ class ImageToText(Benchmark):
     def train_samples(self) -> int:
         return self.train_set.pairs
 
+    def phase(self, epoch: int) -> str:
+        """im2txt's two phases: the ImageNet CNN frozen, then trained with the rest."""
+        return "cnn_frozen" if epoch < self.hp["freeze_epochs"] else "cnn_trained"
+
+    def _learning_rates(self, epoch: int) -> tuple[float, float, float]:
+        """Rates of the CNN, W_I and the language side in an epoch.
+
+        Frozen phase: the CNN still, the rest at lr with the paper's step decay. Fine-tuning (im2txt's
+        --train_inception): everything at the constant fine_tune_lr. Without one (tiny, from scratch): the CNN
+        and W_I at encoder_lr, the rest at lr, both step-decayed.
+        """
+        hp = self.hp
+        decay = hp["lr_decay"] ** (epoch // hp["lr_decay_epochs"])
+        if self.phase(epoch) == "cnn_frozen":
+            return 0.0, hp["lr"] * decay, hp["lr"] * decay
+        if hp["fine_tune_lr"] is not None:
+            return (hp["fine_tune_lr"],) * 3
+        cnn = (hp["encoder_lr"] or hp["lr"]) * decay
+        return cnn, cnn, hp["lr"] * decay
+
+    def _enter_phase(self, epoch: int) -> None:
+        for group, lr in zip(self.optimizer.param_groups, self._learning_rates(epoch)):
+            group["lr"] = lr
+        self.cnn_frozen = self.phase(epoch) == "cnn_frozen"
+        self.train_mode(self.model.training)
+
+    def train_mode(self, training: bool) -> None:
+        """A frozen CNN keeps its batch norm in inference mode (im2txt: is_training only with train_inception)."""
+        super().train_mode(training)
+        if training and self.cnn_frozen:
+            self.model.encoder.eval()
+
     def train_batches(self, epoch: int) -> Iterator[TrainBatch]:
         hp = self.hp
-        for group in self.optimizer.param_groups:  # the paper's step decay, epoch by epoch
-            group["lr"] = group["base_lr"] * hp["lr_decay"] ** (epoch // hp["lr_decay_epochs"])
+        self._enter_phase(epoch)
         order = np.random.default_rng([self.ctx.seed, 1, epoch]).permutation(len(self.train_set))
         batches = image_batches(order, self.train_set.pairs / len(self.train_set), self.config.batch_size)
         loader = DataLoader(self.train_set, batch_sampler=batches, collate_fn=collate,
@@ -161,7 +250,7 @@ class ImageToText(Benchmark):
 
     def compute_loss(self, batch: TrainBatch) -> tuple[torch.Tensor, int]:
         """Mean negative log-likelihood per caption word (and </s>), teacher forced."""
-        embedded = self.model.encoder(normalize(batch.images))
+        embedded = self.model.embed_images(normalize(batch.images), frozen_cnn=self.cnn_frozen)
         logits = self.model.describe(embedded[batch.owners], batch.captions_in)
         loss = F.cross_entropy(logits.flatten(0, 1), batch.captions_out.flatten(), ignore_index=PAD_ID)
         return loss, len(batch.owners)
@@ -184,7 +273,8 @@ class ImageToText(Benchmark):
         return logits, pad_captions(flat, suffix=EOS_ID).to(self.device), owners
 
     def _captions(self, embedded: torch.Tensor) -> list[str]:
-        return [self.vocab.decode(ids) for ids in self.model.caption(embedded, self.hp["max_caption"])]
+        captions = self.model.caption(embedded, self.hp["max_caption"], words=len(self.vocab))
+        return [self.vocab.decode(ids) for ids in captions]
 
     def _reference_texts(self, index: int) -> list[str]:
         """An image's references as the captioner writes: lower-case words without punctuation."""
@@ -196,7 +286,7 @@ class ImageToText(Benchmark):
         for start in range(0, len(self.eval_items), self.hp["eval_batch"]):
             rows = range(start, min(start + self.hp["eval_batch"], len(self.eval_items)))
             images = torch.stack([self._eval_image(i) for i in rows]).to(self.device)
-            embedded = self.model.encoder(normalize(images))
+            embedded = self.model.embed_images(normalize(images))
             logits, targets, _ = self._teacher_forced(embedded, [self.eval_references[i] for i in rows])
             perplexity.update(logits, targets)
             hypotheses += self._captions(embedded)
@@ -210,7 +300,7 @@ class ImageToText(Benchmark):
 
     def infer(self, samples: Sequence[CaptionQuery]) -> list[dict[str, Any]]:
         """Per query: its greedy caption, and the summed NLL and word count of its reference captions."""
-        embedded = self.model.encoder(normalize(torch.stack([s.image for s in samples]).to(self.device)))
+        embedded = self.model.embed_images(normalize(torch.stack([s.image for s in samples]).to(self.device)))
         logits, targets, owners = self._teacher_forced(embedded, [s.references for s in samples])
         nll = F.cross_entropy(logits.transpose(1, 2), targets, ignore_index=PAD_ID, reduction="none").sum(dim=1)
         words = (targets != PAD_ID).sum(dim=1).float()
@@ -236,10 +326,13 @@ class ImageToText(Benchmark):
         return len(self.example_batch().owners)
 
     def describe(self) -> dict[str, Any]:
-        return {"vocab_size": len(self.vocab), "train_images": len(self.train_set.items),
-                "train_pairs": self.train_set.pairs, "eval_split": self.hp["eval_split"],
-                "eval_images": len(self.eval_items), "encoder": "torchvision googlenet",
-                "decoding": "greedy", "unigram_perplexity": self.unigram}
+        divisor = self.hp["encoder_divisor"]
+        return {"vocab_words": len(self.vocab), "softmax_rows": self.model.output.out_features,
+                "train_images": len(self.train_set.items), "train_pairs": self.train_set.pairs,
+                "eval_split": self.hp["eval_split"], "eval_images": len(self.eval_items),
+                "encoder": "torchvision inception_v3" + (f", channels / {divisor}" if divisor != 1 else ""),
+                "pretrained_tensors_missing": self.pretrained_missing, "decoding": "greedy",
+                "unigram_perplexity": self.unigram}
 
 
 BENCHMARK = ImageToText

@@ -48,11 +48,17 @@ class Vocab:
     def __init__(self, words: list[str]) -> None:
         self.words = [PAD, UNK, BOS, EOS] + words
         self.index = {w: i for i, w in enumerate(self.words)}
+        self.seen = len(words)  # words above the count threshold before any cap
 
     @classmethod
-    def build(cls, captions: Iterable[str], min_count: int) -> Vocab:
+    def build(cls, captions: Iterable[str], min_count: int, max_words: int | None = None) -> Vocab:
+        """Words seen at least `min_count` times; the `max_words` most frequent of them if given (ties
+        alphabetically), as a softmax of fixed size (im2txt's vocab_size) holds no more."""
         counts = Counter(w for caption in captions for w in tokenize(caption))
-        return cls(sorted(w for w, n in counts.items() if n >= min_count))
+        kept = sorted((w for w, n in counts.items() if n >= min_count), key=lambda w: (-counts[w], w))
+        vocab = cls(sorted(kept[:max_words]))
+        vocab.seen = len(kept)
+        return vocab
 
     def __len__(self) -> int:
         return len(self.words)
@@ -114,9 +120,45 @@ def synthesize_image(rng: np.random.Generator, size: int, one_shape: float) -> t
                    f"A {a} and a {b}."]
 
 
-def synthesize_coco(root: Path, seed: int, counts: dict[str, int], size: int, one_shape: float) -> None:
-    """Write train2014/, val2014/ and their caption JSON files under `root`."""
+def grammar_words() -> list[str]:
+    """Every word the shape grammar writes."""
+    words = {"a", "small", "large", "there", "is", "picture", "of", "and", *_COLOURS, *_SHAPES}
+    words.update(w for phrase in _RELATION_WORDS.values() for w in phrase.split())
+    return sorted(words)
+
+
+def filler_words(count: int, seed: int) -> list[str]:
+    """`count` distinct made-up three-syllable words (none a grammar word), in a seeded order: a synthetic set
+    carries a real-sized vocabulary with them."""
+    syllables = [c + v for c in "bdfgklmnprstvz" for v in "aeiou"]
+    taken = set(grammar_words())
+    words = [a + b + c for a in syllables for b in syllables for c in syllables]
+    rng = np.random.default_rng([seed, 7])  # its own stream: the images and captions stay the same
+    order = rng.permutation(len(words))
+    chosen = [words[i] for i in order[:count + len(taken)] if words[i] not in taken][:count]
+    if len(chosen) < count:
+        raise ValueError(f"at most {len(words) - len(taken)} filler words, {count} asked")
+    return chosen
+
+
+def filler_tails(words: list[str], repeats: int, captions: int, seed: int) -> list[list[str]]:
+    """Each word `repeats` times, shuffled and dealt out over `captions` caption tails."""
+    tokens = np.repeat(np.array(words, dtype=object), repeats)
+    np.random.default_rng([seed, 8]).shuffle(tokens)
+    return [list(chunk) for chunk in np.array_split(tokens, captions)]
+
+
+def synthesize_coco(root: Path, seed: int, counts: dict[str, int], size: int, one_shape: float,
+                    vocab_words: int = 0, word_repeats: int = 1) -> None:
+    """Write train2014/, val2014/ and their caption JSON files under `root`.
+
+    With `vocab_words` above the grammar's own words, made-up words are appended to the training captions, each
+    `word_repeats` times, so the training split holds exactly `vocab_words` words seen `word_repeats` times or
+    more (COCO's vocabulary size at im2txt's count threshold); the validation captions stay plain.
+    """
     rng = np.random.default_rng(seed)
+    extra = max(0, vocab_words - len(grammar_words()))
+    tails = filler_tails(filler_words(extra, seed), word_repeats, 3 * counts.get("train", 0), seed) if extra else []
     next_id = 1
     for split, count in counts.items():
         folder = Path(root) / f"{split}2014"
@@ -124,6 +166,8 @@ def synthesize_coco(root: Path, seed: int, counts: dict[str, int], size: int, on
         rows = []
         for _ in range(count):
             image, captions = synthesize_image(rng, size, one_shape)
+            if split == "train" and tails:
+                captions = [f"{c.rstrip('.')} {' '.join(tails.pop())}." for c in captions]
             next_id += int(rng.integers(1, 5))  # COCO's ids are sparse
             image.save(folder / image_name(split, next_id), quality=95)
             rows.append((next_id, size, size, captions))
