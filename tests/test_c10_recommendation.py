@@ -1,5 +1,6 @@
 """DC-AI-C10 NeuMF on MovieLens: the leave-one-out protocol, negatives, metrics, synthesis, model and bench."""
 
+import dataclasses
 import math
 import statistics
 from pathlib import Path
@@ -10,16 +11,22 @@ import torch
 
 from aibench.benchmarks.base import RunContext
 from aibench.benchmarks.c10_recommendation import SPEC
-from aibench.benchmarks.c10_recommendation.bench import BENCHMARK, ratings_dir
+from aibench.benchmarks.c10_recommendation.bench import BENCHMARK, RELEASE_SIZES, ratings_file
 from aibench.benchmarks.c10_recommendation.data import (
     evaluation_candidates, has_interacted, leave_one_out, list_quality, popularity_scores, ranking_quality,
     sample_negatives, synthesize_ratings, top_k_items,
 )
 from aibench.benchmarks.c10_recommendation.model import NeuMF
-from aibench.datasets.movielens import FILE_1M, Ratings, read_ratings
+from aibench.characterize.flops import count_parameters
+from aibench.datasets.movielens import FILE_1M, FILE_20M, Ratings, read_ratings
 from aibench.errors import DataError
 
 TINY = SPEC.scales["tiny"]
+FULL = SPEC.scales["full"]
+
+
+def with_dataset(config, dataset):
+    return dataclasses.replace(config, hparams={**config.hparams, "dataset": dataset})
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -195,22 +202,69 @@ def test_check_data_summarises_and_rejects_missing_data(tiny_dir, tmp_path):
     summary = BENCHMARK.check_data(tiny_dir, TINY)
     assert summary["users"] == summary["test_users"] == TINY.hparams["synth_users"]
     assert summary["file"].endswith("u.data")
-    with pytest.raises(DataError, match="no MovieLens ratings"):
+    with pytest.raises(DataError, match=r"no u\.data here or in ml-100k/"):
         BENCHMARK.check_data(tmp_path, TINY)
 
 
 def test_check_data_rejects_a_set_too_small_for_100_candidates(tmp_path):
     (tmp_path / FILE_1M).write_text("".join(f"{u}::{i}::4::{u * 100 + i}\n" for u in (1, 2) for i in range(1, 41)))
     with pytest.raises(DataError, match=r"ratings\.dat: too small for the protocol"):
-        BENCHMARK.check_data(tmp_path, TINY)
+        BENCHMARK.check_data(tmp_path, with_dataset(TINY, "ml-1m"))
 
 
-def test_a_root_with_several_releases_picks_the_scales_data_set(tmp_path):
-    full = SPEC.scales["full"]
-    for name in ("ml-100k", "ml-1m"):
+def test_a_root_with_several_releases_reads_the_scales_data_set(tmp_path):
+    for name, file in (("ml-100k", "u.data"), ("ml-1m", FILE_1M)):
         (tmp_path / name).mkdir()
-    assert ratings_dir(tmp_path, full) == tmp_path / "ml-1m"
-    assert ratings_dir(tmp_path / "ml-100k", full) == tmp_path / "ml-100k"
+        (tmp_path / name / file).write_text("")
+    assert ratings_file(tmp_path, FULL) == tmp_path / "ml-1m" / FILE_1M
+    assert ratings_file(tmp_path, SPEC.scales["small"]) == tmp_path / "ml-100k" / "u.data"
+    with pytest.raises(DataError, match="no ratings.csv here or in ml-20m/"):
+        ratings_file(tmp_path, with_dataset(FULL, "ml-20m"))
+
+
+def test_the_ml_20m_layout_is_synthesized_and_read(tmp_path):
+    config = with_dataset(TINY, "ml-20m")
+    BENCHMARK.synthesize(tmp_path, config, seed=3)
+    assert [p.name for p in tmp_path.iterdir()] == [FILE_20M]
+    assert BENCHMARK.check_data(tmp_path, config)["users"] == TINY.hparams["synth_users"]
+
+
+# ----- the full-size configuration ---------------------------------------------------------------------
+def test_reference_model_is_neumf_at_ml_1m_size_on_the_meta_device():
+    with torch.device("meta"):
+        model = BENCHMARK.reference_models(FULL)["model"]
+    assert (model.gmf_user.num_embeddings, model.gmf_item.num_embeddings) == RELEASE_SIZES["ml-1m"] == (6040, 3706)
+    assert count_parameters({"model": model})["total"] == SPEC.full_size.params == 392_601
+    assert set(SPEC.choices) >= {"dataset", "target"}
+
+
+@pytest.mark.parametrize("scale", ["small", "full"])
+def test_the_smoke_set_has_the_releases_users_and_items_and_builds_the_reference_model(tmp_path, scale):
+    """synth at small/full writes every user and item of the release, so the smoke run builds the reference
+    model's embedding tables; evaluation honours the smoke run's limit."""
+    config = SPEC.scales[scale]
+    synth = dataclasses.replace(config, hparams={**config.hparams, **config.smoke.synth})
+    BENCHMARK.synthesize(tmp_path, synth, seed=0)
+    summary = BENCHMARK.check_data(tmp_path, config)
+    assert (summary["users"], summary["items"]) == RELEASE_SIZES[config.hparams["dataset"]]
+    ctx = RunContext(scale, config, tmp_path, torch.device("cpu"), seed=0, smoke=True,
+                     eval_limit=config.smoke.eval_samples)
+    bench = BENCHMARK(ctx)
+    bench.setup()
+    with torch.device("meta"):
+        reference = BENCHMARK.reference_models(config)
+    assert count_parameters(bench.models())["total"] == count_parameters(reference)["total"]
+    assert bench.evaluate().samples == config.smoke.eval_samples
+    assert ctx.warnings == []
+
+
+def test_a_file_unlike_the_release_builds_its_own_tables_with_a_warning(tiny_dir):
+    ctx = RunContext("small", with_dataset(TINY, "ml-100k"), tiny_dir, torch.device("cpu"), seed=0)
+    BENCHMARK(ctx).setup()
+    assert len(ctx.warnings) == 1 and "MovieLens ml-100k has 943 users" in ctx.warnings[0]
+    tiny = RunContext("tiny", TINY, tiny_dir, torch.device("cpu"), seed=0)
+    BENCHMARK(tiny).setup()
+    assert tiny.warnings == []  # tiny's synthetic set is small by design
 
 
 def test_popularity_baseline_matches_the_spec_and_sits_well_below_the_target(bench):

@@ -23,11 +23,15 @@ from aibench.benchmarks.c10_recommendation.data import (
     sample_negatives, synthesize_ratings, top_k_items,
 )
 from aibench.benchmarks.c10_recommendation.model import NeuMF
-from aibench.datasets.movielens import FILE_100K, SEPARATORS, find_ratings_file, read_ratings, write_ratings
+from aibench.datasets.movielens import DATASET_FILES, find_ratings_file, read_ratings, write_ratings
 from aibench.errors import DataError
 from aibench.spec import ScaleConfig
 
 EVAL_USERS_PER_CHUNK = 1024  # 102,400 (user, item) pairs per forward pass at evaluation
+# users and items of each release (every rating is an interaction): GroupLens' README files for ml-100k
+# (943 users, 1,682 movies) and ml-1m (6,040 users, 3,706 rated movies); MLPerf's NCF reference for ml-20m
+# (138,493 users, 26,744 rated movies). The reference models are built at these sizes, without reading data.
+RELEASE_SIZES = {"ml-100k": (943, 1682), "ml-1m": (6040, 3706), "ml-20m": (138_493, 26_744)}
 
 
 @dataclass(frozen=True)
@@ -38,18 +42,14 @@ class RankingQuery:
     candidates: torch.Tensor
 
 
-def ratings_dir(data_dir: Path, config: ScaleConfig) -> Path:
-    """The folder holding the ratings: data_dir itself, or its subfolder named by the scale's data set
-    (e.g. DATA/ml-1m) when data_dir is a root holding several MovieLens releases."""
-    data_dir = Path(data_dir)
-    if any((data_dir / name).is_file() for name in SEPARATORS):
-        return data_dir
-    preferred = data_dir / str(config.hparams.get("dataset", ""))
-    return preferred if preferred.is_dir() else data_dir
+def ratings_file(data_dir: Path, config: ScaleConfig) -> Path:
+    """The scale's release's ratings file (hparam "dataset"): in data_dir or in its subfolder named after the
+    release (DATA/ml-1m/ratings.dat); a one-line DataError when it is absent."""
+    return find_ratings_file(Path(data_dir), config.hparams["dataset"])
 
 
 def _split(data_dir: Path, config: ScaleConfig) -> LeaveOneOut:
-    split = leave_one_out(read_ratings(ratings_dir(data_dir, config)))
+    split = leave_one_out(read_ratings(ratings_file(data_dir, config)))
     need = config.hparams["eval_negatives"] + 1
     if len(split.test_user) == 0 or split.n_items < need + 1:
         raise DataError(split.source, f"too small for the protocol: {len(split.test_user)} users with 2+ rated "
@@ -63,15 +63,25 @@ class Recommendation(Benchmark):
     # ----- data -------------------------------------------------------------------------------------
     @classmethod
     def synthesize(cls, data_dir: Path, config: ScaleConfig, seed: int) -> None:
+        """Ratings in the scale's release's file; at small and full every user and item of the release (the
+        smoke sizes), so the real embedding tables are built."""
         hp = config.hparams
+        per_user = tuple(hp.get("synth_ratings_per_user", (20, 40)))
         ratings = synthesize_ratings(seed, n_users=hp["synth_users"], n_items=hp["synth_items"],
-                                     n_genres=hp["synth_genres"])
-        write_ratings(data_dir, ratings, FILE_100K)
+                                     n_genres=hp["synth_genres"], ratings_per_user=per_user,
+                                     every_item=hp.get("synth_every_item", False))
+        write_ratings(data_dir, ratings, DATASET_FILES[hp["dataset"]])
+
+    @classmethod
+    def reference_models(cls, config: ScaleConfig) -> dict[str, nn.Module]:
+        hp = config.hparams
+        users, items = RELEASE_SIZES[hp["dataset"]]
+        return {"model": NeuMF(users, items, hp["factors"], hp["mlp_layers"])}
 
     @classmethod
     def check_data(cls, data_dir: Path, config: ScaleConfig) -> dict[str, Any]:
         split = _split(data_dir, config)
-        return {"file": str(find_ratings_file(ratings_dir(data_dir, config))), "users": split.n_users,
+        return {"file": str(ratings_file(data_dir, config)), "users": split.n_users,
                 "items": split.n_items, "train_interactions": len(split.train_user),
                 "test_users": len(split.test_user)}
 
@@ -79,11 +89,13 @@ class Recommendation(Benchmark):
     def setup(self) -> None:
         hp, device = self.hp, self.device
         self.split = _split(self.ctx.data_dir, self.config)
+        self._warn_if_not_the_release()
         rng = np.random.default_rng([self.ctx.seed, 0])  # the evaluation candidates are fixed per seed
-        candidates = evaluation_candidates(self.split, hp["eval_negatives"], rng)
-        self.eval_users = torch.from_numpy(self.split.test_user).to(device)
+        candidates = evaluation_candidates(self.split, hp["eval_negatives"], rng, limit=self.ctx.eval_limit)
+        test_users, test_items = (self.limit_eval(a) for a in (self.split.test_user, self.split.test_item))
+        self.eval_users = torch.from_numpy(test_users).to(device)
         self.eval_candidates = torch.from_numpy(candidates).to(device)
-        self.eval_relevant = self.eval_candidates == torch.from_numpy(self.split.test_item).to(device)[:, None]
+        self.eval_relevant = self.eval_candidates == torch.from_numpy(test_items).to(device)[:, None]
         self.query_rows = np.sort(rng.choice(len(candidates), min(self.config.inference_samples, len(candidates)),
                                              replace=False))
         self.item_ids = torch.from_numpy(self.split.item_ids).to(device)
@@ -92,6 +104,16 @@ class Recommendation(Benchmark):
         self.loss_fn = nn.BCEWithLogitsLoss()  # sigmoid + binary cross-entropy, numerically stable
         popularity = torch.from_numpy(popularity_scores(self.split)).to(device)
         self.popularity_quality = ranking_quality(popularity[self.eval_candidates], self.eval_relevant, hp["top_k"])
+
+    def _warn_if_not_the_release(self) -> None:
+        """Files smaller or larger than the release the configuration names build other embedding tables (tiny's
+        synthetic set is small by design: its spec says so)."""
+        dataset = self.hp["dataset"]
+        expected = RELEASE_SIZES[dataset]
+        if self.ctx.scale != "tiny" and (self.split.n_users, self.split.n_items) != expected:
+            self.warn(f"MovieLens {dataset} has {expected[0]:,} users and {expected[1]:,} rated items; "
+                      f"{self.split.source} has {self.split.n_users:,} and {self.split.n_items:,}: the model's "
+                      "embedding tables follow the file")
 
     def models(self) -> dict[str, nn.Module]:
         return {"model": self.model}

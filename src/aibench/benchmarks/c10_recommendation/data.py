@@ -89,13 +89,15 @@ def sample_negatives(split: LeaveOneOut, users: np.ndarray, per_user: int, rng: 
     return items.reshape(-1, per_user)
 
 
-def evaluation_candidates(split: LeaveOneOut, negatives: int, rng: np.random.Generator) -> np.ndarray:
-    """Per test user, the held-out item and `negatives` distinct never-interacted items, in shuffled order
-    (so ties in scores cannot favour the held-out item's position). Shape (test users, negatives + 1)."""
+def evaluation_candidates(split: LeaveOneOut, negatives: int, rng: np.random.Generator,
+                          limit: int | None = None) -> np.ndarray:
+    """Per test user (the first `limit` when given), the held-out item and `negatives` distinct never-interacted
+    items, in shuffled order (so ties in scores cannot favour the held-out item's position).
+    Shape (test users, negatives + 1)."""
     user_keys = np.split(split.interacted, np.searchsorted(split.interacted, np.arange(1, split.n_users) *
                                                           split.n_items))
     rows = []
-    for user, item in zip(split.test_user, split.test_item):
+    for user, item in zip(split.test_user[:limit], split.test_item[:limit]):
         unseen = np.setdiff1d(np.arange(split.n_items), user_keys[user] - user * split.n_items, assume_unique=True)
         if len(unseen) < negatives:
             raise DataError(split.source, f"user id {split.user_ids[user]} has rated all but {len(unseen)} of the "
@@ -142,29 +144,41 @@ _DAYS = 210
 
 
 def synthesize_ratings(seed: int, n_users: int = 300, n_items: int = 400, n_genres: int = 10,
-                       ratings_per_user: tuple[int, int] = (20, 40), on_taste: float = 0.9) -> Ratings:
+                       ratings_per_user: tuple[int, int] = (20, 40), on_taste: float = 0.9,
+                       every_item: bool = False) -> Ratings:
     """Ratings with latent structure: every item belongs to one genre and has a popularity (Zipf-like within
     its genre); every user likes two genres, one more than the other. A user rates `on_taste` of the time
     items of the liked genres (by popularity) and otherwise any item, at random times; liked items get
     4-5 stars, others 1-3. The latest rating therefore follows the user's taste, which NeuMF learns from
-    the others and a global popularity ranker cannot see."""
+    the others and a global popularity ranker cannot see. With `every_item`, each item nobody chose gets one
+    early rating from a random user (a training interaction), so the file holds exactly n_items items."""
     rng = np.random.default_rng(seed)
     genre = rng.permutation(np.arange(n_items) % n_genres)
     popularity = 1.0 / (1.0 + rng.permutation(n_items) % (n_items // n_genres)) ** 0.8
     users, items, stars, times = [], [], [], []
+    tastes: dict[tuple[int, int], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}  # per liked pair, computed once
     for user in range(n_users):
         liked = rng.choice(n_genres, 2, replace=False)
-        weight = popularity * np.where(genre == liked[0], 0.65, np.where(genre == liked[1], 0.35, 0.0))
-        off_taste = popularity * (weight == 0)
+        if (key := (int(liked[0]), int(liked[1]))) not in tastes:
+            w = popularity * np.where(genre == liked[0], 0.65, np.where(genre == liked[1], 0.35, 0.0))
+            off = popularity * (w == 0)
+            tastes[key] = (w, w / w.sum(), off / off.sum())
+        weight, p_liked, p_other = tastes[key]
         count = int(rng.integers(ratings_per_user[0], ratings_per_user[1] + 1))
         n_liked = rng.binomial(count, on_taste)
-        chosen = np.concatenate([rng.choice(n_items, n_liked, replace=False, p=weight / weight.sum()),
-                                 rng.choice(n_items, count - n_liked, replace=False, p=off_taste / off_taste.sum())])
+        chosen = np.concatenate([rng.choice(n_items, n_liked, replace=False, p=p_liked),
+                                 rng.choice(n_items, count - n_liked, replace=False, p=p_other)])
         chosen = rng.permutation(chosen)
         users.append(np.full(count, user + 1))
         items.append(chosen + 1)
         stars.append(np.where(weight[chosen] > 0, rng.integers(4, 6, count), rng.integers(1, 4, count)))
         times.append(_START + np.sort(rng.integers(0, _DAYS * 86400, count)))
+    if every_item:
+        unrated = np.setdiff1d(np.arange(n_items), np.concatenate(items) - 1)
+        users.append(rng.integers(1, n_users + 1, len(unrated)))
+        items.append(unrated + 1)
+        stars.append(rng.integers(1, 4, len(unrated)))
+        times.append(np.full(len(unrated), _START - 86400))  # before every other rating: never held out
     columns = (np.concatenate(c).astype(np.int64) for c in (users, items, stars, times))
     user, item, rating, timestamp = columns
     order = rng.permutation(len(user))  # u.data lists ratings in no particular order
