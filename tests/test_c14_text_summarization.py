@@ -179,3 +179,48 @@ def test_infer_and_score_use_the_chosen_test_pairs(data_dir):
     assert bench.score(range(len(samples)), references).value == pytest.approx(1.0)  # perfect headlines
     assert 0.0 <= quality.value <= 1.0 and quality.samples == SMALL_SET["test"]
     assert bench.describe()["eval_pairs"] == SMALL_SET["test"]
+
+
+# ----- full-size smoke configuration ----------------------------------------------------------------------
+FULL = BENCHMARK.SPEC.scales["full"]
+
+
+def test_reference_model_has_nallapatis_sizes_on_the_meta_device():
+    from aibench.characterize.flops import count_parameters
+
+    with torch.device("meta"):
+        model = BENCHMARK.reference_models(FULL)["model"]
+    assert model.encoder.embedding.weight.shape == (119_505, 200)
+    assert model.output.weight.shape == (68_885, 400) and model.cell.hidden_size == 400
+    assert count_parameters({"model": model})["total"] == BENCHMARK.SPEC.full_size.params == 70_350_085
+    assert BENCHMARK.SPEC.full_size.note  # above the paper's 68.4 M: said why
+
+
+def test_full_smoke_set_fills_both_vocabularies_and_builds_the_reference_size(tmp_path):
+    from aibench.characterize.flops import count_parameters
+    from aibench.harness.smoke import smoke_config
+
+    synth = dataclasses.replace(FULL, hparams={**FULL.hparams, **FULL.smoke.synth})
+    BENCHMARK.synthesize(tmp_path, synth, seed=1)
+    assert BENCHMARK.check_data(tmp_path, FULL)["test_pairs"] == FULL.smoke.synth["synth_pairs"]["test"]
+    cfg = smoke_config(FULL)
+    ctx = RunContext("full", cfg, tmp_path, torch.device("cpu"), seed=0, smoke=True,
+                     eval_limit=cfg.smoke.eval_samples)
+    bench = BENCHMARK(ctx)
+    bench.setup()
+    assert (len(bench.source_vocab), len(bench.target_vocab)) == (119_505, 68_885) and not ctx.warnings
+    assert count_parameters(bench.models())["total"] == BENCHMARK.SPEC.full_size.params
+    assert len(bench.eval_sources) == cfg.smoke.eval_samples
+
+
+def test_smaller_vocabularies_than_configured_are_a_warning_at_small_and_full(data_dir):
+    cfg = dataclasses.replace(FULL, hparams={**FAST.hparams, "source_vocab": 119_505, "target_vocab": 68_885})
+    ctx = RunContext("full", cfg, data_dir, torch.device("cpu"), seed=0)
+    BENCHMARK(ctx).setup()
+    assert len(ctx.warnings) == 2 and "instead of the configured 119,505" in ctx.warnings[0]
+    assert "instead of the configured 68,885" in ctx.warnings[1]
+
+
+def test_choices_say_the_full_target_is_beyond_published_systems():
+    choices = BENCHMARK.SPEC.choices
+    assert "ROUGE-L F1 x 100" in choices["target"] and "no published system reaches 0.41" in choices["target"]

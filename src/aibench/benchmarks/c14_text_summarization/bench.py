@@ -55,7 +55,9 @@ class TextSummarization(Benchmark):
     # ----- data -------------------------------------------------------------------------------------
     @classmethod
     def synthesize(cls, data_dir: Path, config: ScaleConfig, seed: int) -> None:
-        synthesize_gigaword(Path(data_dir), seed, config.hparams.get("synth_pairs"))
+        hp = config.hparams
+        synthesize_gigaword(Path(data_dir), seed, hp.get("synth_pairs"), hp.get("synth_source_words", 0),
+                            hp.get("synth_target_words", 0))
 
     @classmethod
     def check_data(cls, data_dir: Path, config: ScaleConfig) -> dict[str, Any]:
@@ -70,13 +72,20 @@ class TextSummarization(Benchmark):
         return {**{f"{split}_pairs": n for split, n in counts.items()}, "lead_words": hp["lead_words"],
                 "lead_rouge_l": lead}
 
+    @classmethod
+    def reference_models(cls, config: ScaleConfig) -> dict[str, nn.Module]:
+        """The summarizer over the configured vocabularies (Nallapati et al.'s 119,505 and 68,885 at full)."""
+        hp = config.hparams
+        return {"model": Summarizer(hp["source_vocab"], hp["target_vocab"], hp["embedding"], hp["hidden"])}
+
     # ----- setup ------------------------------------------------------------------------------------
     def setup(self) -> None:
         hp = self.hp
         root = find_sumdata_dir(self.ctx.data_dir)
         self.source_vocab, self.target_vocab = build_vocabs(root, hp)
+        self._check_vocab_sizes()
         self.train_articles, self.train_titles = encode_train(root, hp, self.source_vocab, self.target_vocab)
-        evaluation = read_pairs(root, hp["eval_split"])
+        evaluation = list(self.limit_eval(read_pairs(root, hp["eval_split"])))
         index = self.source_vocab.index()
         self.eval_sources = [torch.tensor(self.source_vocab.encode(p.article, index)) for p in evaluation]
         self.eval_references = [p.title_text for p in evaluation]
@@ -87,6 +96,18 @@ class TextSummarization(Benchmark):
         rng = np.random.default_rng([self.ctx.seed, 0])
         count = min(self.config.inference_samples, len(evaluation))
         self.query_rows = np.sort(rng.choice(len(evaluation), count, replace=False))
+
+    def _check_vocab_sizes(self) -> None:
+        """Fewer training words than a vocabulary's configured size: a smaller model, said so (tiny's small
+        vocabularies are its documented shrink, not an adaptation)."""
+        if self.ctx.scale == "tiny":
+            return
+        for side, vocab, key in (("article", self.source_vocab, "source_vocab"),
+                                 ("title", self.target_vocab, "target_vocab")):
+            if len(vocab) < self.hp[key]:
+                self.warn(f"Gigaword training {side}s have {len(vocab) - 4:,} words seen at least "
+                          f"{self.hp['min_count']} time(s): a {side} vocabulary of {len(vocab):,} instead of the "
+                          f"configured {self.hp[key]:,} (a smaller model than the reference)")
 
     def models(self) -> dict[str, nn.Module]:
         return {"model": self.model}

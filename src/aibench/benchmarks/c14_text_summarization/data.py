@@ -85,11 +85,38 @@ def synthesize_pair(rng: np.random.Generator) -> tuple[list[str], list[str]]:
     return article, [_COUNTRIES[own][1], *role_short.split(), *headline]
 
 
-def synthesize_gigaword(root: Path, seed: int, pairs: dict[str, int] | None = None) -> None:
-    """Write the three splits in harvardnlp's layout (train gzipped, as the archive ships it)."""
+def synthesize_gigaword(root: Path, seed: int, pairs: dict[str, int] | None = None, source_words: int = 0,
+                        target_words: int = 0) -> None:
+    """Write the three splits in harvardnlp's layout (train gzipped, as the archive ships it).
+
+    With `source_words` / `target_words`, extra training pairs of pseudo-words bring the article and title
+    vocabularies to at least those sizes, so a model over the real vocabularies is built from a small set.
+    """
     rng = np.random.default_rng(seed)
     for split, count in (pairs or SYNTH_PAIRS).items():
-        write_split(root, split, [synthesize_pair(rng) for _ in range(count)], compress=split == "train")
+        examples = [synthesize_pair(rng) for _ in range(count)]
+        if split == "train" and source_words:
+            examples += filler_pairs(rng, source_words, target_words)
+        write_split(root, split, examples, compress=split == "train")
+
+
+def pseudo_words(rng: np.random.Generator, count: int) -> list[str]:
+    """`count` distinct lower-case pseudo-words of 5-10 letters, in a reproducible order."""
+    letters = np.array(list("abcdefghijklmnopqrstuvwxyz"))
+    words: dict[str, None] = {}
+    while len(words) < count:
+        words["".join(rng.choice(letters, int(rng.integers(5, 11))))] = None
+    return list(words)
+
+
+def filler_pairs(rng: np.random.Generator, source_words: int, target_words: int, article_length: int = 30
+                 ) -> list[tuple[list[str], list[str]]]:
+    """Articles using `source_words` distinct pseudo-words, each once; each headline copies its article's
+    first words (as Gigaword headlines mostly copy), enough of them to use at least `target_words` distinct."""
+    words = pseudo_words(rng, source_words)
+    articles = [words[i:i + article_length] for i in range(0, len(words), article_length)]
+    title_length = min(article_length, -(-target_words // len(articles)))  # ceiling
+    return [(article, article[:title_length]) for article in articles]
 
 
 # ----- vocabularies and ids ----------------------------------------------------------------------------
