@@ -2,6 +2,8 @@
 
     <root>/train/<n000002>/0001_01.jpg     one folder per identity, named 'n' + 6 digits
     <root>/test/<n000001>/...              (not used for training)
+    <root>/bb_landmark/loose_bb_train.csv  optional: the published loose face boxes, 'NAME_ID,X,Y,W,H' with a
+                                           header line and NAME_ID = '<identity>/<image stem>' (n000002/0001_01)
 
 Only the training split is read here; identities with fewer images than a triplet batch needs per identity
 are kept (the sampler draws with replacement) but an identity folder with no image at all is a DataError, as
@@ -10,7 +12,9 @@ is a folder name that is not a VGGFace2 id. Images are decoded by the shared ima
 
 from __future__ import annotations
 
+import csv
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +26,10 @@ from aibench.errors import DataError
 
 IDENTITY_PATTERN = r"n\d{6}"
 LAYOUT = "train/<n000002>/*.jpg (VGGFace2: one folder per identity, named 'n' and 6 digits)"
+BOXES_DIR = "bb_landmark"
+BOXES_HEADER = ("NAME_ID", "X", "Y", "W", "H")
+
+Box = tuple[int, int, int, int]  # x, y (top-left, may lie outside the image), width, height, in pixels
 
 
 @dataclass(frozen=True)
@@ -75,4 +83,59 @@ def write_face(root: Path, split: str, identity: str, stem: str, pixels: np.ndar
     path = Path(root) / split / identity / f"{stem}.jpg"
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(np.asarray(pixels, dtype=np.uint8)).save(path, format="JPEG", quality=quality)
+    return path
+
+
+# ----- the published loose bounding boxes ------------------------------------------------------------------
+
+def boxes_file(root: Path, split: str = "train") -> Path:
+    """Where VGGFace2's bb_landmark archive puts a split's loose boxes: bb_landmark/loose_bb_<split>.csv."""
+    return Path(root) / BOXES_DIR / f"loose_bb_{split}.csv"
+
+
+def read_loose_boxes(root: Path, split: str = "train") -> dict[str, Box] | None:
+    """The split's loose face boxes by NAME_ID ('n000002/0001_01'), or None when the file is absent. A header
+    other than NAME_ID,X,Y,W,H, a row without five fields, a non-integer field or a non-positive size is a
+    DataError naming the file and line."""
+    path = boxes_file(root, split)
+    if not path.is_file():
+        return None
+    boxes: dict[str, Box] = {}
+    with path.open(newline="", errors="replace") as handle:
+        rows = csv.reader(handle)
+        header = next(rows, None)
+        if header is None or tuple(f.strip() for f in header) != BOXES_HEADER:
+            raise DataError(path, f"line 1: expected the header {','.join(BOXES_HEADER)}, found {header}")
+        for number, row in enumerate(rows, 2):
+            if row:
+                name, box = _box_row(path, number, row)
+                boxes[name] = box
+    return boxes
+
+
+def _box_row(path: Path, number: int, row: list[str]) -> tuple[str, Box]:
+    if len(row) != 5:
+        raise DataError(path, f"line {number}: expected 5 fields NAME_ID,X,Y,W,H, found {len(row)}")
+    try:
+        x, y, w, h = (int(float(f)) for f in row[1:])  # integers, though some copies write 12.0
+    except ValueError:
+        raise DataError(path, f"line {number}: X,Y,W,H must be numbers, found {row[1:]}") from None
+    if w <= 0 or h <= 0:
+        raise DataError(path, f"line {number}: box size {w}x{h} must be positive")
+    return row[0].strip(), (x, y, w, h)
+
+
+def box_key(image: Path) -> str:
+    """An image's NAME_ID in the boxes file: '<identity folder>/<file stem>'."""
+    return f"{image.parent.name}/{image.stem}"
+
+
+def write_loose_boxes(root: Path, split: str, boxes: Iterable[tuple[str, Box]]) -> Path:
+    """Write bb_landmark/loose_bb_<split>.csv in the published format (header, then NAME_ID,X,Y,W,H rows)."""
+    path = boxes_file(root, split)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(BOXES_HEADER)
+        writer.writerows([name, *box] for name, box in boxes)
     return path

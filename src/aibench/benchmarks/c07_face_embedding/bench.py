@@ -23,8 +23,11 @@ from aibench.benchmarks.c07_face_embedding.data import (
     FaceFiles, identity_batches, load_all, synthesize_faces, to_tensor, verification_accuracy,
 )
 from aibench.benchmarks.c07_face_embedding.model import FaceNet, triplet_loss
-from aibench.datasets.lfw import LfwPairs, read_pairs
-from aibench.datasets.vggface2 import Identities, read_identities
+from aibench.datasets.lfw import FacePair, LfwPairs, read_pairs
+from aibench.datasets.vggface2 import (
+    Box, Identities, box_key, boxes_file, read_identities, read_loose_boxes,
+)
+from aibench.errors import DataError, UserError
 from aibench.spec import ScaleConfig
 
 EMBED_CHUNK = 256  # images per forward pass at evaluation
@@ -32,6 +35,26 @@ EMBED_CHUNK = 256  # images per forward pass at evaluation
 
 def _read(data_dir: Path, config: ScaleConfig) -> tuple[Identities, LfwPairs]:
     return read_identities(data_dir, "train", config.hparams.get("max_identities")), read_pairs(data_dir)
+
+
+def _face_boxes(data_dir: Path, identities: Identities) -> list[list[Box]] | None:
+    """Each training image's published loose box, identity by identity; None when the boxes file is absent.
+    An image the file has no box for is a DataError naming the file."""
+    boxes = read_loose_boxes(data_dir, "train")
+    if boxes is None:
+        return None
+    out = []
+    for files in identities.images:
+        missing = next((box_key(p) for p in files if box_key(p) not in boxes), None)
+        if missing is not None:
+            raise DataError(boxes_file(data_dir, "train"), f"no loose box for training image {missing}")
+        out.append([boxes[box_key(p)] for p in files])
+    return out
+
+
+def build_model(hp: dict[str, Any]) -> FaceNet:
+    """The scale's FaceNet: Inception-ResNet-v1 at hp's width and block repeats, hp's embedding size."""
+    return FaceNet(hp["embedding_dim"], hp["dropout"], hp["width"], tuple(hp["blocks"]))
 
 
 class FaceEmbedding(Benchmark):
@@ -43,38 +66,79 @@ class FaceEmbedding(Benchmark):
         hp = config.hparams
         synthesize_faces(data_dir, seed, hp["synth_train_identities"], hp["synth_train_images"],
                          hp["synth_test_identities"], hp["synth_test_images"], hp["synth_folds"],
-                         hp["synth_pairs_per_fold"], hp["synth_size"])
+                         hp["synth_pairs_per_fold"], hp["synth_size"], loose_boxes=hp.get("synth_loose_bb", False),
+                         lfw_center=hp["lfw_center_crop"])
 
     @classmethod
     def check_data(cls, data_dir: Path, config: ScaleConfig) -> dict[str, Any]:
         identities, lfw = _read(data_dir, config)
-        to_tensor(identities.images[0][0], 8)  # decode one image: a wrong format fails here, not in training
-        to_tensor(lfw.pairs[0].first, 8)
+        boxes = _face_boxes(data_dir, identities) if config.hparams["loose_bb"] else None
+        # decode one image of each set: a wrong format fails here, not in training
+        to_tensor(identities.images[0][0], 8, boxes[0][0] if boxes else None)
+        to_tensor(lfw.pairs[0].first, 8, center=config.hparams["lfw_center_crop"])
         return {"train_identities": len(identities), "train_images": identities.image_count,
-                "lfw_pairs": len(lfw.pairs), "lfw_folds": lfw.folds, "lfw_images": len(lfw.images())}
+                "loose_boxes": boxes is not None, "lfw_pairs": len(lfw.pairs), "lfw_folds": lfw.folds,
+                "lfw_images": len(lfw.images())}
+
+    @classmethod
+    def reference_models(cls, config: ScaleConfig) -> dict[str, nn.Module]:
+        """FaceNet's only output size is its embedding, a hyperparameter: no data set count enters the model."""
+        return {"model": build_model(config.hparams)}
 
     # ----- setup ------------------------------------------------------------------------------------
     def setup(self) -> None:
         hp, size = self.hp, self.hp["image_size"]
+        if self.config.batch_size != hp["identities_per_batch"] * hp["faces_per_identity"]:
+            raise UserError(f"C7: batch_size {self.config.batch_size} must be identities_per_batch x "
+                            f"faces_per_identity = {hp['identities_per_batch']} x {hp['faces_per_identity']}")
         self.identities, self.lfw = _read(self.ctx.data_dir, self.config)
+        if len(self.identities) < hp["identities_per_batch"]:
+            raise DataError(self.identities.root, f"VGGFace2 training split has {len(self.identities)} identities; "
+                                                  f"a FaceNet batch draws {hp['identities_per_batch']} different ones")
         paths = [p for files in self.identities.images for p in files]
         labels = [i for i, files in enumerate(self.identities.images) for _ in files]
-        self.train_files = FaceFiles(paths, labels, size)
-        self.train_images = load_all(paths, size).to(self.device) if hp["preload"] else None
+        boxes = self._train_boxes()
+        self.train_files = FaceFiles(paths, labels, size, boxes)
+        self.train_images = load_all(paths, size, boxes).to(self.device) if hp["preload"] else None
         self.train_labels = torch.tensor(labels, device=self.device)
-        lfw_paths = self.lfw.images()
-        self.lfw_images = load_all(lfw_paths, size).to(self.device)
-        index = {p: i for i, p in enumerate(lfw_paths)}
-        self.pair_index = torch.tensor([[index[p.first], index[p.second]] for p in self.lfw.pairs], device=self.device)
-        self.pair_same = torch.tensor([p.same for p in self.lfw.pairs], device=self.device)
-        self.pair_fold = torch.tensor([p.fold for p in self.lfw.pairs], device=self.device)
-        rng = np.random.default_rng([self.ctx.seed, 7])
-        count = min(self.config.inference_samples, len(self.lfw.pairs))
-        self.query_pairs = np.sort(rng.choice(len(self.lfw.pairs), count, replace=False))
-
-        self.model = FaceNet(hp["embedding_dim"], hp["dropout"]).to(self.device)
+        self._setup_pairs(self._eval_pairs(), size)
+        self.model = build_model(hp).to(self.device)
         self.optimizer = torch.optim.Adagrad(self.model.parameters(), lr=hp["lr"])
         self.flip_gen = torch.Generator(self.device).manual_seed(self.ctx.seed + 11)
+
+    def _train_boxes(self) -> list[Box] | None:
+        """The published loose boxes in training-image order, or None (each photo's centre square) where the
+        scale does not crop or the file is absent (then the record says so)."""
+        if not self.hp["loose_bb"]:
+            return None
+        boxes = _face_boxes(self.ctx.data_dir, self.identities)
+        if boxes is None:
+            self.warn(f"C7: no {boxes_file(self.ctx.data_dir, 'train')}: training on the centre square of each "
+                      f"VGGFace2 photo instead of its published loose face box")
+            return None
+        return [box for per_identity in boxes for box in per_identity]
+
+    def _eval_pairs(self) -> list[FacePair]:
+        """LFW's pairs, or in a smoke run the first ctx.eval_limit of them with matched and mismatched pairs
+        alternating (pairs.txt lists each fold's matched pairs first), so a few pairs still hold both kinds."""
+        if self.ctx.eval_limit is None:
+            return list(self.lfw.pairs)
+        matched = [p for p in self.lfw.pairs if p.same]
+        mismatched = [p for p in self.lfw.pairs if not p.same]
+        return list(self.limit_eval([p for two in zip(matched, mismatched) for p in two]))
+
+    def _setup_pairs(self, pairs: list[FacePair], size: int) -> None:
+        """Load (centre-cropped) every image the evaluated pairs use, and index the pairs into them."""
+        self.pairs = pairs
+        lfw_paths = list(dict.fromkeys(p for pair in pairs for p in (pair.first, pair.second)))
+        self.lfw_images = load_all(lfw_paths, size, center=self.hp["lfw_center_crop"]).to(self.device)
+        index = {p: i for i, p in enumerate(lfw_paths)}
+        self.pair_index = torch.tensor([[index[p.first], index[p.second]] for p in pairs], device=self.device)
+        self.pair_same = torch.tensor([p.same for p in pairs], device=self.device)
+        self.pair_fold = torch.tensor([p.fold for p in pairs], device=self.device)
+        rng = np.random.default_rng([self.ctx.seed, 7])
+        count = min(self.config.inference_samples, len(pairs))
+        self.query_pairs = np.sort(rng.choice(len(pairs), count, replace=False))
 
     def models(self) -> dict[str, nn.Module]:
         return {"model": self.model}
@@ -159,7 +223,7 @@ class FaceEmbedding(Benchmark):
         distances = (pixels[self.pair_index[:, 0]] - pixels[self.pair_index[:, 1]]).pow(2).sum(1)
         raw = verification_accuracy(distances.cpu(), self.pair_same.cpu(), self.pair_fold.cpu())
         return {"train_identities": len(self.identities), "train_images": self.identities.image_count,
-                "lfw_pairs": len(self.lfw.pairs), "raw_pixel_lfw_accuracy": raw["accuracy"]}
+                "lfw_pairs": len(self.pairs), "raw_pixel_lfw_accuracy": raw["accuracy"]}
 
 
 BENCHMARK = FaceEmbedding

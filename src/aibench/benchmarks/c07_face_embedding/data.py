@@ -9,19 +9,38 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import Image
 from torch.utils.data import Dataset
 from torchmetrics.functional.classification import binary_accuracy
 
 from aibench.datasets.imagefolder import load_rgb
 from aibench.datasets.lfw import image_file, write_pairs
-from aibench.datasets.vggface2 import identity_name, write_face
+from aibench.datasets.vggface2 import Box, box_key, identity_name, write_face, write_loose_boxes
 
 
 # ----- images -------------------------------------------------------------------------------------------
-def to_tensor(path: Path, size: int) -> torch.Tensor:
-    """Decode, resize to size x size and scale to [-1, 1] (FaceNet's prewhitening is a per-image affine map
-    of this kind; a fixed one keeps lighting differences for the network to learn to ignore)."""
-    image = load_rgb(path).resize((size, size), resample=3)  # bicubic
+def face_crop(image: Image.Image, box: Box | None = None, center: float = 1.0) -> Image.Image:
+    """The face region of a photo: with a loose box, the square of side max(W, H) centred on it (the published
+    boxes are taller than wide; a square keeps the face's proportions when resized), clipped to the image;
+    without one, the centred square of `center` times the shorter side (LFW's faces sit at the image centre)."""
+    width, height = image.size
+    if box is not None:
+        x, y, w, h = box
+        side, cx, cy = max(w, h), x + w / 2, y + h / 2
+    else:
+        side, cx, cy = center * min(width, height), width / 2, height / 2
+    left, top = max(0, round(cx - side / 2)), max(0, round(cy - side / 2))
+    right, bottom = min(width, round(cx + side / 2)), min(height, round(cy + side / 2))
+    if right - left < 2 or bottom - top < 2:  # a box outside the picture: keep the whole image
+        return image
+    return image if (left, top, right, bottom) == (0, 0, width, height) else image.crop((left, top, right, bottom))
+
+
+def to_tensor(path: Path, size: int, box: Box | None = None, center: float = 1.0) -> torch.Tensor:
+    """Decode, crop the face (face_crop), resize to size x size and scale to [-1, 1] (FaceNet's prewhitening is a
+    per-image affine map of this kind; a fixed one keeps lighting differences for the network to learn to
+    ignore)."""
+    image = face_crop(load_rgb(path), box, center).resize((size, size), resample=3)  # bicubic
     array = torch.from_numpy(np.asarray(image, dtype=np.float32).copy())
     return array.permute(2, 0, 1) / 127.5 - 1.0
 
@@ -29,18 +48,24 @@ def to_tensor(path: Path, size: int) -> torch.Tensor:
 class FaceFiles(Dataset):
     """(image tensor, identity label) pairs decoded from files on access (for DataLoader workers at scale)."""
 
-    def __init__(self, paths: Sequence[Path], labels: Sequence[int], size: int) -> None:
+    def __init__(self, paths: Sequence[Path], labels: Sequence[int], size: int,
+                 boxes: Sequence[Box | None] | None = None) -> None:
         self.paths, self.labels, self.size = list(paths), list(labels), size
+        self.boxes = list(boxes) if boxes is not None else [None] * len(self.paths)
 
     def __len__(self) -> int:
         return len(self.paths)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
-        return to_tensor(self.paths[index], self.size), self.labels[index]
+        return to_tensor(self.paths[index], self.size, self.boxes[index]), self.labels[index]
 
 
-def load_all(paths: Sequence[Path], size: int) -> torch.Tensor:
-    return torch.stack([to_tensor(p, size) for p in paths]) if paths else torch.empty(0, 3, size, size)
+def load_all(paths: Sequence[Path], size: int, boxes: Sequence[Box | None] | None = None,
+             center: float = 1.0) -> torch.Tensor:
+    """Every image as one (N, 3, size, size) tensor, each cropped by its box or the centre fraction."""
+    boxes = boxes if boxes is not None else [None] * len(paths)
+    tensors = [to_tensor(p, size, b, center) for p, b in zip(paths, boxes)]
+    return torch.stack(tensors) if tensors else torch.empty(0, 3, size, size)
 
 
 def identity_batches(image_counts: Sequence[int], identities: int, per_identity: int, batches: int,
@@ -136,23 +161,62 @@ def render_face(person: dict, rng: np.random.Generator, size: int) -> np.ndarray
 
 
 def synthesize_faces(data_dir: Path, seed: int, train_identities: int, train_images: int, test_identities: int,
-                     test_images: int, folds: int, pairs_per_fold: int, size: int) -> None:
+                     test_images: int, folds: int, pairs_per_fold: int, size: int, loose_boxes: bool = False,
+                     lfw_center: float = 1.0) -> None:
     """VGGFace2-layout training identities and disjoint LFW-layout test identities with a 10-fold pairs.txt
-    whose folds, as LFW's, hold disjoint people."""
+    whose folds, as LFW's, hold disjoint people. Faces are drawn at size x size. With loose_boxes each training
+    face sits somewhere in a larger photo and bb_landmark/loose_bb_train.csv gives its box (taller than wide, as
+    the published ones); with lfw_center < 1 each LFW face is the centre `lfw_center` of its photo."""
     rng = np.random.default_rng(seed)
+    boxes: list[tuple[str, Box]] = []
     for index in range(1, train_identities + 1):
         person = face_identity(rng)
         for k in range(1, train_images + 1):
-            write_face(data_dir, "train", identity_name(index), f"{k:04d}_01", render_face(person, rng, size))
+            face = render_face(person, rng, size)
+            if loose_boxes:
+                face, box = _in_photo(face, rng)
+            path = write_face(data_dir, "train", identity_name(index), f"{k:04d}_01", face)
+            if loose_boxes:
+                boxes.append((box_key(path), box))
+    if loose_boxes:
+        write_loose_boxes(data_dir, "train", boxes)
     names = [f"Person_{chr(65 + i // 26)}{chr(65 + i % 26)}" for i in range(test_identities)]
     for name in names:
         person = face_identity(rng)
         for k in range(1, test_images + 1):
             path = image_file(data_dir / "lfw", name, k)
             path.parent.mkdir(parents=True, exist_ok=True)
-            write_face(data_dir, "lfw", name, path.stem, render_face(person, rng, size))
+            face = render_face(person, rng, size)
+            if lfw_center < 1:
+                face = _centred_in_photo(face, round(size / lfw_center), rng)
+            write_face(data_dir, "lfw", name, path.stem, face)
     write_pairs(data_dir, [_fold_pairs(group, test_images, pairs_per_fold, rng)
                            for group in np.array_split(np.array(names), folds)])
+
+
+def _backdrop(height: int, width: int, rng: np.random.Generator) -> np.ndarray:
+    """A plain photo background: one random colour with sensor noise."""
+    return np.clip(rng.uniform(0, 255, 3) + rng.normal(0, 12, (height, width, 3)), 0, 255).astype(np.uint8)
+
+
+def _in_photo(face: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, Box]:
+    """The face pasted at a random place of a larger photo, and its loose box: 0.8 of the face wide and the face
+    high, so the square face_crop makes of it is exactly the pasted face."""
+    side = len(face)
+    height, width = (round(side * f) for f in rng.uniform(1.2, 1.8, 2))
+    top, left = int(rng.integers(0, height - side + 1)), int(rng.integers(0, width - side + 1))
+    photo = _backdrop(height, width, rng)
+    photo[top:top + side, left:left + side] = face
+    return photo, (left + side // 10, top, side - 2 * (side // 10), side)
+
+
+def _centred_in_photo(face: np.ndarray, photo_side: int, rng: np.random.Generator) -> np.ndarray:
+    """The face pasted at the centre of a square photo (LFW's framing)."""
+    side = len(face)
+    photo = _backdrop(photo_side, photo_side, rng)
+    offset = (photo_side - side) // 2
+    photo[offset:offset + side, offset:offset + side] = face
+    return photo
 
 
 def _fold_pairs(people: Sequence[str], images: int, count: int, rng: np.random.Generator
