@@ -43,6 +43,11 @@ def spectrogram(audio: torch.Tensor, sample_rate: int = SAMPLE_RATE, window_s: f
     return (features - features.mean()) / (features.std() + 1e-5)
 
 
+def freq_bins(window_s: float, sample_rate: int = SAMPLE_RATE) -> int:
+    """Frequency bins of the spectrogram: n_fft // 2 + 1 (161 for the reference's 20 ms at 16 kHz)."""
+    return int(sample_rate * window_s) // 2 + 1
+
+
 def encode(text: str) -> list[int]:
     return [_INDEX[char] for char in text]
 
@@ -81,15 +86,17 @@ class SpeechBatch:
 class SpectrogramDataset(Dataset):
     """(spectrogram, transcript) per utterance, decoded from the FLAC file on each access."""
 
-    def __init__(self, utterances: Sequence[Utterance]) -> None:
+    def __init__(self, utterances: Sequence[Utterance], window_s: float = 0.02, stride_s: float = 0.01) -> None:
         self.utterances = list(utterances)
+        self.window_s, self.stride_s = window_s, stride_s
 
     def __len__(self) -> int:
         return len(self.utterances)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, str]:
         utterance = self.utterances[index]
-        return spectrogram(torch.from_numpy(read_audio(utterance.audio))), utterance.transcript
+        audio = torch.from_numpy(read_audio(utterance.audio))
+        return spectrogram(audio, window_s=self.window_s, stride_s=self.stride_s), utterance.transcript
 
 
 def collate(items: Sequence[tuple[torch.Tensor, str]]) -> SpeechBatch:
