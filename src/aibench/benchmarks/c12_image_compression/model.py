@@ -6,11 +6,18 @@ Structural parts, as the paper defines them:
 - binarizer B: a 1x1 convolution to `bits` channels, tanh, then binarization to {-1, 1}: stochastic in training
   (b = 1 with probability (1 + x) / 2, gradient passed straight through, as the paper's eq. 4 does), sign at test;
 - decoder D: a 1x1 convolution, four convolutional LSTM layers each followed by a depth-to-space (pixel shuffle)
-  x2 upsampling, and a convolution to RGB in [-1, 1];
+  x2 upsampling (the last two with 3x3 hidden-to-hidden kernels, the others 1x1), and a convolution to RGB in
+  [-1, 1];
 - progressive residual coding ("one-shot" reconstruction): each iteration codes the residual left by the
   previous one, r_t = x - D(B(E(r_{t-1}))), and the loss is the L1 norm of every iteration's residual, so each
   further iteration adds bits and quality. The code spends `bits` bits per 16x16 pixel block and iteration.
-Reference widths (paper Fig. 1): encoder 64 / 256 / 512 / 512, 32 bits, decoder 512 / 512 / 256 / 128.
+- entropy coder: a binary context model (`BinaryContextModel`) that gives each bit of the code a probability from
+  the bits already coded (earlier positions in raster order in the same iteration, all bits of earlier
+  iterations); its cross-entropy is the rate an arithmetic coder driven by it reaches.
+Reference widths (paper Fig. 1): encoder 64 / 256 / 512 / 512, 32 bits, decoder 512 / 512 / 256 / 128; the layer
+sizes and hidden kernels are those of AIBench's own code for C12 (the PyTorch reimplementation
+1zb/pytorch-image-comp-rnn, network.py), whose convolutions carry no biases; ours keep the LSTM gate biases (forget
+gate opened at 1) and the output convolution's bias: 10,755 parameters more at full size.
 """
 
 from __future__ import annotations
@@ -88,11 +95,12 @@ class Binarizer(nn.Module):
 
 
 class Decoder(nn.Module):
-    def __init__(self, bits: int, widths: Sequence[int]) -> None:
+    def __init__(self, bits: int, widths: Sequence[int], hidden_kernels: Sequence[int] = (1, 1, 3, 3)) -> None:
         super().__init__()
         self.stem = nn.Conv2d(bits, widths[0], 1, bias=False)
         ins = [widths[0]] + [w // 4 for w in widths[:-1]]  # pixel shuffle x2 divides channels by 4
-        self.cells = nn.ModuleList(ConvLSTMCell(i, w, 3, stride=1) for i, w in zip(ins, widths))
+        self.cells = nn.ModuleList(ConvLSTMCell(i, w, 3, stride=1, hidden_kernel=k)
+                                   for i, w, k in zip(ins, widths, hidden_kernels))
         self.to_rgb = nn.Conv2d(widths[-1] // 4, 3, 1)
 
     def forward(self, codes: torch.Tensor, states: list) -> tuple[torch.Tensor, list]:
@@ -109,14 +117,15 @@ class RecurrentCompressor(nn.Module):
     """Encoder, binarizer and decoder run for `iterations` residual-coding steps."""
 
     def __init__(self, encoder_widths: Sequence[int] = (64, 256, 512, 512), bits: int = 32,
-                 decoder_widths: Sequence[int] = (512, 512, 256, 128)) -> None:
+                 decoder_widths: Sequence[int] = (512, 512, 256, 128),
+                 decoder_hidden_kernels: Sequence[int] = (1, 1, 3, 3)) -> None:
         super().__init__()
-        if len(encoder_widths) != 4 or len(decoder_widths) != 4:
+        if len(encoder_widths) != 4 or len(decoder_widths) != 4 or len(decoder_hidden_kernels) != 4:
             raise ValueError("the architecture has a stem + 3 encoder LSTMs and 4 decoder LSTMs")
         self.bits = bits
         self.encoder = Encoder(encoder_widths)
         self.binarizer = Binarizer(encoder_widths[-1], bits)
-        self.decoder = Decoder(bits, decoder_widths)
+        self.decoder = Decoder(bits, decoder_widths, decoder_hidden_kernels)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
