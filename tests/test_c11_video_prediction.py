@@ -1,19 +1,25 @@
 """DC-AI-C11: CDNA's structural parts, scheduled sampling, the per-frame MSE metric, the synthetic pushing set."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
 
 from aibench import registry
 from aibench.benchmarks.c11_video_prediction import SPEC
+from aibench.benchmarks.base import RunContext
 from aibench.benchmarks.c11_video_prediction.bench import VideoPrediction
 from aibench.benchmarks.c11_video_prediction.data import (
     copy_last_frame, frame_mse, prediction_quality, synthesize_scene)
 from aibench.benchmarks.c11_video_prediction.model import (
     CDNA, cdna_transform, ground_truth_share, normalized_kernels)
+from aibench.characterize.flops import count_parameters
 from aibench.datasets.robot_push import read_sequences, split_files
 from aibench.errors import DataError
 from aibench.harness.runner import RunOptions, build
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 TINY = SPEC.scale("tiny")
 SMALL_MODEL = {"image_size": 16, "lstm_sizes": (4, 4, 8, 8, 8, 8, 4), "num_masks": 3, "context_frames": 2}
@@ -155,3 +161,37 @@ def test_spec_targets():
     assert TINY.target < TINY.baseline / 1.5  # lower is better: well below the copy-last-frame baseline
     assert SPEC.scale("full").target == registry.card("C11").paper_target == 72.0
     assert not registry.card("C11").higher_is_better
+
+
+# ----- the full-size configuration ---------------------------------------------------------------------------
+TF_REFERENCE_PARAMS = 8_311_967  # tensorflow/models research/video_prediction CDNA at 64x64, counted layer by layer
+
+
+def test_full_reference_model_is_the_tensorflow_cdna_plus_one_mask_on_the_meta_device():
+    with torch.device("meta"):
+        model = VideoPrediction.reference_models(SPEC.scale("full"))["model"]
+    # convt3 keeps its input's width (lstm7 + enc0 = 32 + 32); layer-normed convolutions carry no bias
+    assert model.enc6[0].out_channels == 64 and model.enc6[0].bias is None and model.enc0[0].bias is None
+    assert (model.masks.in_channels, model.masks.out_channels) == (64, 12)
+    assert model.cdna_kernels.in_features == 128 * 8 * 8
+    total = count_parameters({"model": model})["total"]
+    assert total == SPEC.full_size.params == TF_REFERENCE_PARAMS + 64 + 1  # the 12th mask channel
+
+
+@pytest.mark.parametrize("scale", ["small", "full"])
+def test_smoke_set_has_the_release_shards_and_the_run_honours_the_eval_limit(tmp_path, scale):
+    config = SPEC.scale(scale)
+    VideoPrediction.synthesize(tmp_path, dataclasses.replace(config, hparams={**config.hparams,
+                                                                              **config.smoke.synth}), seed=0)
+    summary = VideoPrediction.check_data(tmp_path, config)
+    train_shards = config.hparams["train_shards"] or 264
+    assert (summary["push_train_shards"], summary["push_testseen_shards"]) == (train_shards, 5)
+    assert summary["push_testseen_sequences"] == config.smoke.synth["synth_test"]
+    ctx = RunContext(scale, config, tmp_path, torch.device("cpu"), seed=0, smoke=True,
+                     eval_limit=config.smoke.eval_samples)
+    bench = VideoPrediction(ctx)
+    bench.setup()
+    assert len(bench.test_set) == config.smoke.eval_samples
+    assert bench.test_set.images.shape[1:] == (10, 3, 64, 64)
+    assert count_parameters(bench.models())["total"] == SPEC.full_size.params
+    assert set(SPEC.choices) >= {"metric", "model"}

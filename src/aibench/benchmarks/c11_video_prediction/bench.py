@@ -44,6 +44,14 @@ class VideoPrediction(Benchmark):
         synthesize_push(Path(data_dir), config.hparams, seed)
 
     @classmethod
+    def reference_models(cls, config: ScaleConfig) -> dict[str, nn.Module]:
+        """CDNA at the scale's frame size and widths: no size here depends on the data beyond its 3 colours."""
+        hp = config.hparams
+        return {"model": CDNA(image_size=int(hp["image_size"]), lstm_sizes=hp["lstm_sizes"],
+                              num_masks=int(hp["num_masks"]), kernel=int(hp["kernel"]),
+                              context_frames=int(hp["context_frames"]))}
+
+    @classmethod
     def check_data(cls, data_dir: Path, config: ScaleConfig) -> dict[str, Any]:
         hp, summary = config.hparams, {}
         for split, files in ((TRAIN_SPLIT, train_files(data_dir, hp)), (TEST_SPLIT, split_files(data_dir, TEST_SPLIT))):
@@ -63,9 +71,9 @@ class VideoPrediction(Benchmark):
         else:
             self.train_set = StreamedSequences(files, steps, size, int(hp["shuffle_buffer"]), self.ctx.seed)
             self.n_train = split_size(files)
-        self.test_set = load_split(root, TEST_SPLIT, steps, size, limit=int(hp["eval_sequences"]) or None)
-        self.model = CDNA(image_size=size, lstm_sizes=hp["lstm_sizes"], num_masks=int(hp["num_masks"]),
-                          kernel=int(hp["kernel"]), context_frames=self.context).to(self.device)
+        limits = [n for n in (int(hp["eval_sequences"]), self.ctx.eval_limit) if n]
+        self.test_set = load_split(root, TEST_SPLIT, steps, size, limit=min(limits, default=None))
+        self.model = self.reference_models(self.config)["model"].to(self.device)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=hp["lr"])
         self.iteration = 0
         self.query_rows = [i % len(self.test_set) for i in range(self.config.inference_samples)]

@@ -139,13 +139,15 @@ def synthesize_scene(rng: np.random.Generator, steps: int, size: int, max_step: 
 
 
 def synthesize_push(data_dir: Path, hp: dict[str, Any], seed: int) -> None:
-    """Write the tiny push_train and push_testseen splits."""
+    """Write the push_train and push_testseen splits: `synth_shards` shards each, or as many as the release
+    (264 and 5) where `synth_test_shards` sets the test split's own count."""
     rng = np.random.default_rng(seed)
+    shards = {TRAIN_SPLIT: hp["synth_shards"], TEST_SPLIT: hp.get("synth_test_shards", hp["synth_shards"])}
     for split, count in ((TRAIN_SPLIT, hp["synth_train"]), (TEST_SPLIT, hp["synth_test"])):
         records = [encode_sequence(*synthesize_scene(rng, hp["sequence_length"], hp["image_size"],
                                                      hp["synth_max_step"]), quality=95)
                    for _ in range(count)]
-        write_split(data_dir, split, records, shards=hp["synth_shards"])
+        write_split(data_dir, split, records, shards=shards[split])
 
 
 class StreamedSequences(torch.utils.data.IterableDataset):

@@ -13,7 +13,8 @@ Structural parts, as the paper and its reference implementation define them:
   for the unchanged previous frame (static background), one for an image generated from scratch (sigmoid of
   another 1x1 layer, for newly uncovered regions, as the reference code adds) and one per transformed image;
   the prediction is the mask-weighted sum. (The reference code zips num_masks + 1 masks with num_masks + 1
-  candidate images after the background and so drops the last CDNA image; we give every candidate a mask.)
+  candidate images after the background and so drops the last CDNA image; we give every candidate a mask:
+  65 parameters more than the reference's 8,311,967 at 64x64.)
 - the next state is predicted linearly from the state and action;
 - scheduled sampling (Bengio et al. 2015): after the context frames, a share k / (k + exp(i / k)) of the
   batch (i = training iteration) is fed the ground-truth frame, the rest its own prediction.
@@ -87,7 +88,8 @@ class CDNA(nn.Module):
             raise ValueError(f"image_size {image_size} must be divisible by 8 (three stride-2 stages)")
         l0, l1, l2, l3, l4, l5, l6 = lstm_sizes
         self.num_masks, self.kernel, self.context_frames = num_masks, kernel, context_frames
-        self.enc0 = nn.Sequential(nn.Conv2d(channels, l0, 5, 2, 2), layer_norm(l0), nn.ReLU())
+        # as the reference's slim layers: a convolution followed by layer norm has no bias of its own
+        self.enc0 = nn.Sequential(nn.Conv2d(channels, l0, 5, 2, 2, bias=False), layer_norm(l0), nn.ReLU())
         self.lstm1, self.lstm2 = ConvLSTMCell(l0, l0), ConvLSTMCell(l0, l1)
         self.enc1 = nn.Sequential(nn.Conv2d(l1, l1, 3, 2, 1), nn.ReLU())
         self.lstm3, self.lstm4 = ConvLSTMCell(l1, l2), ConvLSTMCell(l2, l3)
@@ -98,10 +100,11 @@ class CDNA(nn.Module):
         self.lstm6 = ConvLSTMCell(l4, l5)
         self.enc5 = nn.Sequential(nn.ConvTranspose2d(l5 + l1, l5 + l1, 3, 2, 1, output_padding=1), nn.ReLU())
         self.lstm7 = ConvLSTMCell(l5 + l1, l6)
-        self.enc6 = nn.Sequential(nn.ConvTranspose2d(l6 + l0, l6, 3, 2, 1, output_padding=1), layer_norm(l6),
-                                  nn.ReLU())
-        self.scratch = nn.ConvTranspose2d(l6, channels, 1)  # an image generated from scratch
-        self.masks = nn.ConvTranspose2d(l6, num_masks + 2, 1)  # background, scratch, one per CDNA kernel
+        # the reference's convt3 keeps the width of its input (lstm7's output joined with enc0)
+        self.enc6 = nn.Sequential(nn.ConvTranspose2d(l6 + l0, l6 + l0, 3, 2, 1, output_padding=1, bias=False),
+                                  layer_norm(l6 + l0), nn.ReLU())
+        self.scratch = nn.ConvTranspose2d(l6 + l0, channels, 1)  # an image generated from scratch
+        self.masks = nn.ConvTranspose2d(l6 + l0, num_masks + 2, 1)  # background, scratch, one per CDNA kernel
         self.cdna_kernels = nn.Linear(l4 * (image_size // 8) ** 2, num_masks * kernel * kernel)
         self.state_out = nn.Linear(state_dim + action_dim, state_dim)
         self.norms = nn.ModuleList(layer_norm(c) for c in (l0, l1, l2, l3, l4, l5, l6))
