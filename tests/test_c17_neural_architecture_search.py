@@ -208,3 +208,47 @@ def test_infer_before_derivation_uses_controller_choice(data_dir):
     vocab = BENCHMARK.check_data(data_dir, FAST)["vocab_size"]
     assert 0.5 * vocab < bench.score(range(3), outputs).value < 2 * vocab  # untrained: about uniform
     assert quality.extra["derived"] == 0.0
+
+
+# ----- full-size smoke configuration ----------------------------------------------------------------------
+FULL = BENCHMARK.SPEC.scales["full"]
+
+
+def test_reference_models_are_the_search_at_ptb_sizes_on_the_meta_device():
+    from aibench.characterize.flops import count_parameters
+
+    with torch.device("meta"):
+        models = BENCHMARK.reference_models(FULL)
+        derived = derived_model(10_000, 1000, Architecture((0,) * 12, tuple(range(11))))
+    counts = count_parameters(models)
+    assert models["shared"].embedding.weight.shape == (10_000, 1000) and len(models["shared"].cell.edges) == 66
+    assert counts["total"] == BENCHMARK.SPEC.full_size.params == 146_149_570
+    assert counts["controller"] == 89_570
+    assert count_parameters({"final": derived})["total"] == 36_010_000  # the note's derived-cell size
+    assert "§5.1" in BENCHMARK.SPEC.full_size.note
+
+
+def test_full_smoke_set_has_ptbs_vocabulary_and_builds_the_reference_size(tmp_path):
+    from aibench.characterize.flops import count_parameters
+    from aibench.harness.smoke import smoke_config
+
+    synth = dataclasses.replace(FULL, hparams={**FULL.hparams, **FULL.smoke.synth})
+    BENCHMARK.synthesize(tmp_path, synth, seed=1)
+    assert BENCHMARK.check_data(tmp_path, FULL)["vocab_size"] == 10_000  # and every split is long enough
+    cfg = smoke_config(FULL)
+    ctx = RunContext("full", cfg, tmp_path, torch.device("cpu"), seed=0, smoke=True,
+                     eval_limit=cfg.smoke.eval_samples)
+    bench = BENCHMARK(ctx)
+    bench.setup()
+    assert not ctx.warnings
+    assert count_parameters(bench.models())["total"] == BENCHMARK.SPEC.full_size.params
+    # the smoke evaluation covers eval_limit BPTT windows' worth of test tokens, not the whole split
+    assert bench.test_data.numel() <= cfg.smoke.eval_samples * FULL.hparams["bptt"] + cfg.batch_size
+    assert bench.test_data.numel() < len(bench.corpus.test)
+
+
+def test_a_vocabulary_other_than_ptbs_is_a_warning_at_small_and_full(data_dir):
+    cfg = dataclasses.replace(FAST, hparams={**FAST.hparams, "vocab_size": 10_000})
+    ctx = RunContext("full", cfg, data_dir, torch.device("cpu"), seed=0)
+    BENCHMARK(ctx).setup()
+    assert len(ctx.warnings) == 1 and "not the 10,000 of Mikolov's PTB" in ctx.warnings[0]

@@ -44,13 +44,27 @@ class Step:
     first: bool = False  # first window of an epoch: the recurrent state starts from zero
 
 
+def child_options(hp: dict[str, Any]) -> dict[str, float]:
+    return {k: hp[k] for k in ("dropout_x", "dropout_h", "dropout_o", "init_range")}
+
+
+def build_shared(vocab_size: int, hp: dict[str, Any]) -> RecurrentLM:
+    return shared_model(vocab_size, hp["hidden_size"], hp["num_nodes"], hp["search_norm_momentum"],
+                        **child_options(hp))
+
+
+def build_controller(hp: dict[str, Any]) -> Controller:
+    return Controller(hp["num_nodes"], hp["controller_hidden"], hp["tanh_constant"], hp["temperature"])
+
+
 class ENASSearch(Benchmark):
     SPEC = SPEC
 
     # ----- data -------------------------------------------------------------------------------------
     @classmethod
     def synthesize(cls, data_dir: Path, config: ScaleConfig, seed: int) -> None:
-        synthesize_ptb(Path(data_dir), seed, config.hparams.get("synth_sentences"))
+        hp = config.hparams
+        synthesize_ptb(Path(data_dir), seed, hp.get("synth_sentences"), hp.get("synth_vocab_size"))
 
     @classmethod
     def check_data(cls, data_dir: Path, config: ScaleConfig) -> dict[str, Any]:
@@ -68,21 +82,29 @@ class ENASSearch(Benchmark):
                 "valid_tokens": len(corpus.valid), "test_tokens": len(corpus.test),
                 "unigram_test_perplexity": unigram_perplexity(corpus.train, corpus.test, len(corpus.vocab))}
 
+    @classmethod
+    def reference_models(cls, config: ScaleConfig) -> dict[str, nn.Module]:
+        """What a search trains: the controller and the shared child model over PTB's 10,000 words. (The
+        derived model, built after the search, holds only its architecture's 11 edges of the shared 66.)"""
+        hp = config.hparams
+        return {"controller": build_controller(hp),
+                "shared": build_shared(hp["vocab_size"], hp)}
+
     # ----- setup ------------------------------------------------------------------------------------
     def setup(self) -> None:
         hp = self.hp
         self.corpus: PTBCorpus = read_ptb(self.ctx.data_dir)
         self.vocab_size = len(self.corpus.vocab)
+        if self.vocab_size != hp["vocab_size"] and self.ctx.scale != "tiny":  # tiny's 100 words: its shrink
+            self.warn(f"PTB's train file has {self.vocab_size:,} distinct words (<eos> included), not the "
+                      f"{hp['vocab_size']:,} of Mikolov's PTB: the embedding and softmax differ from the reference")
         bs = self.config.batch_size
         self.train_data = batchify(self.corpus.train, bs, self.device)
         self.valid_windows = list(windows(batchify(self.corpus.valid, bs, self.device), hp["bptt"]))
-        self.test_data = batchify(self.corpus.test, bs, self.device)
-        self.child_options = {k: hp[k] for k in ("dropout_x", "dropout_h", "dropout_o", "init_range")}
-        self.shared = shared_model(self.vocab_size, hp["hidden_size"], hp["num_nodes"], hp["search_norm_momentum"],
-                                   **self.child_options)
-        self.shared.to(self.device)
-        self.controller = Controller(hp["num_nodes"], hp["controller_hidden"], hp["tanh_constant"],
-                                     hp["temperature"]).to(self.device)
+        self.test_data = batchify(self._test_ids(), bs, self.device)
+        self.child_options = child_options(hp)
+        self.shared = build_shared(self.vocab_size, hp).to(self.device)
+        self.controller = build_controller(hp).to(self.device)
         self.shared_optimizer = torch.optim.SGD(self.shared.parameters(), lr=hp["shared_lr"],
                                                 weight_decay=hp["shared_l2"])
         self.controller_optimizer = torch.optim.Adam(self.controller.parameters(), lr=hp["controller_lr"])
@@ -93,6 +115,13 @@ class ENASSearch(Benchmark):
         self.final_optimizer: torch.optim.Optimizer | None = None
         self.derivation: dict[str, Any] = {}
         self.state: torch.Tensor | None = None
+
+    def _test_ids(self) -> np.ndarray:
+        """The test token stream; in a smoke run only `eval_limit` BPTT windows of it (spread over the streams)."""
+        test = self.corpus.test
+        if self.ctx.eval_limit is None:
+            return test
+        return test[:self.ctx.eval_limit * self.hp["bptt"] + self.config.batch_size]
 
     def models(self) -> dict[str, nn.Module]:
         roles: dict[str, nn.Module] = {"controller": self.controller, "shared": self.shared}

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from aibench.datasets.ptb import SPLITS, replace_rare_words, split_file, write_split
+from aibench.datasets.ptb import EOS, SPLITS, replace_rare_words, split_file, write_split
 
 _DETERMINERS = {"sg": ("the", "a", "this", "every"), "pl": ("the", "some", "these", "many", "two")}
 _NOUNS = (("dog", "dogs"), ("company", "companies"), ("investor", "investors"), ("teacher", "teachers"),
@@ -84,14 +84,37 @@ class _Grammar:
         return words
 
 
-def synthesize_ptb(data_dir: Path, seed: int, sentences: dict[str, int] | None = None) -> None:
-    """Write ptb.{train,valid,test}.txt from the grammar, rare words (< UNK_MIN_COUNT in train) as <unk>."""
+def synthesize_ptb(data_dir: Path, seed: int, sentences: dict[str, int] | None = None,
+                   vocab_size: int | None = None) -> None:
+    """Write ptb.{train,valid,test}.txt from the grammar, rare words (< UNK_MIN_COUNT in train) as <unk>.
+
+    With `vocab_size`, extra training lines of distinct pseudo-words (added after the rare-word pass, so they
+    stay words) bring the train vocabulary, `<eos>` included, to exactly that size: PTB's 10,000 at full.
+    """
     sizes = sentences or SENTENCES
-    grammar = _Grammar(np.random.default_rng(seed))
+    rng = np.random.default_rng(seed)
+    grammar = _Grammar(rng)
     splits = {split: [grammar.sentence() for _ in range(sizes[split])] for split in SPLITS}
+    splits = replace_rare_words(splits, UNK_MIN_COUNT)
+    if vocab_size:
+        known = {word for words in splits["train"] for word in words} | {EOS}
+        splits["train"] += filler_sentences(rng, vocab_size - len(known), known)
     data_dir.mkdir(parents=True, exist_ok=True)
-    for split, lines in replace_rare_words(splits, UNK_MIN_COUNT).items():
+    for split, lines in splits.items():
         write_split(data_dir / split_file(split), lines)
+
+
+def filler_sentences(rng: np.random.Generator, count: int, avoid: set[str], per_line: int = 10
+                     ) -> list[list[str]]:
+    """`count` distinct pseudo-words not in `avoid`, each once, `per_line` to a line."""
+    letters = np.array(list("abcdefghijklmnopqrstuvwxyz"))
+    words: dict[str, None] = {}
+    while len(words) < count:
+        word = "".join(rng.choice(letters, int(rng.integers(5, 11))))
+        if word not in avoid:
+            words[word] = None
+    ordered = list(words)
+    return [ordered[i:i + per_line] for i in range(0, len(ordered), per_line)]
 
 
 def batchify(ids: np.ndarray, batch_size: int, device: torch.device) -> torch.Tensor:
