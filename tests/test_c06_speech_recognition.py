@@ -1,4 +1,5 @@
-"""DC-AI-C6 DeepSpeech2: features, CTC decoding, WER, the model's parts, the audible tiny set, the benchmark."""
+"""DC-AI-C6 DeepSpeech2: features, CTC decoding (greedy and beam search), WER, the model's parts, the audible tiny
+set, the benchmark, the full-size reference network and its smoke data."""
 
 import dataclasses
 
@@ -7,11 +8,15 @@ import pytest
 import torch
 
 from aibench.benchmarks.base import RunContext
-from aibench.benchmarks.c06_speech_recognition import SPEC
+from aibench.benchmarks.c06_speech_recognition import SPEC, beam
 from aibench.benchmarks.c06_speech_recognition.bench import BENCHMARK
-from aibench.benchmarks.c06_speech_recognition.data import LABELS, encode, greedy_decode, spectrogram, wer
+from aibench.benchmarks.c06_speech_recognition.data import (
+    BLANK, LABELS, encode, greedy_decode, spectrogram, wer,
+)
 from aibench.benchmarks.c06_speech_recognition.model import DeepSpeech2
+from aibench.characterize.flops import count_parameters
 from aibench.datasets.librispeech import read_split
+from aibench.errors import DataError
 
 TINY = SPEC.scales["tiny"]
 
@@ -171,3 +176,142 @@ def test_every_character_has_its_own_formant_pair_and_is_heard_there():
         f1, f2 = FORMANTS[char]
         low, high = spectrum[freqs < 1600].argmax(), spectrum[freqs > 1600].argmax() + int((freqs <= 1600).sum())
         assert abs(float(freqs[low]) - f1) < 40 and abs(float(freqs[high]) - f2) < 80
+
+
+# ----- decoding: greedy and the reference's beam search ----------------------------------------------------
+def _emission(text: str, confusions: dict[int, dict[str, float]] | None = None) -> torch.Tensor:
+    """Log-probabilities saying `text` two frames a character with a blank after each; `confusions` replaces
+    the frames of character i by the given probabilities."""
+    rows = []
+    for i, char in enumerate(text):
+        for label in (char, char, BLANK):
+            row = torch.full((len(LABELS),), 1e-4)
+            choices = (confusions or {}).get(i) if label != BLANK else None
+            for c, p in (choices or {label: 1.0}).items():
+                row[LABELS.index(c)] = p
+            rows.append((row / row.sum()).log())
+    return torch.stack(rows)[None]
+
+
+needs_beam = pytest.mark.skipif(not beam.available(), reason=f"{beam.PACKAGE} not installed")
+
+
+@needs_beam
+def test_beam_search_of_the_references_width_finds_a_clear_path():
+    log_probs = _emission("GIVE TWO KEYS")
+    decoder = beam.BeamDecoder(LABELS, beam.BeamSettings())
+    lengths = torch.tensor([log_probs.shape[1]])
+    assert decoder.decode(log_probs, lengths) == greedy_decode(log_probs, lengths) == ["GIVE TWO KEYS"]
+    assert decoder.decode(log_probs, torch.tensor([6])) == ["GI"]  # frames past the length are ignored
+
+
+def _arpa(path, words):
+    """A unigram-and-bigram ARPA model over `words` (KenLM needs at least bigrams)."""
+    unigrams = [f"-1.0\t{w}\t-0.3" for w in ("<s>", *words)] + ["-1.0\t</s>", "-3.0\t<unk>"]
+    path.write_text("\\data\\\n" f"ngram 1={len(unigrams)}\nngram 2=1\n\n\\1-grams:\n" + "\n".join(unigrams)
+                    + f"\n\n\\2-grams:\n-0.1\t<s> {words[0]}\n\n\\end\\\n")
+    return path
+
+
+@needs_beam
+def test_language_model_turns_a_misheard_letter_into_a_known_word(tmp_path):
+    text = "TAKE RED BOX"
+    misheard = _emission(text, {11: {"X": 0.45, "T": 0.55}})  # the X of BOX sounds more like a T
+    lengths = torch.tensor([misheard.shape[1]])
+    assert greedy_decode(misheard, lengths) == ["TAKE RED BOT"]
+    assert beam.BeamDecoder(LABELS, beam.BeamSettings()).decode(misheard, lengths) == ["TAKE RED BOT"]
+    (tmp_path / "lm").mkdir()
+    lm_path = _arpa(tmp_path / "lm" / "3-gram.arpa", ["TAKE", "RED", "BOX", "BLUE"])
+    assert beam.find_language_model(tmp_path, "lm") == lm_path
+    assert beam.read_vocabulary(lm_path) == ["BLUE", "BOX", "RED", "TAKE"]
+    with_lm = beam.BeamDecoder(LABELS, beam.BeamSettings(), lm_path)
+    assert with_lm.decode(misheard, lengths) == [text]
+
+
+def test_language_model_folder_errors_name_the_problem(tmp_path):
+    assert beam.find_language_model(tmp_path, "lm") is None  # no folder: no language model
+    (tmp_path / "lm").mkdir()
+    with pytest.raises(DataError, match="exactly one KenLM model"):
+        beam.find_language_model(tmp_path, "lm")
+    binary = tmp_path / "lm" / "4-gram.bin"
+    binary.write_bytes(b"\0")
+    with pytest.raises(DataError, match="words.txt"):
+        beam.read_vocabulary(beam.find_language_model(tmp_path, "lm"))
+    not_arpa = tmp_path / "lm.arpa"
+    not_arpa.write_text("hello\n")
+    with pytest.raises(DataError, match="1-grams"):
+        beam.read_vocabulary(not_arpa)
+
+
+@needs_beam
+def test_evaluation_records_greedy_and_beam_wer_and_which_is_the_quality(bench):
+    bench.train_mode(False)
+    quality = bench.evaluate()
+    assert {"wer_greedy", "wer_beam", "cer_greedy", "cer_beam"} <= set(quality.extra)
+    assert quality.extra["beam_width"] == 10 == SPEC.scales["full"].hparams["beam_width"]
+    assert quality.value == quality.extra["wer_greedy"] and bench.describe()["quality_decoder"] == "greedy"
+
+
+@needs_beam
+def test_full_scale_quality_is_the_beam_search_and_says_it_has_no_language_model(tiny_dir):
+    config = dataclasses.replace(TINY, hparams={**TINY.hparams, "decoder": "beam"})
+    ctx = RunContext("tiny", config, tiny_dir, torch.device("cpu"), seed=0)
+    b = BENCHMARK(ctx)
+    b.setup()
+    b.train_mode(False)
+    quality = b.evaluate()
+    assert quality.value == quality.extra["wer_beam"] and b.describe()["quality_decoder"] == "beam"
+    assert any("no KenLM model" in w for w in ctx.warnings)
+    assert SPEC.scales["full"].hparams["decoder"] == "beam" and SPEC.scales["small"].hparams["decoder"] == "greedy"
+
+
+def test_without_flashlight_text_the_quality_is_greedy_with_a_warning(tiny_dir, monkeypatch):
+    monkeypatch.setattr(beam, "available", lambda: False)
+    config = dataclasses.replace(TINY, hparams={**TINY.hparams, "decoder": "beam"})
+    ctx = RunContext("tiny", config, tiny_dir, torch.device("cpu"), seed=0)
+    b = BENCHMARK(ctx)
+    b.setup()
+    b.train_mode(False)
+    quality = b.evaluate()
+    assert "wer_beam" not in quality.extra and quality.value == quality.extra["wer_greedy"]
+    assert any(beam.PACKAGE in w for w in ctx.warnings) and b.describe()["quality_decoder"] == "greedy"
+
+
+# ----- full size: the reference network, the smoke run's data ---------------------------------------------
+FULL = SPEC.scales["full"]
+FULL_PARAMS = 41_187_968  # deepspeech.pytorch defaults: 161 bins, 2 x 32-channel conv, 5 x 800 bi-GRU, 29 labels
+
+
+def test_reference_models_are_deepspeech_pytorch_defaults_built_on_the_meta_device():
+    with torch.device("meta"):
+        model = BENCHMARK.reference_models(FULL)["model"]
+    assert count_parameters({"model": model})["total"] == FULL_PARAMS == SPEC.full_size.params
+    assert len(model.rnns) == 5 and model.rnns[0].rnn.hidden_size == 800 and model.rnns[0].rnn.input_size == 41 * 32
+    assert model.fc.out_features == 29 and SPEC.scales["small"].hparams["hidden_size"] == 800
+    with torch.device("meta"):
+        assert count_parameters(BENCHMARK.reference_models(TINY))["total"] == 221_768
+
+
+def test_full_smoke_data_has_the_real_splits_and_builds_the_reference_network(tmp_path):
+    from aibench.harness.smoke import smoke_config
+
+    BENCHMARK.synthesize(tmp_path, dataclasses.replace(FULL, hparams={**FULL.hparams, **FULL.smoke.synth}), 3)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([*FULL.hparams["train_splits"], "test-clean"])
+    assert BENCHMARK.check_data(tmp_path, FULL)["notes"] == []
+    ctx = RunContext("full", smoke_config(FULL), tmp_path, torch.device("cpu"), seed=0, smoke=True,
+                     eval_limit=FULL.smoke.eval_samples)
+    b = BENCHMARK(ctx)
+    b.setup()
+    assert count_parameters(b.models())["total"] == FULL_PARAMS
+    assert len(b.eval_items) == FULL.smoke.eval_samples and b.eval_items[0][0].shape[0] == 161
+    assert b.hp["num_workers"] == 0 and b.config.batch_size == FULL.smoke.batch_size
+
+
+def test_missing_training_splits_are_warned_and_none_is_a_data_error(tiny_dir):
+    config = dataclasses.replace(TINY, hparams={**TINY.hparams,
+                                                "train_splits": ["train-clean-100", "train-other-500"]})
+    notes = BENCHMARK.check_data(tiny_dir, config)["notes"]
+    assert notes == [f"LibriSpeech at {tiny_dir} lacks train-other-500: training on train-clean-100 only"]
+    config = dataclasses.replace(TINY, hparams={**TINY.hparams, "train_splits": ["train-other-500"]})
+    with pytest.raises(DataError, match="none of the training splits train-other-500"):
+        BENCHMARK.check_data(tiny_dir, config)

@@ -72,5 +72,13 @@ SPEC = BenchmarkSpec(
         ),
     },
     default_data_subdir="librispeech",
-    full_size=None,
+    # flops_per_sample: the full smoke run's measurement (FlopCounterMode) on its synthesized test-clean
+    # utterances of about 1.4 s; a DeepSpeech2 forward pass grows linearly with duration (about 53 M-FLOPs per
+    # 10 ms frame), so test-clean's mean utterance of 7.4 s costs about five times as much
+    full_size=ModelSize(
+        params=41_187_968, flops_per_sample=7.539e9,
+        source="AIBench's DC-AI-C6 code (BenchCouncil AIBench_Training_Component, PyTorch/Speech_to_Text), i.e. "
+               "deepspeech.pytorch with its train.py defaults: 161-bin 20 ms spectrogram, 2 conv layers of 32 "
+               "channels, 5 bidirectional GRU layers of 800 units, batch-normed bias-free FC to 29 labels",
+    ),
 )
