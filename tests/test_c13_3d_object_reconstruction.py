@@ -220,3 +220,38 @@ def test_collate_stacks_models(data_dir):
     ds = ObjectDataset(data_dir, read_split(data_dir, "test"), 32, 16, 16, preload=True)
     objs = collate_objects([ds[0], ds[1]])
     assert objs.images.shape == (2, 8, 3, 32, 32) and objs.voxels.shape == (2, 16, 16, 16)
+
+
+# ----- the full configuration ------------------------------------------------------------------------------------
+FULL = SPEC.scales["full"]
+# tensorflow/models research/ptn: ptn_encoder 19,381,888 + ptn_vox_decoder 28,291,681 at 64x64 views, 32^3 volume
+FULL_PARAMS = 47_673_569
+
+
+def test_reference_model_on_the_meta_device_has_the_reference_size():
+    with torch.device("meta"):
+        model = BENCHMARK.reference_models(FULL)["model"]
+    assert sum(p.numel() for p in model.encoder.parameters()) == 19_381_888
+    assert sum(p.numel() for p in model.decoder.parameters()) == 28_291_681
+    assert SPEC.full_size.params == FULL_PARAMS
+
+
+@pytest.mark.parametrize("scale", ["small", "full"])
+def test_smoke_set_has_the_reference_sizes_and_the_smoke_run_honours_the_eval_limit(tmp_path, scale):
+    from aibench.harness.runner import synthesis_config
+    from aibench.harness.smoke import smoke_config
+
+    base = SPEC.scales[scale]
+    BENCHMARK.synthesize(tmp_path, synthesis_config(base, scale), seed=0)
+    summary = BENCHMARK.check_data(tmp_path, base)
+    assert summary == {"train_objects": 4, "test_objects": 2, "views": 24}
+    if scale == "small":  # the chairs the small scale reads
+        assert {k.split("/")[0] for k in read_split(tmp_path, "train")} == {"03001627"}
+    cfg = smoke_config(base)
+    bench = BENCHMARK(RunContext(scale, cfg, tmp_path, torch.device("cpu"), 0, smoke=True,
+                                 eval_limit=cfg.smoke.eval_samples))
+    bench.setup()
+    obj = bench.test_set[0]
+    assert obj.images.shape == (24, 3, 64, 64) and obj.voxels.shape == (32, 32, 32)
+    assert sum(p.numel() for p in bench.model.parameters()) == FULL_PARAMS
+    assert len(bench.test_set) * len(bench.eval_views) <= cfg.smoke.eval_samples

@@ -8,7 +8,7 @@ with the projections of all 24 views of each object as supervision. Table 6 of t
 """
 
 from aibench.registry import card
-from aibench.spec import BenchmarkSpec, ScaleConfig
+from aibench.spec import BenchmarkSpec, ModelSize, ScaleConfig, SmokeConfig
 
 DATA_LAYOUT = ("ShapeNet rendered views: <root>/splits/{train,test}.txt listing <synset>/<model_id>; per model "
                "<root>/<synset>/<model_id>/views/<k>.png (RGB render, k = 00, 01, ...), masks/<k>.png (8-bit "
@@ -22,6 +22,16 @@ _REFERENCE_MODEL = {
 }
 # How synthesize() renders: the ring of ShapeNet renders for PTN (24 azimuths at elevation 30)
 _REFERENCE_RENDER = {"views": 24, "elevation": 30.0, "distance": 3.0, "focal": 1.4}
+
+# `aibench data synth C13 --scale small|full`: a few solids at the reference sizes (24 views of 64x64 px, 32^3
+# binvox grids); small's under the chairs synset it reads, full's spread over the 13 ShapeNet synsets of
+# 3D-R2N2's subset, which PTN's multi-class experiment uses
+_SYNSETS_13 = ["02691156", "02828884", "02933112", "02958343", "03001627", "03211117", "03636649", "03691459",
+               "04090263", "04256520", "04379243", "04401088", "04530566"]
+_SMOKE_SMALL = SmokeConfig(batch_size=2, steps=2, eval_samples=4, queries=4, hparams={"workers": 0},
+                           synth={"objects_train": 4, "objects_test": 2, "synth_synsets": ["03001627"]})
+_SMOKE_FULL = SmokeConfig(batch_size=2, steps=2, eval_samples=4, queries=4, hparams={"workers": 0},
+                          synth={"objects_train": 4, "objects_test": 2, "synth_synsets": _SYNSETS_13})
 
 SPEC = BenchmarkSpec(
     card=card("C13"),
@@ -54,6 +64,7 @@ SPEC = BenchmarkSpec(
                      **_REFERENCE_RENDER, "synsets": ["03001627"], "eval_views": 4, "preload": False, "workers": 8,
                      "objects_train": 64, "objects_test": 16,
                      "note": "single class (ShapeNet chairs, the paper's single-class experiment)"},
+            smoke=_SMOKE_SMALL,
         ),
         "full": ScaleConfig(
             target=0.4583, max_epochs=50, batch_size=6, eval_every=5, inference_samples=1024,
@@ -63,6 +74,12 @@ SPEC = BenchmarkSpec(
                      "objects_train": 64, "objects_test": 16,
                      "note": "all synsets of the split files (the paper's multi-class experiment); "
                              "objects_train/objects_test only size a synthesized set"},
+            smoke=_SMOKE_FULL,
         ),
     },
+    full_size=ModelSize(params=47_673_569, flops_per_sample=4_679_139_328,
+                        source="PTN of Yan et al. 2016 as in tensorflow/models research/ptn (ptn_encoder: 5x5 convs "
+                               "64/128/256 + fc 1024/1024/512 on 64x64 views; ptn_vox_decoder: fc to 4^3x512, "
+                               "deconv3d 256/96/1 to 32^3): encoder 19,381,888 + decoder 28,291,681; the "
+                               "projector has no weights"),
 )

@@ -40,6 +40,14 @@ def split_keys(data_dir: Path, split: str, synsets: Sequence[str]) -> list[str]:
     return keys
 
 
+def build_ptn(hp: dict[str, Any]) -> PTN:
+    """The scale's network; its size depends on the configuration alone (a volume has no classes)."""
+    return PTN(image_size=int(hp["image_size"]), vox_size=int(hp["vox_size"]),
+               encoder_channels=hp["encoder_channels"], fc_dim=hp["fc_dim"], z_dim=hp["z_dim"],
+               decoder_channels=hp["decoder_channels"], mask_size=int(hp["mask_size"]),
+               depth_samples=int(hp["depth_samples"]), occupancy_prior=float(hp["occupancy_prior"]))
+
+
 class PerspectiveTransformerNets(Benchmark):
     SPEC = SPEC
 
@@ -71,19 +79,30 @@ class PerspectiveTransformerNets(Benchmark):
         sizes = (int(hp["image_size"]), int(hp["mask_size"]), int(hp["vox_size"]))
         self.train_set = ObjectDataset(root, split_keys(root, "train", hp.get("synsets", [])), *sizes,
                                        preload=bool(hp["preload"]))
-        self.test_set = ObjectDataset(root, split_keys(root, "test", hp.get("synsets", [])), *sizes,
-                                      preload=bool(hp["preload"]))
-        self.model = PTN(
-            image_size=sizes[0], vox_size=sizes[2], encoder_channels=hp["encoder_channels"], fc_dim=hp["fc_dim"],
-            z_dim=hp["z_dim"], decoder_channels=hp["decoder_channels"], mask_size=sizes[1],
-            depth_samples=int(hp["depth_samples"]), occupancy_prior=float(hp["occupancy_prior"])).to(self.device)
+        test_keys = split_keys(root, "test", hp.get("synsets", []))
+        self.test_set = ObjectDataset(root, list(self.limit_eval(test_keys)), *sizes, preload=bool(hp["preload"]))
+        self.model = build_ptn(hp).to(self.device)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=hp["lr"], betas=tuple(hp["betas"]),
                                           weight_decay=float(hp["weight_decay"]))
         self.view_generator = torch.Generator().manual_seed(self.ctx.seed)
         self.n_views = len(self.test_set[0].cameras)
-        self.eval_views = np.linspace(0, self.n_views, min(int(hp["eval_views"]), self.n_views), endpoint=False
-                                      ).astype(int).tolist()
+        self.eval_views = np.linspace(0, self.n_views, self._eval_view_count(), endpoint=False).astype(int).tolist()
         self.query_pairs = self._query_pairs(self.config.inference_samples)
+
+    def _eval_view_count(self) -> int:
+        """Views reconstructed per test model: `eval_views` of them, fewer where the data or a smoke run's
+        evaluation limit (objects x views <= ctx.eval_limit) allows fewer."""
+        views = min(int(self.hp["eval_views"]), self.n_views)
+        if int(self.hp["eval_views"]) > self.n_views:
+            self.warn(f"ShapeNet views: models have {self.n_views} views, fewer than the {self.hp['eval_views']} "
+                      "evaluated per test model; evaluating all of them")
+        if self.ctx.eval_limit is not None:
+            views = max(1, min(views, self.ctx.eval_limit // len(self.test_set)))
+        return views
+
+    @classmethod
+    def reference_models(cls, config: ScaleConfig) -> dict[str, nn.Module]:
+        return {"model": build_ptn(config.hparams)}
 
     def _query_pairs(self, count: int) -> list[tuple[int, int]]:
         """(test model, view) of each inference sample: models in turn, each pass over them one view further on

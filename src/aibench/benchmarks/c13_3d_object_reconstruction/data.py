@@ -99,10 +99,13 @@ def synthesize_views(root: Path, hp: dict[str, Any], seed: int) -> None:
     cams = ring_cameras(int(hp["views"]), float(hp["elevation"]), float(hp["distance"]), float(hp["focal"]))
     # masks at image resolution with the model's depth sampling; the same frustums serve every object
     grid = frustum_grid(torch.tensor([c.as_row() for c in cams]), size, size, int(hp["depth_samples"]))
+    # real ShapeNet synset ids where a scale reads some (small: chairs), else one made-up synset per kind of solid
+    synsets = list(hp.get("synth_synsets") or [])
     keys: list[str] = []
-    for _ in range(int(hp["objects_train"]) + int(hp["objects_test"])):
+    for i in range(int(hp["objects_train"]) + int(hp["objects_test"])):
         kind, occ = random_shape(rng, vox)
-        key = f"{SHAPE_SYNSETS[kind]}/{rng.bytes(16).hex()}"  # 32 hex digits, like ShapeNet's model ids
+        synset = synsets[i % len(synsets)] if synsets else SHAPE_SYNSETS[kind]
+        key = f"{synset}/{rng.bytes(16).hex()}"  # 32 hex digits, like ShapeNet's model ids
         images, masks = render_views(occ, grid)
         write_object(root, key, images, masks, cams, VoxelGrid(occ, translate=(-0.5, -0.5, -0.5), scale=1.0))
         keys.append(key)
