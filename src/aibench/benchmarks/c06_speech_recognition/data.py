@@ -1,7 +1,7 @@
 """Speech data for DeepSpeech2: spectrograms, the character set, batching, greedy CTC decoding, WER, and the
 synthetic tiny set.
 
-Features follow the DeepSpeech2 reference (deepspeech.pytorch, which MLPerf's reference adapted): a 20 ms
+Features follow the DeepSpeech2 reference (deepspeech.pytorch, which AIBench's C6 runs): a 20 ms
 Hamming window every 10 ms, magnitude STFT, log(1 + |X|), normalised per utterance to zero mean and unit
 variance. Targets are characters; index 0 is the CTC blank.
 
