@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 import torch
+import torchvision
+from torchvision.ops import FrozenBatchNorm2d
 
 from aibench.benchmarks.base import RunContext
 from aibench.benchmarks.c09_object_detection import SPEC
@@ -16,6 +18,7 @@ from aibench.benchmarks.c09_object_detection.bench import BENCHMARK
 from aibench.benchmarks.c09_object_detection.data import (
     SYNTH_CLASSES, hflip, load_image, make_target, mean_box_detections)
 from aibench.benchmarks.c09_object_detection.model import build_faster_rcnn
+from aibench.characterize.flops import count_parameters
 from aibench.datasets.voc import VocAnnotation, VocObject, find_voc_root, read_split
 from aibench.datasets.voc_eval import voc07_map
 from aibench.errors import DataError
@@ -132,19 +135,99 @@ def test_reference_model_is_torchvision_fasterrcnn_resnet50_fpn():
     assert {k: v.shape for k, v in ours.items()} == {k: v.shape for k, v in ref.items()}
 
 
-def test_backbone_checkpoint_is_loaded_and_frozen_below_top_stages(tmp_path: Path):
-    from torchvision.models import resnet18
+def test_reference_models_are_the_fine_tuned_torchvision_detector_at_21_classes():
+    full = SPEC.scales["full"]
+    assert full.pretrained and SPEC.scales["small"].pretrained and not TINY.pretrained
+    with torch.device("meta"):
+        model = BENCHMARK.reference_models(full)["model"]
+    assert model.roi_heads.box_predictor.cls_score.out_features == 21  # VOC's 20 + background
+    assert count_parameters({"model": model})["total"] == SPEC.full_size.params == 41_174_136
+    assert sum(p.numel() for p in model.parameters()) == 41_396_536  # frozen conv1 and layer1 included
+    body = model.backbone.body
+    assert isinstance(body.bn1, FrozenBatchNorm2d) and not body.layer1[0].conv1.weight.requires_grad
+    assert body.layer2[0].conv1.weight.requires_grad
+
+
+def test_tiny_backbone_is_a_narrow_resnet50_trained_from_scratch():
+    model = build_faster_rcnn(TINY.hparams)
+    body = model.backbone.body
+    assert [len(body[f"layer{k}"]) for k in (1, 2, 3, 4)] == [3, 4, 6, 3]  # ResNet-50's bottleneck stages
+    assert body.conv1.out_channels == TINY.hparams["base_width"] == 16
+    assert isinstance(body.bn1, torch.nn.BatchNorm2d) and all(p.requires_grad for p in model.parameters())
+
+
+def test_a_real_run_without_pretrained_weights_refuses_to_start():
+    from aibench.errors import UserError
+    from aibench.harness.runner import RunOptions, check_pretrained
+
+    with pytest.raises(UserError, match="--pretrained C9=PATH"):
+        check_pretrained(SPEC.card, RunOptions(scale="full"))
+    check_pretrained(SPEC.card, RunOptions(scale="full", smoke=True))  # a smoke run only warns
+    check_pretrained(SPEC.card, RunOptions(scale="tiny"))
+
+
+@pytest.fixture(scope="module")
+def full_shaped_set(tmp_path_factory) -> Path:
+    """`aibench data synth C9 --scale full`'s set, with fewer images."""
+    from aibench.harness.runner import synthesis_config
+
+    cfg = synthesis_config(SPEC.scales["full"], "full")
+    path = tmp_path_factory.mktemp("c09full")
+    BENCHMARK.synthesize(path, dataclasses.replace(cfg, hparams={**cfg.hparams, "synth_trainval": 3,
+                                                                 "synth_test": 3}), seed=0)
+    return path
+
+
+def _full_smoke_bench(path: Path, pretrained: Path | None = None):
+    from aibench.harness.smoke import smoke_config
+
+    cfg = smoke_config(SPEC.scales["full"])
+    bench = BENCHMARK(RunContext("full", cfg, path, torch.device("cpu"), seed=0, smoke=True,
+                                 eval_limit=cfg.smoke.eval_samples, pretrained=pretrained))
+    bench.setup()
+    return bench
+
+
+def test_full_shaped_set_has_voc_sized_images_of_voc_classes(full_shaped_set):
+    annotations = read_split(find_voc_root(full_shaped_set), "trainval")
+    assert {(a.width, a.height) for a in annotations} == {(500, 375)}
+    assert {o.name for a in annotations for o in a.objects} - set(SYNTH_CLASSES)  # beyond tiny's three classes
+
+
+def test_smoke_setup_without_weights_builds_the_reference_and_limits_evaluation(full_shaped_set):
+    bench = _full_smoke_bench(full_shaped_set)  # the harness warns that the weights are random
+    assert len(bench.test_set) == SPEC.scales["full"].smoke.eval_samples == 2
+    assert count_parameters(bench.models())["total"] == SPEC.full_size.params
+
+
+def _assert_backbone_is(bench, state: dict) -> None:
+    body = bench.model.backbone.body
+    assert torch.equal(body.layer3[0].conv1.weight, state["layer3.0.conv1.weight"])
+    assert torch.equal(body.bn1.running_mean, state["bn1.running_mean"])
+    assert not bench.ctx.warnings
+
+
+def test_pretrained_torchvision_file_and_c1_checkpoint_both_load(full_shaped_set, tmp_path: Path):
+    from aibench.benchmarks.c01_image_classification.model import resnet50
 
     torch.manual_seed(0)
-    weights = resnet18().state_dict()
-    torch.save(weights, tmp_path / "r18.pth")
-    model = build_faster_rcnn({**TINY.hparams, "backbone_checkpoint": str(tmp_path / "r18.pth"),
-                               "trainable_backbone_layers": 3})
-    body = model.backbone.body
-    assert torch.equal(body.layer3[0].conv1.weight, weights["layer3.0.conv1.weight"])
-    assert not body.layer1[0].conv1.weight.requires_grad and body.layer2[0].conv1.weight.requires_grad
-    with pytest.raises(DataError, match="missing"):
-        build_faster_rcnn({**TINY.hparams, "backbone_checkpoint": str(tmp_path / "nope.pth")})
+    imagenet = torchvision.models.resnet50().state_dict()  # torchvision's weights-file format
+    imagenet["bn1.running_mean"] += 0.5  # not the default init, so loading is visible
+    torch.save(imagenet, tmp_path / "resnet50-0676ba61.pth")
+    _assert_backbone_is(_full_smoke_bench(full_shaped_set, tmp_path / "resnet50-0676ba61.pth"), imagenet)
+    c1 = resnet50(1000).state_dict()
+    torch.save({"model": c1}, tmp_path / "C1-full.pt")  # as the runner saves a C1 checkpoint: bench.state_dict()
+    _assert_backbone_is(_full_smoke_bench(full_shaped_set, tmp_path / "C1-full.pt"), c1)
+
+
+def test_a_wrong_pretrained_file_is_a_one_line_data_error(full_shaped_set, tmp_path: Path):
+    torch.save(torchvision.models.resnet18().state_dict(), tmp_path / "resnet18.pth")
+    (tmp_path / "notes.txt").write_text("not weights")
+    for name, message in (("resnet18.pth", "not weights of this architecture"),
+                          ("notes.txt", "not a PyTorch state-dict file")):
+        with pytest.raises(DataError, match=message) as err:
+            _full_smoke_bench(full_shaped_set, tmp_path / name)
+        assert err.value.path == str(tmp_path / name) and "\n" not in str(err.value)
 
 
 def test_lr_warms_up_then_steps_down(small_set):
@@ -161,7 +244,7 @@ def test_loss_falls_over_a_few_steps(small_set):
     bench = _bench(path, dataclasses.replace(cfg, batch_size=2))
     bench.train_mode(True)
     batch = bench.example_batch()
-    losses = [bench.train_step(batch).loss for _ in range(6)]
+    losses = [bench.train_step(batch).loss for _ in range(8)]  # the lr is still warming up
     assert losses[-1] < 0.6 * losses[0], losses
     out = bench.train_step(batch)
     assert set(out.losses) == {"loss_classifier", "loss_box_reg", "loss_objectness", "loss_rpn_box_reg"}

@@ -7,6 +7,8 @@ from-scratch run fits a laptop CPU's minutes.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from torch import nn
 from torchvision.models import resnet50 as torchvision_resnet50
 from torchvision.models.resnet import Bottleneck, ResNet
@@ -15,25 +17,31 @@ RESNET50_LAYERS = (3, 4, 6, 3)
 REFERENCE_WIDTH = 64  # channels of the stem and of the first stage's bottleneck
 
 
-def resnet50(num_classes: int, base_width: int = REFERENCE_WIDTH, zero_init_residual: bool = False) -> ResNet:
+def resnet50(num_classes: int, base_width: int = REFERENCE_WIDTH, zero_init_residual: bool = False,
+             norm_layer: Callable[[int], nn.Module] | None = None) -> ResNet:
     """A randomly initialised ResNet-50 whose stage widths are base_width x (1, 2, 4, 8).
 
+    Its parameter names are torchvision resnet50's (conv1, bn1, layer1..4, fc), so a state dict saved from it
+    loads into torchvision's model and into a detector's ResNet-50 backbone, and vice versa.
     zero_init_residual zeroes each block's last BatchNorm so every block starts as the identity (Goyal et al.
-    2017), which makes short from-scratch runs converge faster.
+    2017), which makes short from-scratch runs converge faster. norm_layer replaces BatchNorm2d (a detector
+    fine-tuning from ImageNet weights uses torchvision's FrozenBatchNorm2d).
     """
     if base_width == REFERENCE_WIDTH:
-        return torchvision_resnet50(weights=None, num_classes=num_classes, zero_init_residual=zero_init_residual)
-    return NarrowResNet50(num_classes, base_width, zero_init_residual)
+        return torchvision_resnet50(weights=None, num_classes=num_classes, zero_init_residual=zero_init_residual,
+                                    norm_layer=norm_layer)
+    return NarrowResNet50(num_classes, base_width, zero_init_residual, norm_layer)
 
 
 class NarrowResNet50(ResNet):
     """torchvision's ResNet-50 with the stem and every stage narrowed by base_width / 64."""
 
-    def __init__(self, num_classes: int, base_width: int, zero_init_residual: bool) -> None:
-        super().__init__(Bottleneck, list(RESNET50_LAYERS), num_classes=num_classes)
+    def __init__(self, num_classes: int, base_width: int, zero_init_residual: bool,
+                 norm_layer: Callable[[int], nn.Module] | None = None) -> None:
+        super().__init__(Bottleneck, list(RESNET50_LAYERS), num_classes=num_classes, norm_layer=norm_layer)
         self.inplanes = base_width  # _make_layer reads and advances this, as in ResNet.__init__
         self.conv1 = nn.Conv2d(3, base_width, kernel_size=7, stride=2, padding=3, bias=False)
-        self.bn1 = nn.BatchNorm2d(base_width)
+        self.bn1 = self._norm_layer(base_width)
         for stage, blocks in enumerate(RESNET50_LAYERS):
             layer = self._make_layer(Bottleneck, base_width * 2**stage, blocks, stride=1 if stage == 0 else 2)
             setattr(self, f"layer{stage + 1}", layer)
@@ -50,5 +58,5 @@ class NarrowResNet50(ResNet):
                 nn.init.zeros_(module.bias)
         if zero_init_residual:
             for module in self.modules():
-                if isinstance(module, Bottleneck):
+                if isinstance(module, Bottleneck) and isinstance(module.bn3, nn.BatchNorm2d):
                     nn.init.zeros_(module.bn3.weight)

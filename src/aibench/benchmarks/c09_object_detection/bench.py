@@ -14,17 +14,17 @@ from aibench.benchmarks.base import Benchmark, Quality, StepOutput
 from aibench.benchmarks.c09_object_detection import SPEC
 from aibench.benchmarks.c09_object_detection.data import (
     Batch, Target, VocDetection, class_names, eval_loader, make_target, synthesize_voc, train_loader)
-from aibench.benchmarks.c09_object_detection.model import build_faster_rcnn
+from aibench.benchmarks.c09_object_detection.model import build_faster_rcnn, load_backbone
 from aibench.datasets.voc import find_voc_root, read_split
 from aibench.datasets.voc_eval import coco_map50, voc07_map
 from aibench.spec import ScaleConfig
 
 
-def _read_splits(data_dir: Path, hp: dict[str, Any]) -> tuple[Path, list, list]:
+def _read_splits(data_dir: Path, hp: dict[str, Any], eval_limit: int | None = None) -> tuple[Path, list, list]:
     """The VOC root and the (optionally truncated) train and test annotations."""
     root = find_voc_root(data_dir)
     train = read_split(root, hp["train_split"])[: hp.get("train_images")]
-    test = read_split(root, hp["test_split"])[: hp.get("eval_images")]
+    test = read_split(root, hp["test_split"])[: hp.get("eval_images")][:eval_limit]
     return root, train, test
 
 
@@ -36,7 +36,8 @@ class ObjectDetection(Benchmark):
     def synthesize(cls, data_dir: Path, config: ScaleConfig, seed: int) -> None:
         hp = config.hparams
         synthesize_voc(Path(data_dir) / "VOC2007", trainval=hp["synth_trainval"], test=hp["synth_test"],
-                       size=hp["synth_image_size"], object_px=tuple(hp["synth_object_px"]), seed=seed)
+                       size=hp["synth_image_size"], object_px=tuple(hp["synth_object_px"]), seed=seed,
+                       all_classes=hp.get("synth_classes") == "voc")
 
     @classmethod
     def check_data(cls, data_dir: Path, config: ScaleConfig) -> dict[str, Any]:
@@ -45,12 +46,24 @@ class ObjectDetection(Benchmark):
                 "train_objects": sum(len(a.objects) for a in train),
                 "test_objects": sum(len(a.objects) for a in test)}
 
+    @classmethod
+    def reference_models(cls, config: ScaleConfig) -> dict[str, nn.Module]:
+        """The detector for VOC's 20 classes + background, built as the scale's run builds it (for ImageNet
+        weights where the scale starts from them)."""
+        return {"model": build_faster_rcnn(config.hparams, fine_tune=bool(config.pretrained))}
+
     # ----- training ---------------------------------------------------------------------------------
     def setup(self) -> None:
-        root, train, test = _read_splits(self.ctx.data_dir, self.hp)
+        root, train, test = _read_splits(self.ctx.data_dir, self.hp, self.ctx.eval_limit)
         self.train_set = VocDetection(root, train, train=True)
         self.test_set = VocDetection(root, test, train=False)
-        self.model = build_faster_rcnn(self.hp).to(self.device)
+        self.model = build_faster_rcnn(self.hp, fine_tune=bool(self.config.pretrained))
+        state, path = self.pretrained_state(), self.ctx.pretrained
+        if state is not None and path is not None:
+            if missing := load_backbone(self.model, state, path):
+                self.warn(f"{path.name} lacks {len(missing)} backbone tensors "
+                          f"(e.g. {missing[0]}): those start random")
+        self.model.to(self.device)
         self.optimizer = self._optimizer()
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._lr_factor)
         n_samples = min(self.config.inference_samples, len(self.test_set))

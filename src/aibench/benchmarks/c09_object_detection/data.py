@@ -133,17 +133,18 @@ def _draw_shape(draw: ImageDraw.ImageDraw, shape: str, box: tuple[float, float, 
         draw.polygon([((x1 + x2) / 2, y1), (x2, y2), (x1, y2)], fill=fill)
 
 
-def _clutter(rng: np.random.Generator, size: int) -> Image.Image:
+def _clutter(rng: np.random.Generator, size: tuple[int, int]) -> Image.Image:
     """A grey-ish background: a gradient, then shapes of every kind in random grey levels, then blur."""
+    width, height = size
     base = rng.integers(70, 170, 3)
-    ramp = np.linspace(-30, 30, size)[None, :, None] * rng.choice([-1, 1])
-    pixels = np.clip(base[None, None, :] + ramp + rng.normal(0, 6, (size, size, 3)), 0, 255).astype(np.uint8)
+    ramp = np.linspace(-30, 30, width)[None, :, None] * rng.choice([-1, 1])
+    pixels = np.clip(base[None, None, :] + ramp + rng.normal(0, 6, (height, width, 3)), 0, 255).astype(np.uint8)
     image = Image.fromarray(pixels)
     draw = ImageDraw.Draw(image)
     shapes = ("rectangle", "ellipse", "triangle")
     for _ in range(int(rng.integers(6, 12))):
-        x, y = rng.uniform(-8, size, 2)
-        w, h = rng.uniform(6, size / 3, 2)
+        x, y = rng.uniform(-8, width), rng.uniform(-8, height)
+        w, h = rng.uniform(6, width / 3), rng.uniform(6, height / 3)
         grey = int(rng.integers(40, 220))
         tint = rng.integers(-15, 16, 3)
         fill = tuple(int(np.clip(grey + t, 0, 255)) for t in tint)
@@ -158,9 +159,24 @@ def _iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
     return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
 
 
-def _place_objects(rng: np.random.Generator, size: int, object_px: tuple[int, int]) -> list[tuple]:
+def voc_styles() -> dict[str, tuple[str, tuple[int, int, int]]]:
+    """A shape and a colour for each of the 20 VOC classes (the full-shaped smoke set): shapes cycle, hues are
+    spread around the colour wheel so every class has its own (shape, colour) pair."""
+    import colorsys
+
+    shapes = ("rectangle", "ellipse", "triangle")
+    styles = {}
+    for i, name in enumerate(VOC_CLASSES):
+        red, green, blue = colorsys.hsv_to_rgb(i / len(VOC_CLASSES), 0.8, 0.85)
+        styles[name] = (shapes[i % 3], (int(255 * red), int(255 * green), int(255 * blue)))
+    return styles
+
+
+def _place_objects(rng: np.random.Generator, size: tuple[int, int], object_px: tuple[int, int],
+                   classes: Sequence[str]) -> list[tuple]:
     """(class, continuous box, difficult) for 1-3 objects that overlap little; one in eight is a small,
     `difficult` object, and some cross the border (their box is clipped and they are `truncated`)."""
+    width, height = size
     placed: list[tuple] = []
     for _ in range(int(rng.integers(1, 4))):
         for _attempt in range(20):
@@ -168,46 +184,53 @@ def _place_objects(rng: np.random.Generator, size: int, object_px: tuple[int, in
             lo, hi = (object_px[0] // 2, object_px[0]) if difficult else object_px
             w = rng.uniform(lo, hi) * rng.uniform(0.8, 1.25)
             h = rng.uniform(lo, hi) * rng.uniform(0.8, 1.25)
-            x = rng.uniform(-0.25 * w, size - 0.75 * w)
-            y = rng.uniform(-0.25 * h, size - 0.75 * h)
+            x = rng.uniform(-0.25 * w, width - 0.75 * w)
+            y = rng.uniform(-0.25 * h, height - 0.75 * h)
             box = (x, y, x + w, y + h)
             if all(_iou(box, other[1]) < 0.2 for other in placed):
-                placed.append((list(SYNTH_CLASSES)[int(rng.integers(len(SYNTH_CLASSES)))], box, difficult))
+                placed.append((classes[int(rng.integers(len(classes)))], box, difficult))
                 break
     return placed
 
 
-def _voc_object(name: str, box: tuple[float, ...], difficult: bool, size: int) -> VocObject:
+def _voc_object(name: str, box: tuple[float, ...], difficult: bool, size: tuple[int, int]) -> VocObject:
     """The XML's 1-based inclusive pixel box of a drawn shape, clipped to the image."""
+    width, height = size
     xmin, ymin = max(1, int(np.floor(box[0])) + 1), max(1, int(np.floor(box[1])) + 1)
-    xmax, ymax = min(size, int(np.ceil(box[2]))), min(size, int(np.ceil(box[3])))
-    truncated = box[0] < 0 or box[1] < 0 or box[2] > size or box[3] > size
+    xmax, ymax = min(width, int(np.ceil(box[2]))), min(height, int(np.ceil(box[3])))
+    truncated = box[0] < 0 or box[1] < 0 or box[2] > width or box[3] > height
     return VocObject(name, xmin, ymin, xmax, ymax, difficult=difficult, truncated=truncated,
                      pose="Unspecified")
 
 
-def synthesize_image(rng: np.random.Generator, image_id: str, size: int,
-                     object_px: tuple[int, int]) -> tuple[Image.Image, VocAnnotation]:
+def synthesize_image(rng: np.random.Generator, image_id: str, size: tuple[int, int], object_px: tuple[int, int],
+                     styles: dict[str, tuple[str, tuple[int, int, int]]] = SYNTH_CLASSES,
+                     ) -> tuple[Image.Image, VocAnnotation]:
+    """One (width, height) image of 1-3 styled objects on clutter, and its annotation."""
     image = _clutter(rng, size)
     draw = ImageDraw.Draw(image)
     objects = []
-    for name, box, difficult in _place_objects(rng, size, object_px):
-        shape, colour = SYNTH_CLASSES[name]
+    for name, box, difficult in _place_objects(rng, size, object_px, list(styles)):
+        shape, colour = styles[name]
         fill = tuple(int(np.clip(c + rng.integers(-25, 26), 0, 255)) for c in colour)
         _draw_shape(draw, shape, box, fill)
         objects.append(_voc_object(name, box, difficult, size))
-    return image, VocAnnotation(image_id=image_id, width=size, height=size, objects=tuple(objects),
+    return image, VocAnnotation(image_id=image_id, width=size[0], height=size[1], objects=tuple(objects),
                                 filename=f"{image_id}.jpg")
 
 
-def synthesize_voc(root: Path, trainval: int, test: int, size: int, object_px: tuple[int, int],
-                   seed: int) -> None:
-    """Write a VOC2007 folder (JPEGImages, Annotations, ImageSets/Main/{trainval,test}.txt) of synthetic images."""
+def synthesize_voc(root: Path, trainval: int, test: int, size: int | Sequence[int], object_px: tuple[int, int],
+                   seed: int, all_classes: bool = False) -> None:
+    """Write a VOC2007 folder (JPEGImages, Annotations, ImageSets/Main/{trainval,test}.txt) of synthetic images:
+    `size` is a side (square) or (width, height); `all_classes` draws from all 20 VOC classes instead of tiny's
+    three."""
     rng = np.random.default_rng(seed)
+    width, height = (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
+    styles = voc_styles() if all_classes else SYNTH_CLASSES
     (root / "JPEGImages").mkdir(parents=True, exist_ok=True)
     ids = [f"{i:06d}" for i in range(1, trainval + test + 1)]
     for image_id in ids:
-        image, ann = synthesize_image(rng, image_id, size, object_px)
+        image, ann = synthesize_image(rng, image_id, (width, height), object_px, styles)
         image.save(image_path(root, image_id), quality=92)
         write_annotation(root, ann, database="aibench synthetic VOC2007")
     write_image_set(root, "trainval", ids[:trainval])
