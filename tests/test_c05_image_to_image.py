@@ -7,6 +7,7 @@ import random
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 from torch import nn
 
 from aibench.benchmarks.base import RunContext
@@ -122,3 +123,39 @@ def test_learning_rate_is_constant_then_linear():
     bench = BENCHMARK.__new__(BENCHMARK)
     bench.hp = {"constant_epochs": 100, "decay_epochs": 100}
     assert [round(bench.lr_factor(e), 3) for e in (0, 99, 100, 149, 199)] == [1.0, 1.0, 0.99, 0.505, 0.01]
+
+
+# ----- the full configuration ------------------------------------------------------------------------------------
+FULL = SPEC.scales["full"]
+# junyanz/pytorch-CycleGAN-and-pix2pix: resnet_9blocks generator 11.378 M, 'basic' 70x70 PatchGAN 2.765 M (ngf=ndf=64)
+GENERATOR, DISCRIMINATOR = 11_378_179, 2_764_737
+
+
+def test_reference_models_on_the_meta_device_have_the_reference_size():
+    with torch.device("meta"):
+        models = BENCHMARK.reference_models(FULL)
+    counts = {role: sum(p.numel() for p in m.parameters()) for role, m in models.items()}
+    assert counts == {"generator_ab": GENERATOR, "generator_ba": GENERATOR, "discriminator_a": DISCRIMINATOR,
+                      "discriminator_b": DISCRIMINATOR}
+    assert SPEC.full_size.params == 2 * GENERATOR + 2 * DISCRIMINATOR
+
+
+@pytest.mark.parametrize("scale", ["small", "full"])
+def test_smoke_set_is_cityscapes_shaped_and_the_smoke_run_honours_the_eval_limit(tmp_path, scale):
+    from aibench.harness.runner import synthesis_config
+    from aibench.harness.smoke import smoke_config
+
+    base = SPEC.scales[scale]
+    BENCHMARK.synthesize(tmp_path, synthesis_config(base, scale), seed=0)
+    assert BENCHMARK.check_data(tmp_path, base) == {"train_frames": 4, "val_frames": 2}
+    photo = next((tmp_path / "leftImg8bit" / "val" / "frankfurt").iterdir())
+    with Image.open(photo) as image:
+        assert image.size == (512, 256)  # Cityscapes' 2:1 at the 256 px CycleGAN's Cityscapes set is made at
+    cfg = smoke_config(base)
+    bench = BENCHMARK(RunContext(scale, cfg, tmp_path, torch.device("cpu"), 0, smoke=True,
+                                 eval_limit=cfg.smoke.eval_samples))
+    bench.setup()
+    assert bench.photos.shape == (4, 3, 286, 286) and bench.val_photos.shape == (cfg.smoke.eval_samples, 3, 256, 256)
+    assert sum(p.numel() for m in bench.models().values() for p in m.parameters()) == SPEC.full_size.params
+    # small trains on the first 1,000 frames: fewer is an adaptation the record keeps, not an error
+    assert any("4 training frames, fewer than the 1000" in w for w in bench.ctx.warnings) == (scale == "small")

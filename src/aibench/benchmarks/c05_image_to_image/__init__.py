@@ -5,7 +5,7 @@ accuracy and class IoU over the 19 Cityscapes classes, each generated pixel read
 """
 
 from aibench.registry import card
-from aibench.spec import BenchmarkSpec, ScaleConfig
+from aibench.spec import BenchmarkSpec, ModelSize, ScaleConfig, SmokeConfig
 
 # CycleGAN paper §4 / appendix 7 and its code (junyanz/pytorch-CycleGAN-and-pix2pix defaults): 9 residual blocks
 # at 256x256, 64 generator / discriminator filters, lambda = 10, identity weight 0.5, pool of 50, Adam lr 2e-4
@@ -17,6 +17,14 @@ _REFERENCE = {
     "beta1": 0.5, "constant_epochs": 100, "decay_epochs": 100, "load_size": 286, "crop_size": 256,
     "eval_size": 256, "max_train_frames": None,
 }
+
+# `aibench data synth C5 --scale small|full`: synthetic street scenes in the Cityscapes layout (the real label ids
+# and colours of cityscapesScripts), 2 frames in each of 2 training cities and 2 in a validation city, at 512x256
+# px: Cityscapes' 2:1 aspect at the 256 px height CycleGAN's Cityscapes set is made at (the reference then resizes
+# to 286x286 and crops 256x256). One step of batch 1 at 256x256 is the heaviest of the suite's smoke steps.
+_SMOKE = SmokeConfig(batch_size=1, steps=1, eval_samples=1, queries=1, synth={
+    "synth_train_cities": ["aachen", "bochum"], "synth_train_per_city": 2, "synth_val_cities": ["frankfurt"],
+    "synth_val_per_city": 2, "synth_width": 512, "synth_height": 256})
 
 SPEC = BenchmarkSpec(
     card=card("C5"),
@@ -43,12 +51,16 @@ SPEC = BenchmarkSpec(
         # small: the reference recipe on the first 1,000 training frames
         "small": ScaleConfig(
             target=0.52, max_epochs=200, batch_size=1, eval_every=5, inference_samples=100,
-            hparams={**_REFERENCE, "max_train_frames": 1000},
+            hparams={**_REFERENCE, "max_train_frames": 1000}, smoke=_SMOKE,
         ),
         "full": ScaleConfig(
             target=0.52, max_epochs=200, batch_size=1, eval_every=5, inference_samples=500,
-            hparams=dict(_REFERENCE),
+            hparams=dict(_REFERENCE), smoke=_SMOKE,
         ),
     },
     default_data_subdir="cityscapes",
+    full_size=ModelSize(params=28_285_832, flops_per_sample=99_103_014_912,
+                        source="junyanz/pytorch-CycleGAN-and-pix2pix resnet_9blocks generator (11,378,179; its "
+                               "'Total number of parameters: 11.378 M') x 2 + 70x70 PatchGAN 'basic' discriminator "
+                               "(2,764,737; '2.765 M') x 2, ngf = ndf = 64"),
 )

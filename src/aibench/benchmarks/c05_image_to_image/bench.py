@@ -62,6 +62,9 @@ class ImageToImage(Benchmark):
     def setup(self) -> None:
         hp, device = self.hp, self.device
         train, val = _frames(self.ctx.data_dir, self.config)
+        val = list(self.limit_eval(val))
+        if (wanted := hp.get("max_train_frames")) and len(train) < wanted:
+            self.warn(f"Cityscapes: {len(train)} training frames, fewer than the {wanted} this scale trains on")
         # held as uint8 at load size: 2,975 Cityscapes frames at 286x286 take 0.7 GB per domain
         self.photos = self._uint8(load_images([f.photo for f in train], hp["load_size"]))
         self.labels = self._uint8(load_images([f.color for f in train], hp["load_size"], nearest=True))
@@ -70,10 +73,9 @@ class ImageToImage(Benchmark):
         self.majority = majority_class(train, hp["eval_size"])
         self.query_rows = list(range(min(self.config.inference_samples, len(val))))
 
-        self.gen_ab = ResnetGenerator(hp["width"], hp["blocks"]).to(device)  # photo -> label (G)
-        self.gen_ba = ResnetGenerator(hp["width"], hp["blocks"]).to(device)  # label -> photo (F)
-        self.disc_b = PatchDiscriminator(hp["width"]).to(device)  # judges label images
-        self.disc_a = PatchDiscriminator(hp["width"]).to(device)  # judges photos
+        nets = {role: module.to(device) for role, module in self.reference_models(self.config).items()}
+        self.gen_ab, self.gen_ba = nets["generator_ab"], nets["generator_ba"]
+        self.disc_a, self.disc_b = nets["discriminator_a"], nets["discriminator_b"]
         for module in self.models().values():
             init_weights(module)
         betas = (hp["beta1"], 0.999)
@@ -84,6 +86,16 @@ class ImageToImage(Benchmark):
         self.pool_a = ImagePool(hp["pool_size"], random.Random(self.ctx.seed))
         self.pool_b = ImagePool(hp["pool_size"], random.Random(self.ctx.seed + 1))
         self.crop_gen = torch.Generator().manual_seed(self.ctx.seed + 2)
+
+    @classmethod
+    def reference_models(cls, config: ScaleConfig) -> dict[str, nn.Module]:
+        """Both generators and both PatchGANs; their sizes depend on the width and block count alone (images
+        are RGB in both domains: label maps are colour images, whatever the class count)."""
+        width, blocks = config.hparams["width"], config.hparams["blocks"]
+        return {"generator_ab": ResnetGenerator(width, blocks),  # photo -> label (G)
+                "generator_ba": ResnetGenerator(width, blocks),  # label -> photo (F)
+                "discriminator_a": PatchDiscriminator(width),  # judges photos
+                "discriminator_b": PatchDiscriminator(width)}  # judges label images
 
     @staticmethod
     def _uint8(images: torch.Tensor) -> torch.Tensor:
