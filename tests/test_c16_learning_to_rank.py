@@ -11,14 +11,17 @@ from torchmetrics.retrieval import RetrievalMAP, RetrievalNormalizedDCG, Retriev
 
 from aibench.benchmarks.base import RunContext
 from aibench.benchmarks.c16_learning_to_rank import SPEC
-from aibench.benchmarks.c16_learning_to_rank.bench import BENCHMARK, WindowBatch
+from aibench.benchmarks.c16_learning_to_rank.bench import (
+    BENCHMARK, GOWALLA_LOCATIONS, GOWALLA_USERS, WindowBatch,
+)
 from aibench.benchmarks.c16_learning_to_rank.data import (
     RankingMetrics, average_precision, build_sequences, item_mask, keep_frequent, last_items, ranking_preds,
-    sample_unseen, sliding_windows, synthesize_checkins, top_k_preds,
+    sample_unseen, sliding_windows, synthesize_checkins, synthesize_shaped_checkins, top_k_preds,
 )
 from aibench.benchmarks.c16_learning_to_rank.model import (
     Caser, discrepancy_weights, distillation_loss, position_weights, ranking_loss,
 )
+from aibench.characterize.flops import count_parameters
 from aibench.datasets.gowalla import CHECKINS_FILE, CheckIns, write_checkins
 from aibench.errors import DataError
 
@@ -265,3 +268,45 @@ def test_evaluate_infer_and_score_agree(bench):
     metrics.update(ranking_preds(bench.student.score_all(bench.recent[users], users), bench.seen[users]),
                    bench.heldout[users][:, 1:])
     assert scored.value == pytest.approx(metrics.result()["precision_at_10"])
+
+
+# ----- the full-size configuration ---------------------------------------------------------------------
+FULL = SPEC.scales["full"]
+
+
+def test_reference_models_are_both_casers_at_the_reference_gowalla_size_on_the_meta_device():
+    with torch.device("meta"):
+        models = BENCHMARK.reference_models(FULL)
+    assert [m.item_embeddings.embedding_dim for m in models.values()] == [100, 50]
+    assert {m.user_embeddings.num_embeddings for m in models.values()} == {GOWALLA_USERS} == {13_149}
+    assert {m.W2.num_embeddings for m in models.values()} == {GOWALLA_LOCATIONS + 1} == {14_010}
+    counts = count_parameters(models)
+    assert (counts["teacher"], counts["student"]) == (5_584_102, 2_794_102)
+    assert counts["total"] == SPEC.full_size.params
+    assert set(SPEC.choices) >= {"metric", "data", "models"}
+
+
+def test_shaped_check_ins_all_pass_the_cold_start_filter():
+    data = build_sequences(synthesize_shaped_checkins(0, users=700, locations=750), 15, 15, 0.2)
+    assert (data.n_users, data.n_items - 1) == (700, 750)
+
+
+def test_smoke_run_builds_the_reference_models_steps_every_phase_and_limits_evaluation(tmp_path):
+    config = dataclasses.replace(FULL, batch_size=FULL.smoke.batch_size)
+    BENCHMARK.synthesize(tmp_path, dataclasses.replace(config, hparams={**config.hparams, **config.smoke.synth}), 0)
+    ctx = RunContext("full", config, tmp_path, torch.device("cpu"), seed=0, smoke=True,
+                     eval_limit=config.smoke.eval_samples)
+    bench = BENCHMARK(ctx)
+    bench.setup()
+    assert count_parameters(bench.models())["total"] == SPEC.full_size.params and ctx.warnings == []
+    batches = [b for _, b in zip(range(4), bench.train_batches(0))]
+    assert [(b.phase, b.rank_samples is not None) for b in batches] == [
+        ("teacher", False), ("student", False), ("student", True), ("teacher", False)]
+    assert bench.evaluate().samples == config.smoke.eval_samples
+
+
+def test_a_full_run_on_other_counts_warns(tmp_path):
+    BENCHMARK.synthesize(tmp_path, SMALL_SYNTH, seed=0)
+    ctx = RunContext("full", SMALL_SYNTH, tmp_path, torch.device("cpu"), seed=0)
+    BENCHMARK(ctx).setup()
+    assert len(ctx.warnings) == 1 and "reference's preprocessed files have 13,149 and 14,009" in ctx.warnings[0]

@@ -139,8 +139,11 @@ def write_checkins(path: Path, checkins: CheckIns) -> Path:
     """Write check-ins in SNAP's layout and order (by user, each user's newest first); .gz if path ends so."""
     path = Path(path)
     order = np.lexsort((-checkins.time, checkins.user))
-    lines = [f"{checkins.user[i]}\t{format_time(checkins.time[i])}\t{checkins.latitude[i]:.10f}\t"
-             f"{checkins.longitude[i]:.10f}\t{checkins.location[i]}\n" for i in order]
+    # numpy formats all times at once (2010-10-19T23:55:27 + Z): a datetime object a line is 5x slower
+    times = np.datetime_as_string(checkins.time[order].astype("datetime64[s]"), unit="s")
+    lines = [f"{user}\t{time}Z\t{lat:.10f}\t{lon:.10f}\t{location}\n" for user, time, lat, lon, location in
+             zip(checkins.user[order].tolist(), times.tolist(), checkins.latitude[order].tolist(),
+                 checkins.longitude[order].tolist(), checkins.location[order].tolist())]
     opener = gzip.open if path.suffix == ".gz" else open
     with opener(path, "wt", encoding="utf-8", newline="") as handle:
         handle.writelines(lines)

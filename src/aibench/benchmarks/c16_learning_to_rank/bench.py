@@ -21,7 +21,7 @@ from aibench.benchmarks.base import Benchmark, Quality, StepOutput
 from aibench.benchmarks.c16_learning_to_rank import SPEC
 from aibench.benchmarks.c16_learning_to_rank.data import (
     PAD, RankingMetrics, SequenceData, build_sequences, item_mask, last_items, popularity_scores, ranking_preds,
-    sample_unseen, sliding_windows, top_k_preds, write_synthetic,
+    sample_unseen, sliding_windows, top_k_preds, write_shaped, write_synthetic,
 )
 from aibench.benchmarks.c16_learning_to_rank.model import (
     Caser, discrepancy_weights, distillation_loss, position_weights, ranking_loss,
@@ -31,6 +31,11 @@ from aibench.spec import ScaleConfig
 
 TOP_N = 10  # the metric's cut-off: precision@10 etc.
 EVAL_USERS_PER_BATCH = 512
+# Gowalla after the reference's preprocessing (Caser's cold-start filter, 15 check-ins per user and location):
+# the rank_distill data files AIBench's C16 trains on (datasets/gowalla/test/test.txt holds user ids
+# 1..13,149 and location ids 1..14,009; Caser's paper: 13.1k users, 14.0k items). The reference models are
+# built at these sizes; item index 0 is the padding item, so the item tables have 14,010 rows.
+GOWALLA_USERS, GOWALLA_LOCATIONS = 13_149, 14_009
 
 
 @dataclass
@@ -65,9 +70,21 @@ class LearningToRank(Benchmark):
     # ----- data -------------------------------------------------------------------------------------
     @classmethod
     def synthesize(cls, data_dir: Path, config: ScaleConfig, seed: int) -> None:
+        """tiny: walkers in a few cities (structure to learn); small/full (smoke sizes synth_users and
+        synth_locations): every user and location the preprocessed Gowalla has, all past the cold-start filter."""
+        if "synth_users" in config.hparams:
+            write_shaped(data_dir, seed, config.hparams["synth_users"], config.hparams["synth_locations"])
+            return
         sizes = ("regions", "users_per_region", "loop_locations")  # tiny's hparams set them; else the defaults
         write_synthetic(data_dir, seed, **{k: config.hparams[f"synth_{k}"] for k in sizes
                                            if f"synth_{k}" in config.hparams})
+
+    @classmethod
+    def reference_models(cls, config: ScaleConfig) -> dict[str, torch.nn.Module]:
+        """Teacher and student Caser at the preprocessed Gowalla's users and locations (+1 padding item)."""
+        hp = config.hparams
+        return {role: Caser(GOWALLA_USERS, GOWALLA_LOCATIONS + 1, hp[f"{role}_d"], hp["L"], hp["nv"], hp["nh"],
+                            hp["dropout"]) for role in ("teacher", "student")}
 
     @classmethod
     def check_data(cls, data_dir: Path, config: ScaleConfig) -> dict[str, Any]:
@@ -82,6 +99,8 @@ class LearningToRank(Benchmark):
     def setup(self) -> None:
         hp, device = self.hp, self.device
         self.data = _preprocess(self.ctx.data_dir, self.config)
+        self._warn_if_not_the_reference_counts()
+        self.eval_users = len(self.limit_eval(range(self.data.n_users)))  # the first users, all but in a smoke run
         users, sequences, targets = sliding_windows(self.data.train, hp["L"], hp["T"])
         self.windows = (users.to(device), sequences.to(device), targets.to(device))
         self.seen = item_mask(self.data.train, self.data.n_items).to(device)
@@ -98,6 +117,15 @@ class LearningToRank(Benchmark):
         popularity = popularity_scores(self.data.train, self.data.n_items).to(device)
         self.popularity_precision = self._quality(lambda seqs, u: popularity.expand(len(u), -1))[
             f"precision_at_{TOP_N}"]
+
+    def _warn_if_not_the_reference_counts(self) -> None:
+        """At full, a check-ins file whose filtered users or locations differ from the reference's builds
+        other embedding tables: kept in the record."""
+        counts = (self.data.n_users, self.data.n_items - 1)
+        if self.ctx.scale == "full" and counts != (GOWALLA_USERS, GOWALLA_LOCATIONS):
+            self.warn(f"Gowalla after the cold-start filter has {counts[0]:,} users and {counts[1]:,} locations; "
+                      f"the reference's preprocessed files have {GOWALLA_USERS:,} and {GOWALLA_LOCATIONS:,}: "
+                      "the models' tables follow the file")
 
     def _caser(self, d: int) -> Caser:
         hp = self.hp
@@ -121,11 +149,22 @@ class LearningToRank(Benchmark):
         return len(self.windows[0])
 
     def train_batches(self, epoch: int) -> Iterator[WindowBatch]:
+        if self.ctx.smoke:
+            yield from self._smoke_batches()
+            return
         phase = self.phase(epoch)
         dynamic = phase == "student" and epoch - self.hp["teacher_epochs"] >= self.hp["dynamic_start_epoch"]
         order = torch.randperm(self.train_samples(), generator=self.generator, device=self.device)
         for start in range(0, len(order), self.config.batch_size):
             yield self._batch(order[start:start + self.config.batch_size], phase, dynamic)
+
+    def _smoke_batches(self) -> Iterator[WindowBatch]:
+        """A smoke run's few steps visit every phase in turn: teacher, student on position weights, student
+        with the ranking-discrepancy weights (the paper's hybrid), and again."""
+        order = torch.randperm(self.train_samples(), generator=self.generator, device=self.device)
+        phases = (("teacher", False), ("student", False), ("student", True))
+        for step, start in enumerate(range(0, len(order), self.config.batch_size)):
+            yield self._batch(order[start:start + self.config.batch_size], *phases[step % len(phases)])
 
     def _batch(self, index: torch.Tensor, phase: str, dynamic: bool) -> WindowBatch:
         users, sequences, targets = (t[index] for t in self.windows)
@@ -181,13 +220,14 @@ class LearningToRank(Benchmark):
         value = metrics.pop(f"precision_at_{TOP_N}")
         extra = {**metrics, f"teacher_precision_at_{TOP_N}": self.teacher_precision,
                  f"popularity_precision_at_{TOP_N}": self.popularity_precision}
-        return Quality(value=value, extra=extra, samples=self.data.n_users)
+        return Quality(value=value, extra=extra, samples=self.eval_users)
 
     def _quality(self, score_all: Any) -> dict[str, float]:
-        """Metrics of a ranker (a callable: recent items, users -> scores of all items) over all users."""
+        """Metrics of a ranker (a callable: recent items, users -> scores of all items) over the evaluated
+        users (all of them, or the first few in a smoke run)."""
         metrics = RankingMetrics(TOP_N)
-        for start in range(0, self.data.n_users, EVAL_USERS_PER_BATCH):
-            users = torch.arange(start, min(start + EVAL_USERS_PER_BATCH, self.data.n_users), device=self.device)
+        for start in range(0, self.eval_users, EVAL_USERS_PER_BATCH):
+            users = torch.arange(start, min(start + EVAL_USERS_PER_BATCH, self.eval_users), device=self.device)
             scores = score_all(self.recent[users], users)
             metrics.update(ranking_preds(scores, self.seen[users]), self.heldout[users][:, 1:])
         return metrics.result()

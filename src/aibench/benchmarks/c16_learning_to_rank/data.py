@@ -268,7 +268,40 @@ def _timestamps(rng: np.random.Generator, n: int) -> np.ndarray:
     return rng.integers(_START, _END) + np.cumsum(gaps)
 
 
+def synthesize_shaped_checkins(seed: int, users: int, locations: int, per_user: int = 18,
+                               regions: int = 8) -> CheckIns:
+    """A set shaped like the preprocessed Gowalla: exactly `users` users and `locations` locations, every one
+    with at least 15 check-ins, so Caser's cold-start filter keeps them all. Each city's locations lie on a
+    loop; its users start at evenly spaced stops and walk forward one stop per check-in, so every location is
+    visited by the same number of walks (users x per_user / locations, at least 16 here)."""
+    rng = np.random.default_rng(seed)
+    location_ids = np.sort(rng.choice(np.arange(1, 6_000_000), size=locations, replace=False))
+    user_ids = np.sort(rng.choice(np.arange(200_000), size=users, replace=False))
+    loops = np.array_split(np.arange(locations), regions)
+    lat, lon = np.empty(locations), np.empty(locations)
+    user_rows, loc_rows = [], []
+    for region, (loop, members) in enumerate(zip(loops, np.array_split(np.arange(users), regions))):
+        c_lat, c_lon = CITIES[region % len(CITIES)]
+        angles = 2 * np.pi * np.arange(len(loop)) / len(loop)
+        lat[loop], lon[loop] = c_lat + 0.035 * np.sin(angles), c_lon + 0.045 * np.cos(angles)
+        starts = (np.arange(len(members)) * len(loop)) // len(members)
+        steps = (starts[:, None] + np.arange(per_user)[None, :]) % len(loop)
+        user_rows.append(np.repeat(members, per_user))
+        loc_rows.append(loop[steps.reshape(-1)])
+    user, loc = np.concatenate(user_rows), np.concatenate(loc_rows)
+    gaps = 600 + rng.exponential(10 * 3600, (users, per_user)).astype(np.int64)
+    time = (rng.integers(_START, _END, users)[:, None] + np.cumsum(gaps, 1))[user, np.tile(np.arange(per_user), users)]
+    return CheckIns(user=user_ids[user], time=time, latitude=lat[loc], longitude=lon[loc],
+                    location=location_ids[loc])
+
+
 def write_synthetic(data_dir: Path, seed: int, **sizes: int) -> Path:
     """Write synthesize_checkins(seed, **sizes) as DATA_DIR/loc-gowalla_totalCheckins.txt."""
     Path(data_dir).mkdir(parents=True, exist_ok=True)
     return write_checkins(Path(data_dir) / CHECKINS_FILE, synthesize_checkins(seed, **sizes))
+
+
+def write_shaped(data_dir: Path, seed: int, users: int, locations: int) -> Path:
+    """Write synthesize_shaped_checkins(...) as DATA_DIR/loc-gowalla_totalCheckins.txt."""
+    Path(data_dir).mkdir(parents=True, exist_ok=True)
+    return write_checkins(Path(data_dir) / CHECKINS_FILE, synthesize_shaped_checkins(seed, users, locations))
