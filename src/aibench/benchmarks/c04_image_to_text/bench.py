@@ -123,11 +123,11 @@ class ImageToText(Benchmark):
     # ----- setup ------------------------------------------------------------------------------------
     @staticmethod
     def build_model(hp: dict[str, Any], vocab_size: int) -> ShowAndTell:
-        if hp["image_size"] < MIN_IMAGE_SIZE:
-            raise UserError(f"C4: image_size {hp['image_size']} is below Inception-v3's smallest input, "
-                            f"{MIN_IMAGE_SIZE}")
+        if hp["image_size"] < MIN_IMAGE_SIZE[hp["encoder"]]:
+            raise UserError(f"C4: image_size {hp['image_size']} is below {hp['encoder']}'s smallest input, "
+                            f"{MIN_IMAGE_SIZE[hp['encoder']]}")
         return ShowAndTell(vocab_size, hp["embedding"], hp["hidden"], hp["dropout"], hp["init_scale"],
-                           hp["encoder_divisor"])
+                           hp["encoder_divisor"], hp["encoder"])
 
     @classmethod
     def reference_models(cls, config: ScaleConfig) -> dict[str, nn.Module]:
@@ -173,7 +173,8 @@ class ImageToText(Benchmark):
         hp = self.hp
         cnn = list(self.model.encoder.parameters())
         w_i = list(self.model.image_embedding.parameters())
-        rest = [p for name, p in self.model.named_parameters() if not name.startswith(("encoder.", "image_embedding."))]
+        rest = [p for name, p in self.model.named_parameters()
+                if not name.startswith(("encoder.", "image_embedding."))]
         groups = [{"params": cnn, "weight_decay": hp["cnn_weight_decay"]}, {"params": w_i}, {"params": rest}]
         return _OPTIMIZERS[hp["optimizer"]]([{**g, "lr": hp["lr"]} for g in groups])
 
@@ -326,11 +327,11 @@ class ImageToText(Benchmark):
         return len(self.example_batch().owners)
 
     def describe(self) -> dict[str, Any]:
-        divisor = self.hp["encoder_divisor"]
+        divisor, encoder = self.hp["encoder_divisor"], self.hp["encoder"]
         return {"vocab_words": len(self.vocab), "softmax_rows": self.model.output.out_features,
                 "train_images": len(self.train_set.items), "train_pairs": self.train_set.pairs,
                 "eval_split": self.hp["eval_split"], "eval_images": len(self.eval_items),
-                "encoder": "torchvision inception_v3" + (f", channels / {divisor}" if divisor != 1 else ""),
+                "encoder": f"torchvision {encoder}" + (f", channels / {divisor}" if divisor != 1 else ""),
                 "pretrained_tensors_missing": self.pretrained_missing, "decoding": "greedy",
                 "unigram_perplexity": self.unigram}
 

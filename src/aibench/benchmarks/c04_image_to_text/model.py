@@ -3,8 +3,8 @@
 Structural parts (paper §3, im2txt's show_and_tell_model.py):
 - image encoder: Inception-v3 (im2txt's CNN), here torchvision's `Inception3` so its ImageNet weights file loads,
   without the auxiliary and 1000-way classifier heads: its 2048 pooled features (after Mixed_7c) are mapped by a
-  linear layer W_I (with bias, as im2txt's image_embedding) into the word-embedding space. Tiny narrows every
-  convolution of the same network by a divisor (the input's three channels excepted);
+  linear layer W_I (with bias, as im2txt's image_embedding) into the word-embedding space. Tiny uses the
+  family's first member, GoogLeNet (Inception-v1, 1024 pooled features), which learns from scratch at 32 x 32;
 - the image embedding is the LSTM's input at t = -1 only (x_{-1} = CNN(I)); words enter as embeddings W_e S_t
   from the start word S_0 = <s> on;
 - one LSTM layer, its forget gate's bias starting at 1 (as im2txt, by TensorFlow's BasicLSTMCell), so the image,
@@ -21,13 +21,14 @@ import functools
 
 import torch
 from torch import nn
+from torchvision.models import googlenet
 from torchvision.models.inception import (
     BasicConv2d, Inception3, InceptionA, InceptionAux, InceptionB, InceptionC, InceptionD, InceptionE)
 
 from aibench.benchmarks.c04_image_to_text.data import BOS_ID, EOS_ID, PAD_ID, UNK_ID
 
-INCEPTION_FEATURES = 2048  # channels of Inception-v3's pooled Mixed_7c output
-MIN_IMAGE_SIZE = 75  # the smallest input Inception-v3's strides reduce to a 1 x 1 map without error
+FEATURES = {"inception_v3": 2048, "googlenet": 1024}  # channels of the pooled last inception block
+MIN_IMAGE_SIZE = {"inception_v3": 75, "googlenet": 32}  # the smallest input the strides take without error
 
 
 class NarrowConv(BasicConv2d):
@@ -56,12 +57,20 @@ def inception_v3_features(divisor: int = 1) -> nn.Module:
     return cnn
 
 
+def googlenet_features() -> nn.Module:
+    """torchvision's GoogLeNet without auxiliary heads, up to its pooled features (fc and dropout identities)."""
+    cnn = googlenet(weights=None, aux_logits=False, init_weights=True, transform_input=False)
+    cnn.dropout = nn.Identity()
+    cnn.fc = nn.Identity()
+    return cnn
+
+
 class ShowAndTell(nn.Module):
     def __init__(self, vocab_size: int, embedding: int, hidden: int, dropout: float,
-                 init_scale: float, encoder_divisor: int = 1) -> None:
+                 init_scale: float, encoder_divisor: int = 1, encoder: str = "inception_v3") -> None:
         super().__init__()
-        self.encoder = inception_v3_features(encoder_divisor)
-        self.image_embedding = nn.Linear(INCEPTION_FEATURES // encoder_divisor, embedding)  # W_I
+        self.encoder = inception_v3_features(encoder_divisor) if encoder == "inception_v3" else googlenet_features()
+        self.image_embedding = nn.Linear(FEATURES[encoder] // encoder_divisor, embedding)  # W_I
         self.embedding = nn.Embedding(vocab_size, embedding, padding_idx=PAD_ID)
         self.lstm = nn.LSTM(embedding, hidden, batch_first=True)
         self.dropout = nn.Dropout(dropout)
