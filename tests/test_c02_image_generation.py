@@ -158,33 +158,90 @@ def test_evaluation_is_reproducible_and_leaves_training_untouched(synthetic_dir)
     critic_before = [p.clone() for p in bench.critic.parameters()]
     noise_state = bench.noise_gen.get_state()
     first, second = bench.evaluate(), bench.evaluate()
-    assert first.value == second.value and first.value > 0  # untrained generator: clearly not the data
+    assert first.value == second.value and first.extra == second.extra
+    assert first.extra["em_evaluation_critic"] > 0  # untrained generator: clearly not the data
     assert all(torch.equal(a, b) for a, b in zip(critic_before, bench.critic.parameters()))
     assert torch.equal(noise_state, bench.noise_gen.get_state())
 
 
-def test_a_dead_training_critic_cannot_fake_quality(synthetic_dir):
-    """A training critic that outputs a constant reads EM 0; the evaluation critic does not depend on it."""
+def test_quality_is_the_training_critics_estimate_and_the_evaluation_critic_an_extra(synthetic_dir):
+    """A training critic that outputs a constant reads EM 0: that is the quality (the paper's measure); the
+    evaluation critic in extra does not depend on it."""
     bench = _bench(synthetic_dir)
-    before = bench.evaluate().value
+    before = bench.evaluate()
+    assert before.value == pytest.approx(bench.training_estimate())
     with torch.no_grad():
         for p in bench.critic.parameters():
             p.zero_()
     after = bench.evaluate()
-    assert after.extra["em_training_critic"] == 0.0
-    assert after.value == before > 0
+    assert after.value == 0.0
+    assert after.extra["em_evaluation_critic"] == before.extra["em_evaluation_critic"] > 0
 
 
-def test_untrained_generator_is_far_above_the_tiny_target(tmp_path):
-    """The tiny target must be a quality the untrained generator does not have (the spec's baseline)."""
+def _step_to_generator_iteration(bench, g):
+    batch = bench.train_images[:16]
+    while bench.generator_iterations < g:
+        bench.train_step(batch)
+
+
+BURSTS = {"critic_burst_iters": 4, "critic_burst_first": 2, "critic_burst_every": 4, "n_critic": 2}
+
+
+def test_an_estimate_near_zero_before_the_warm_up_does_not_meet_the_target(synthetic_dir):
+    """Before the critic has learned, its estimate reads about 0, below any positive target: no evaluation is
+    due, so it cannot end the run."""
+    bench = _bench(synthetic_dir)
+    assert abs(bench.training_estimate()) < TINY.target
+    assert BENCHMARK.SPEC.meets_target(bench.training_estimate(), TINY.target)  # what would end the run
+    assert not bench.eval_due(0)
+
+
+def test_target_counts_after_a_refresh_burst_once_the_estimate_rose_above_it(synthetic_dir):
+    cfg = dataclasses.replace(_config(**BURSTS), target=0.0)
+    torch.manual_seed(0)
+    bench = BENCHMARK(RunContext("tiny", cfg, synthetic_dir, torch.device("cpu"), 0))
+    bench.setup()
+    _step_to_generator_iteration(bench, 2)  # the warm-up's two bursts: trained, but not yet refreshed
+    assert bench.peak_estimate > 0 and not bench.eval_due(0)
+    _step_to_generator_iteration(bench, 4)  # regular rounds: a lagging critic must not count either
+    assert not bench.eval_due(0)
+    _step_to_generator_iteration(bench, 5)  # the burst at generator iteration 4 refreshes the critic
+    assert bench.critic_trained_at == 4 and bench.eval_due(0)
+    assert bench.describe()["critic_trained_at_generator_iteration"] == 4
+
+
+def test_target_never_counts_while_the_estimate_stays_below_it(synthetic_dir):
+    """An estimate that never rose above the target says the critic never learned, not that the generator is
+    good (a dead critic reads 0 from the start)."""
+    bench = _bench(synthetic_dir, **BURSTS)
+    with torch.no_grad():
+        for p in bench.critic.parameters():
+            p.zero_()
+    for group in bench.critic_opt.param_groups:
+        group["lr"] = 0.0
+    _step_to_generator_iteration(bench, 9)
+    assert bench.critic_trained_at == 4 and bench.peak_estimate == 0.0
+    assert not bench.eval_due(0)
+
+
+def test_a_trained_critic_reads_the_untrained_generator_far_above_the_tiny_target(tmp_path):
+    """The tiny target must be a quality the untrained generator does not have: the training critic, after the
+    warm-up's critic steps against it, reads about the spec's baseline."""
     BENCHMARK.synthesize(tmp_path, TINY, seed=11)
     torch.manual_seed(11)
     bench = BENCHMARK(RunContext("tiny", TINY, tmp_path, torch.device("cpu"), 11))
     bench.setup()
-    with torch.no_grad():
-        quality = bench.evaluate()
-    assert quality.value > 2 * TINY.target
-    assert quality.value == pytest.approx(TINY.baseline, rel=0.2)
+    hp = TINY.hparams
+    batches = iter(())
+    for _ in range(hp["critic_burst_first"] * hp["critic_burst_iters"]):
+        batch = next(batches, None)
+        if batch is None:
+            batches = iter(bench.train_batches(0))
+            batch = next(batches)
+        bench._critic_step(batch)
+    estimate = bench.training_estimate()
+    assert estimate > 2 * TINY.target
+    assert estimate == pytest.approx(TINY.baseline, rel=0.3)
 
 
 # ----- training -----------------------------------------------------------------------------------------
@@ -250,7 +307,8 @@ def test_inference_generates_images_from_noise(synthetic_dir):
     assert len(outputs) == 3 and outputs[0].shape == (3, 16, 16)
     assert all(o.abs().max() <= 1 for o in outputs)
     quality = bench.score(range(3), outputs)
-    assert quality.value > 0 and set(quality.extra) >= {"nn_rmse_fake_to_real", "nn_rmse_real_to_fake"}
+    assert set(quality.extra) >= {"em_evaluation_critic", "nn_rmse_fake_to_real", "nn_rmse_real_to_fake"}
+    assert quality.extra["em_evaluation_critic"] > 0
 
 
 def test_training_example_counts_critic_and_generator_passes(synthetic_dir):
@@ -270,3 +328,32 @@ def test_four_layer_relu_mlps_critic_without_sigmoid_generator_with_tanh():
         assert sum(isinstance(m, nn.ReLU) for m in net) == 3
     assert isinstance(critic.net[-1], nn.Linear) and isinstance(generator.net[-1], nn.Tanh)
     assert generator(torch.randn(2, 5)).shape == (2, 3, 4, 4) and critic(torch.rand(2, 3, 4, 4)).shape == (2,)
+
+
+# ----- the full configuration -------------------------------------------------------------------------------
+FULL = BENCHMARK.SPEC.scales["full"]
+FULL_PARAMS = 13_698_561  # WassersteinGAN models/mlp.py: MLP_G 6,880,768 + MLP_D 6,817,793 at 64x64x3
+
+
+def test_reference_models_on_the_meta_device_have_the_reference_size():
+    with torch.device("meta"):
+        models = BENCHMARK.reference_models(FULL)
+    counts = {role: sum(p.numel() for p in m.parameters()) for role, m in models.items()}
+    assert counts == {"generator": 6_880_768, "critic": 6_817_793}
+    assert BENCHMARK.SPEC.full_size.params == FULL_PARAMS == sum(counts.values())
+
+
+def test_full_smoke_set_is_lsun_shaped_and_builds_the_reference_models(tmp_path):
+    from aibench.harness.runner import synthesis_config
+    from aibench.harness.smoke import smoke_config
+
+    BENCHMARK.synthesize(tmp_path, synthesis_config(FULL, "full"), seed=0)
+    summary = BENCHMARK.check_data(tmp_path, FULL)
+    assert summary["heldout_images"] == 300  # LSUN's bedroom_val_lmdb
+    cfg = smoke_config(FULL)
+    bench = BENCHMARK(RunContext("full", cfg, tmp_path, torch.device("cpu"), 0, smoke=True,
+                                 eval_limit=cfg.smoke.eval_samples))
+    bench.setup()
+    assert sum(p.numel() for m in bench.models().values() for p in m.parameters()) == FULL_PARAMS
+    assert bench.heldout.shape == (cfg.smoke.eval_samples, 3, 64, 64)
+    assert bench.train_images is None  # full streams LSUN from the export
