@@ -2,6 +2,7 @@
 
 import dataclasses
 import hashlib
+import re
 from pathlib import Path
 
 import pytest
@@ -17,9 +18,15 @@ from aibench.benchmarks.c01_image_classification.bench import (
 )
 from aibench.benchmarks.c01_image_classification.data import PATTERNS, synthetic_wnid
 from aibench.benchmarks.c01_image_classification.model import resnet50
+from aibench.characterize.flops import count_parameters
+from aibench.datasets.imagefolder import WNID_PATTERN
 from aibench.errors import DataError
+from aibench.harness.runner import synthesis_config
+from aibench.harness.smoke import smoke_config
 
 TINY = SPEC.scales["tiny"]
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 # A smaller copy of the tiny set keeps the file fast; the layout and patterns are the same.
 SMALL_SET = dataclasses.replace(TINY, batch_size=16, inference_samples=8, hparams={
     **TINY.hparams, "synth_train_per_class": 2, "synth_val_per_class": 2, "eval_batch_size": 32})
@@ -123,6 +130,8 @@ def test_reference_configuration_is_the_papers():
 def test_reference_width_model_is_torchvisions_resnet50():
     ours, theirs = resnet50(1000), torchvision.models.resnet50()
     assert [tuple(p.shape) for p in ours.parameters()] == [tuple(p.shape) for p in theirs.parameters()]
+    # torchvision's names, so a C1 checkpoint loads where torchvision's ImageNet weights do (C9's backbone)
+    assert list(ours.state_dict()) == list(theirs.state_dict())
     narrow = resnet50(10, base_width=16, zero_init_residual=True)
     assert narrow.fc.in_features == 16 * 8 * 4
     depth = sum(isinstance(m, torch.nn.Conv2d) for m in narrow.modules()) + 1  # + fc
@@ -169,3 +178,26 @@ def test_train_batches_reshuffle_reproducibly(bench):
 
     assert labels(0) == labels(0)
     assert labels(0) != labels(1)
+
+
+def test_reference_models_on_the_meta_device_have_torchvisions_count():
+    with torch.device("meta"):
+        models = ImageClassification.reference_models(SPEC.scales["full"])
+    assert count_parameters(models)["total"] == SPEC.full_size.params == 25_557_032  # torchvision's num_params
+    assert models["model"].fc.out_features == 1000
+
+
+def test_full_shaped_set_has_every_imagenet_class_and_smoke_setup_builds_the_reference(tmp_path):
+    cfg = synthesis_config(SPEC.scales["full"], "full")
+    ImageClassification.synthesize(tmp_path, cfg, seed=0)
+    summary = ImageClassification.check_data(tmp_path, cfg)
+    assert summary == {"classes": 1000, "train_images": 1000, "val_images": 1000}
+    assert all(re.fullmatch(WNID_PATTERN, p.name) for p in (tmp_path / "train").iterdir())
+    smoke = smoke_config(SPEC.scales["full"])
+    bench = ImageClassification(RunContext("full", smoke, tmp_path, torch.device("cpu"), seed=0, smoke=True,
+                                           eval_limit=smoke.smoke.eval_samples))
+    bench.setup()
+    assert len(bench.eval_set) == smoke.smoke.eval_samples and bench.train_loader.num_workers == 0
+    assert count_parameters(bench.models())["total"] == SPEC.full_size.params
+    size = SPEC.scales["full"].hparams["image_size"]
+    assert bench.example_batch()[0].shape == (smoke.batch_size, 3, size, size)

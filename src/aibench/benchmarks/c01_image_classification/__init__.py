@@ -2,7 +2,7 @@
 (top-5 also recorded) on the validation split."""
 
 from aibench.registry import card
-from aibench.spec import BenchmarkSpec, ScaleConfig
+from aibench.spec import BenchmarkSpec, ModelSize, ScaleConfig, SmokeConfig
 
 # The reference recipe: He et al. 2016 (section 3.4) as torchvision's references/classification/train.py runs it
 # for ResNet-50 (its README: batch 32 x 8 GPUs, lr 0.1, momentum 0.9, weight decay 1e-4, 90 epochs, lr /10 every
@@ -12,6 +12,16 @@ _REFERENCE = {
     "lr_gamma": 0.1, "warmup_epochs": 0, "image_size": 224, "resize_size": 256, "crop_scale": [0.08, 1.0],
     "base_width": 64, "zero_init_residual": False, "num_workers": 16,
 }
+
+
+def _smoke(num_classes: int) -> SmokeConfig:
+    """`aibench data synth C1 --scale small|full`: every class folder (1,000 at full, ImageNet's) with one small
+    train and one val JPEG each; `--smoke`: 2 steps at batch 2 at 224 px, 4 val images, 4 LoadGen queries, and no
+    loader worker processes (16 of them would take longer to start than the smoke run's work)."""
+    return SmokeConfig(batch_size=2, steps=2, eval_samples=4, queries=4,
+                       synth={"num_classes": num_classes, "synth_train_per_class": 1, "synth_val_per_class": 1,
+                              "synth_size_range": [40, 64]},
+                       hparams={"num_workers": 0})
 
 SPEC = BenchmarkSpec(
     card=card("C1"),
@@ -35,12 +45,15 @@ SPEC = BenchmarkSpec(
         # (the user's ImageNet folder is read as is; a folder holding exactly 100 classes is used whole).
         "small": ScaleConfig(
             target=0.749, max_epochs=90, batch_size=256, eval_every=1, inference_samples=1024,
-            hparams={**_REFERENCE, "num_classes": 100},
+            hparams={**_REFERENCE, "num_classes": 100}, smoke=_smoke(100),
         ),
         "full": ScaleConfig(
             target=0.749, max_epochs=90, batch_size=256, eval_every=1, inference_samples=1024,
-            hparams=dict(_REFERENCE),
+            hparams=dict(_REFERENCE), smoke=_smoke(1000),
         ),
     },
     default_data_subdir="imagenet",
+    full_size=ModelSize(params=25_557_032, flops_per_sample=8.178e9,
+                        source="torchvision resnet50 (He et al. 2016) at ImageNet's 1,000 classes: its documented "
+                               "num_params 25,557,032 (ResNet50_Weights.IMAGENET1K_V1.meta); 224x224 input"),
 )

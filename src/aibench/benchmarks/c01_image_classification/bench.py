@@ -73,6 +73,12 @@ class ImageClassification(LoaderClassifier):
         train, val = splits["train"], splits["val"]
         return {"classes": len(train.classes), "train_images": len(train), "val_images": len(val)}
 
+    @classmethod
+    def reference_models(cls, config: ScaleConfig) -> dict[str, nn.Module]:
+        """ResNet-50 with one logit per class the scale reads (ImageNet's 1,000 at full)."""
+        hp = config.hparams
+        return {"model": resnet50(hp["num_classes"], hp.get("base_width", 64), hp.get("zero_init_residual", False))}
+
     # ----- training ---------------------------------------------------------------------------------
     def setup(self) -> None:
         hp = self.hp
@@ -80,15 +86,15 @@ class ImageClassification(LoaderClassifier):
         self.num_classes = len(splits["train"].classes)
         self.train_set = ImageFolderDataset(splits["train"].samples,
                                             train_transform(hp["image_size"], tuple(hp["crop_scale"])))
-        self.eval_set = ImageFolderDataset(splits["val"].samples, eval_transform(hp["resize_size"], hp["image_size"]))
+        self.eval_set = ImageFolderDataset(self.limit_eval(splits["val"].samples),
+                                           eval_transform(hp["resize_size"], hp["image_size"]))
         self.shuffle_generator = torch.Generator()
         pin = self.device.type == "cuda"
         self.train_loader = make_loader(self.train_set, self.config.batch_size, hp["num_workers"], shuffle=True,
                                         generator=self.shuffle_generator, pin_memory=pin)
         self.eval_loader = make_loader(self.eval_set, hp.get("eval_batch_size", self.config.batch_size),
                                       hp["num_workers"], shuffle=False, pin_memory=pin)
-        self.model = resnet50(self.num_classes, hp.get("base_width", 64),
-                              hp.get("zero_init_residual", False)).to(self.device)
+        self.model = self.reference_models(self.config)["model"].to(self.device)
         self.optimizer = torch.optim.SGD(self.model.parameters(), lr=hp["lr"], momentum=hp["momentum"],
                                          weight_decay=hp["weight_decay"])
         steps_per_epoch = max(1, len(self.train_loader))

@@ -66,19 +66,19 @@ def synthetic_wnid(index: int) -> str:
 
 def synthesize_imagenet(root: Path, num_classes: int, train_per_class: int, val_per_class: int,
                         size_range: tuple[int, int], seed: int) -> None:
-    """Write train/<wnid>/<wnid>_<i>.JPEG and val/<wnid>/ILSVRC2012_val_<n>.JPEG, named as ImageNet names them."""
-    if num_classes > len(PATTERNS):
-        raise ValueError(f"the synthetic set has {len(PATTERNS)} patterns; asked for {num_classes} classes")
+    """Write train/<wnid>/<wnid>_<i>.JPEG and val/<wnid>/ILSVRC2012_val_<n>.JPEG, named as ImageNet names them.
+
+    Class k draws pattern k mod 10: up to 10 classes the set is learnable (tiny); the full-shaped smoke set's
+    1,000 classes repeat the patterns, since it checks the real model's shapes, not what it learns."""
     rng = np.random.default_rng(seed)
     val_number = 0
     for label in range(num_classes):
-        wnid = synthetic_wnid(label)
+        wnid, pattern = synthetic_wnid(label), PATTERNS[label % len(PATTERNS)]
         for i in range(train_per_class):
-            write_image(root, "train", wnid, f"{wnid}_{i}", draw_pattern(PATTERNS[label], rng, size_range))
+            write_image(root, "train", wnid, f"{wnid}_{i}", draw_pattern(pattern, rng, size_range))
         for _ in range(val_per_class):
             val_number += 1
-            write_image(root, "val", wnid, f"ILSVRC2012_val_{val_number:08d}",
-                        draw_pattern(PATTERNS[label], rng, size_range))
+            write_image(root, "val", wnid, f"ILSVRC2012_val_{val_number:08d}", draw_pattern(pattern, rng, size_range))
 
 
 def draw_pattern(pattern: str, rng: np.random.Generator, size_range: tuple[int, int]) -> np.ndarray:
