@@ -9,9 +9,15 @@ from aibench.benchmarks.c08_3d_face_recognition import SPEC
 from aibench.benchmarks.c08_3d_face_recognition.bench import BENCHMARK, identification_accuracy
 from aibench.benchmarks.c08_3d_face_recognition.data import rgbd_tensor
 from aibench.benchmarks.c08_3d_face_recognition.model import rgbd_resnet50
+from aibench.characterize.flops import count_parameters
 from aibench.datasets.rgbd_faces import load_pair, read_splits
+from aibench.errors import DataError
+from aibench.harness.runner import synthesis_config
+from aibench.harness.smoke import smoke_config
 
 TINY = SPEC.scales["tiny"]
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_resnet50_with_a_four_channel_stem_and_one_logit_per_identity():
@@ -67,3 +73,30 @@ def test_benchmark_trains_and_scores(tiny_dir):
     assert quality.samples == len(bench.eval_set) and 0 <= quality.value <= 1
     outputs = bench.infer(list(bench.inference_samples())[:4])
     assert len(outputs) == 4 and outputs[0].shape == (TINY.hparams["num_identities"],)
+
+
+def test_reference_models_on_the_meta_device_are_the_rgbd_resnet50_at_253_identities():
+    with torch.device("meta"):
+        models = BENCHMARK.reference_models(SPEC.scales["full"])
+    model = models["model"]
+    assert model.conv1.in_channels == 4 and model.fc.out_features == 253
+    # torchvision resnet50's 25,557,032 with 253 instead of 1,000 logits and a 4th input channel on the stem
+    assert count_parameters(models)["total"] == SPEC.full_size.params == 25_557_032 - 747 * 2049 + 64 * 7 * 7
+
+
+def test_full_shaped_set_has_every_identity_and_smoke_setup_builds_the_reference(tmp_path):
+    cfg = synthesis_config(SPEC.scales["full"], "full")
+    BENCHMARK.synthesize(tmp_path, cfg, seed=0)
+    assert BENCHMARK.check_data(tmp_path, cfg) == {"identities": 253, "train_samples": 253, "test_samples": 253}
+    smoke = smoke_config(SPEC.scales["full"])
+    bench = BENCHMARK(RunContext("full", smoke, tmp_path, torch.device("cpu"), seed=0, smoke=True,
+                                 eval_limit=smoke.smoke.eval_samples))
+    bench.setup()
+    assert len(bench.eval_set) == smoke.smoke.eval_samples and bench.train_loader.num_workers == 0
+    assert count_parameters(bench.models())["total"] == SPEC.full_size.params
+    assert bench.example_batch()[0].shape == (smoke.batch_size, 4, 224, 224)
+
+
+def test_a_set_with_fewer_identities_than_the_scale_is_one_clear_data_error(tiny_dir):
+    with pytest.raises(DataError, match="10 identity folders, expected 253"):
+        BENCHMARK.check_data(tiny_dir, SPEC.scales["full"])

@@ -3,7 +3,7 @@ per identity) trained with cross-entropy and SGD with momentum; quality is ident
 split."""
 
 from aibench.registry import card
-from aibench.spec import BenchmarkSpec, ScaleConfig
+from aibench.spec import BenchmarkSpec, ModelSize, ScaleConfig, SmokeConfig
 
 # The paper gives the model (ResNet-50 with its first convolution and classifier adapted to RGB-D, [48]), the data
 # (Intellifusion, 77,715 samples of 253 identities) and the target (94.64 %), not the training recipe. We train it
@@ -15,6 +15,16 @@ _REFERENCE = {
     "lr_gamma": 0.1, "warmup_epochs": 0, "image_size": 224, "crop_scale": [0.8, 1.0], "base_width": 64,
     "zero_init_residual": False, "num_workers": 16,
 }
+
+
+def _smoke(num_identities: int) -> SmokeConfig:
+    """`aibench data synth C8 --scale small|full`: every identity folder (253 at full, the paper's count) with one
+    48x48 train and one test pair each (resized to 224 by the model's transform); `--smoke`: 2 steps at batch 2,
+    4 test samples, 4 LoadGen queries, no loader worker processes (16 would take longer to start than the work)."""
+    return SmokeConfig(batch_size=2, steps=2, eval_samples=4, queries=4,
+                       synth={"num_identities": num_identities, "synth_train_per_identity": 1,
+                              "synth_test_per_identity": 1, "synth_size": 48},
+                       hparams={"num_workers": 0})
 
 SPEC = BenchmarkSpec(
     card=card("C8"),
@@ -35,12 +45,15 @@ SPEC = BenchmarkSpec(
         ),
         "small": ScaleConfig(
             target=0.9464, max_epochs=40, batch_size=256, eval_every=1, inference_samples=1024,
-            hparams={**_REFERENCE, "num_identities": 100},
+            hparams={**_REFERENCE, "num_identities": 100}, smoke=_smoke(100),
         ),
         "full": ScaleConfig(
             target=0.9464, max_epochs=40, batch_size=256, eval_every=1, inference_samples=1024,
-            hparams=dict(_REFERENCE),
+            hparams=dict(_REFERENCE), smoke=_smoke(253),
         ),
     },
     default_data_subdir="rgbd_faces",
+    full_size=ModelSize(params=24_029_565, flops_per_sample=8.254e9,
+                        source="the paper's RGB-D ResNet-50 ([48]): torchvision resnet50 with a 4-channel first "
+                               "convolution and 253 identity logits (the paper's Intellifusion set), 224x224 input"),
 )

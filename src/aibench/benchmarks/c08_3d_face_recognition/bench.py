@@ -63,6 +63,12 @@ class FaceRecognition3D(LoaderClassifier):
         train, test = splits["train"], splits["test"]
         return {"identities": len(train.identities), "train_samples": len(train), "test_samples": len(test)}
 
+    @classmethod
+    def reference_models(cls, config: ScaleConfig) -> dict[str, nn.Module]:
+        """The RGB-D ResNet-50 with one logit per identity the scale reads (the paper's 253 at full)."""
+        hp = config.hparams
+        return {"model": rgbd_resnet50(hp["num_identities"], hp["base_width"], hp["zero_init_residual"])}
+
     # ----- training ---------------------------------------------------------------------------------
     def setup(self) -> None:
         hp, batch_size = self.hp, self.config.batch_size
@@ -70,13 +76,14 @@ class FaceRecognition3D(LoaderClassifier):
         self.num_identities = len(splits["train"].identities)
         crop_scale = tuple(hp["crop_scale"])
         self.train_set = RGBDFaceDataset(splits["train"].samples, rgbd_transform(hp["image_size"], True, crop_scale))
-        self.eval_set = RGBDFaceDataset(splits["test"].samples, rgbd_transform(hp["image_size"], False, crop_scale))
+        self.eval_set = RGBDFaceDataset(tuple(self.limit_eval(splits["test"].samples)),
+                                        rgbd_transform(hp["image_size"], False, crop_scale))
         self.shuffle_generator = torch.Generator()
         pin = self.device.type == "cuda"
         self.train_loader = _loader(self.train_set, batch_size, hp["num_workers"], True, self.shuffle_generator, pin)
         self.eval_loader = _loader(self.eval_set, hp.get("eval_batch_size", batch_size), hp["num_workers"], False,
                                    pin_memory=pin)
-        self.model = rgbd_resnet50(self.num_identities, hp["base_width"], hp["zero_init_residual"]).to(self.device)
+        self.model = self.reference_models(self.config)["model"].to(self.device)
         self.optimizer = torch.optim.SGD(self.model.parameters(), lr=hp["lr"], momentum=hp["momentum"],
                                          weight_decay=hp["weight_decay"])
         steps_per_epoch = max(1, len(self.train_loader))
