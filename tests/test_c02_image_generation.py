@@ -117,6 +117,14 @@ def test_corrupt_image_in_export_is_found_by_check_data(tmp_path):
         BENCHMARK.check_data(tmp_path, _config())
 
 
+def test_a_smaller_export_than_the_scale_assumes_is_used_with_a_warning(synthetic_dir):
+    bench = _bench(synthetic_dir, eval_images=60, max_train_images=1000)
+    assert len(bench.heldout) == 48 and len(bench.train_set) == 192
+    assert bench.ctx.warnings == ["LSUN: 48 held-out images, fewer than the 60 this scale evaluates",
+                                  "LSUN: 192 training images, fewer than the 1000 this scale trains on"]
+    assert _bench(synthetic_dir).ctx.warnings == []
+
+
 def test_too_few_images_to_hold_out_is_an_error(tmp_path):
     Image.new("RGB", (8, 8)).save(tmp_path / "only.png")
     with pytest.raises(DataError, match="holds 1 images; need more than the 48"):

@@ -80,6 +80,7 @@ class WassersteinGAN(Benchmark):
     def setup(self) -> None:
         hp, size = self.hp, self.hp["image_size"]
         splits = split(self.ctx.data_dir, hp["eval_images"], hp.get("max_train_images"))
+        self._warn_if_short(len(splits.train_indices), len(splits.heldout_indices))
         self.train_set = ImageTensors(splits.train, splits.train_indices, size)
         self.train_images = load_all(self.train_set).to(self.device) if hp["preload"] else None
         heldout_indices = self.limit_eval(splits.heldout_indices)
@@ -104,6 +105,14 @@ class WassersteinGAN(Benchmark):
         self.last_generator_loss = float("nan")
         self.critic_trained_at: int | None = None  # generator iteration of the first refresh after the warm-up
         self.peak_estimate: float | None = None  # the largest estimate measured at the end of a critic burst
+
+    def _warn_if_short(self, train: int, heldout: int) -> None:
+        """A smaller LSUN export than the scale assumes is used as it is; the record says so."""
+        hp = self.hp
+        if heldout < hp["eval_images"]:
+            self.warn(f"LSUN: {heldout} held-out images, fewer than the {hp['eval_images']} this scale evaluates")
+        if hp.get("max_train_images") and train < hp["max_train_images"]:
+            self.warn(f"LSUN: {train} training images, fewer than the {hp['max_train_images']} this scale trains on")
 
     def models(self) -> dict[str, nn.Module]:
         return {"generator": self.generator, "critic": self.critic}
