@@ -20,6 +20,8 @@ EXPECTED: dict[str, tuple[int, str]] = {
     "C1": (25_557_032, "torchvision resnet50 at 1,000 classes (its documented num_params)"),
     "C3": (63_084_544, "Vaswani et al. 2017 Transformer base (6+6 layers, d_model 512, d_ff 2048, 8 heads), "
                        "37,000-piece shared vocabulary, tied embeddings and softmax"),
+    "C4": (37_235_904, "im2txt Show and Tell: torchvision Inception-v3 without aux/fc heads (21,785,568) + W_I "
+                       "2048->512 + embedding and softmax over im2txt's vocab_size 12,000 + one 512-unit LSTM"),
     "C6": (41_187_968, "AIBench's DC-AI-C6 code = deepspeech.pytorch train.py defaults: 161-bin 20 ms spectrogram, "
                        "2 x 32-channel conv, 5 x 800 bidirectional GRU, BatchNorm + bias-free FC to 29 labels"),
     "C12": (40_455_811, "Toderici et al. 2017 LSTM codec with the layer sizes of AIBench's C12 code "

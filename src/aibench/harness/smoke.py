@@ -61,7 +61,7 @@ def run_smoke(bench: Benchmark, log_dir: Path) -> dict[str, Any]:
     cfg = bench.config
     if cfg.pretrained and bench.ctx.pretrained is None:
         bench.warn(f"no --pretrained {bench.SPEC.card.alias}=PATH: random initial weights instead of "
-                   f"{cfg.pretrained}")
+                   f"{cfg.pretrained.split(';')[0]}")  # the what, without the how-to-get
     start = now()
     bench.setup()
     init_s = now() - start
