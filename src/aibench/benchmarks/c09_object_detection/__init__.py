@@ -32,7 +32,7 @@ PRETRAINED = ("ImageNet-trained ResNet-50 weights: torchvision's resnet50 IMAGEN
 _SMOKE = SmokeConfig(batch_size=1, steps=1, eval_samples=2, queries=1,
                      synth={"synth_trainval": 10, "synth_test": 4, "synth_image_size": [500, 375],
                             "synth_object_px": [60, 200], "synth_classes": "voc"},
-                     hparams={"workers": 0, "eval_batch_size": 2})
+                     hparams={"workers": 0})
 
 # torchvision's detection reference recipe (SGD, momentum 0.9, weight decay 1e-4, 0.02 for 16 images, linear
 # warm-up, x0.1 steps), at 8 images per step on one GPU, hence lr 0.01 by the linear scaling rule. VOC07
