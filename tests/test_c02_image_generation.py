@@ -197,11 +197,11 @@ BURSTS = {"critic_burst_iters": 4, "critic_burst_first": 2, "critic_burst_every"
 
 def test_an_estimate_near_zero_before_the_warm_up_does_not_meet_the_target(synthetic_dir):
     """Before the critic has learned, its estimate reads about 0, below any positive target: no evaluation is
-    due, so it cannot end the run."""
+    counts, so it cannot end the run."""
     bench = _bench(synthetic_dir)
     assert abs(bench.training_estimate()) < TINY.target
     assert BENCHMARK.SPEC.meets_target(bench.training_estimate(), TINY.target)  # what would end the run
-    assert not bench.eval_due(0)
+    assert not bench.target_counts() and not bench.evaluate().counts
 
 
 def test_target_counts_after_a_refresh_burst_once_the_estimate_rose_above_it(synthetic_dir):
@@ -210,11 +210,11 @@ def test_target_counts_after_a_refresh_burst_once_the_estimate_rose_above_it(syn
     bench = BENCHMARK(RunContext("tiny", cfg, synthetic_dir, torch.device("cpu"), 0))
     bench.setup()
     _step_to_generator_iteration(bench, 2)  # the warm-up's two bursts: trained, but not yet refreshed
-    assert bench.peak_estimate > 0 and not bench.eval_due(0)
+    assert bench.peak_estimate > 0 and not bench.target_counts()
     _step_to_generator_iteration(bench, 4)  # regular rounds: a lagging critic must not count either
-    assert not bench.eval_due(0)
+    assert not bench.target_counts()
     _step_to_generator_iteration(bench, 5)  # the burst at generator iteration 4 refreshes the critic
-    assert bench.critic_trained_at == 4 and bench.eval_due(0)
+    assert bench.critic_trained_at == 4 and bench.target_counts()
     assert bench.describe()["critic_trained_at_generator_iteration"] == 4
 
 
@@ -229,7 +229,7 @@ def test_target_never_counts_while_the_estimate_stays_below_it(synthetic_dir):
         group["lr"] = 0.0
     _step_to_generator_iteration(bench, 9)
     assert bench.critic_trained_at == 4 and bench.peak_estimate == 0.0
-    assert not bench.eval_due(0)
+    assert not bench.target_counts()
 
 
 def test_a_trained_critic_reads_the_untrained_generator_far_above_the_tiny_target(tmp_path):

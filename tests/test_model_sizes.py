@@ -18,15 +18,23 @@ PAPER_MIN, PAPER_MAX = 30_000, 68_400_000
 # alias -> (learnable parameters of the full model, where that number comes from)
 EXPECTED: dict[str, tuple[int, str]] = {
     "C1": (25_557_032, "torchvision resnet50 at 1,000 classes (its documented num_params)"),
+    "C2": (13_698_561, "WassersteinGAN reference models/mlp.py MLP_G + MLP_D at 64x64x3, nz 100, 512 hidden: "
+                       "6,880,768 + 6,817,793"),
     "C3": (63_084_544, "Vaswani et al. 2017 Transformer base (6+6 layers, d_model 512, d_ff 2048, 8 heads), "
                        "37,000-piece shared vocabulary, tied embeddings and softmax"),
     "C4": (37_235_904, "im2txt Show and Tell: torchvision Inception-v3 without aux/fc heads (21,785,568) + W_I "
                        "2048->512 + embedding and softmax over im2txt's vocab_size 12,000 + one 512-unit LSTM"),
+    "C5": (28_285_832, "pytorch-CycleGAN-and-pix2pix resnet_9blocks G (11.378 M) x 2 + basic 70x70 PatchGAN D "
+                       "(2.765 M) x 2, ngf = ndf = 64"),
     "C6": (41_187_968, "AIBench's DC-AI-C6 code = deepspeech.pytorch train.py defaults: 161-bin 20 ms spectrogram, "
                        "2 x 32-channel conv, 5 x 800 bidirectional GRU, BatchNorm + bias-free FC to 29 labels"),
+    "C7": (22_793_728, "Inception-ResNet-v1 + 128-d bottleneck at 160 px (davidsandberg/facenet, facenet-pytorch "
+                       "InceptionResnetV1; its 512-d model is 23,482,624 = 27,910,327 less the 8,631-way logits)"),
     "C12": (40_455_811, "Toderici et al. 2017 LSTM codec with the layer sizes of AIBench's C12 code "
                         "(pytorch-image-comp-rnn network.py: 35,456,800 weights) + 10,755 biases, and the released "
                         "progressive binary entropy coder (16 iterations x 32 bits: 4,988,256)"),
+    "C13": (47_673_569, "tensorflow/models research/ptn: ptn_encoder 19,381,888 + ptn_vox_decoder 28,291,681 at "
+                        "64x64 views, 32^3 volume"),
     "C14": (70_350_085, "Nallapati et al. 2016 §4.1: bidirectional GRU encoder / GRU decoder of 400, embeddings 200, "
                         "vocabularies 119,505 source / 68,885 target"),
     "C15": (27_360, "PyTorch STN tutorial network at 28x28, 10 classes; the paper's smallest model (0.03 M)"),

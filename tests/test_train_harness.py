@@ -143,3 +143,22 @@ def test_default_step_clips_the_global_gradient_norm_when_a_benchmark_asks(tmp_p
     bench.train_step(batch)
     total = torch.norm(torch.stack([p.grad.norm() for p in params if p.grad is not None]))
     assert float(total) == pytest.approx(1e-3, rel=1e-3)
+
+
+def test_a_quality_that_does_not_count_yet_is_kept_in_the_curve_but_cannot_end_the_run(tmp_path):
+    bench = make_toy(tmp_path, max_epochs=4)
+    evaluate = bench.evaluate
+    calls = []
+
+    def not_before_epoch_three():
+        quality = evaluate()
+        calls.append(quality.value)
+        quality.counts = len(calls) >= 3  # e.g. a WGAN critic that has not trained yet
+        return quality
+
+    bench.evaluate = not_before_epoch_three
+    result, _ = _run(bench, tmp_path)
+    assert result.status == "success" and result.epochs_to_quality == 3
+    assert calls[0] >= 0.95  # the first measurement would have met the target had it counted
+    assert [p.get("counts", True) for p in result.curve] == [False, False, True]
+    assert all("quality" in p for p in result.curve)

@@ -49,6 +49,9 @@ class Quality:
     value: float
     extra: dict[str, float] = field(default_factory=dict)
     samples: int = 0  # evaluation samples it was computed on
+    # whether this measurement may end the run at the target: False while the metric does not yet mean what it
+    # says (a WGAN critic's distance estimate before the critic has trained); it still goes into the curve
+    counts: bool = True
 
 
 class Benchmark(ABC):

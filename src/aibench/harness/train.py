@@ -188,11 +188,13 @@ def train(bench: Benchmark, log: RunLog, meter: EnergyMeter | None = None, progr
                 result.quality, result.quality_extra = quality.value, quality.extra
                 result.eval_samples = quality.samples
                 point.update(quality=quality.value, **{f"extra_{k}": v for k, v in quality.extra.items()})
+                if not quality.counts:
+                    point["counts"] = False  # measured, but not yet allowed to meet the target
                 if progress:
                     progress.eval(quality)
                 if not math.isfinite(quality.value):
                     raise _Diverged(f"non-finite quality {quality.value} at epoch {epoch + 1}")
-                if spec.meets_target(quality.value, target):
+                if quality.counts and spec.meets_target(quality.value, target):
                     status = "success"
             point["time_s"] = now() - t_run
             result.curve.append(point)

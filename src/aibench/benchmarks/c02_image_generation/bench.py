@@ -10,8 +10,8 @@ measured at each evaluation between the held-out images and generated ones. It r
 has learned and too low while a critic lags behind a generator that has just moved, so a lower-is-better target
 counts only once (a) the critic has been refreshed by a burst of critic steps after the warm-up (the reference's
 burst at every 500th generator iteration: the critic is then near-optimal), and (b) the estimate, measured at the
-end of a burst, has risen above the target once. Until then `eval_due` is False (no evaluation can meet the
-target); the per-epoch training loss (the negated estimate on training batches) keeps the curve meanwhile.
+end of a burst, has risen above the target once. Until then each evaluation is stored in the curve with
+`Quality.counts` False: the harness keeps the estimate's whole curve but no such evaluation can meet the target.
 """
 
 from __future__ import annotations
@@ -153,9 +153,6 @@ class WassersteinGAN(Benchmark):
         return (self.critic_trained_at is not None and self.peak_estimate is not None
                 and self.peak_estimate > self.config.target)
 
-    def eval_due(self, epoch: int) -> bool:
-        return self.target_counts()
-
     def train_step(self, batch: torch.Tensor) -> StepOutput:
         real = batch.to(self.device, non_blocking=True)
         critic_loss = self._critic_step(real)
@@ -246,7 +243,7 @@ class WassersteinGAN(Benchmark):
             if self.peak_estimate is not None:
                 extra["peak_estimate"] = self.peak_estimate
             em = float(em_estimate(self.critic, self.heldout, fake))
-        return Quality(value=em, extra=extra, samples=len(self.heldout))
+        return Quality(value=em, extra=extra, samples=len(self.heldout), counts=self.target_counts())
 
     def evaluate(self) -> Quality:
         with torch.no_grad():
