@@ -30,6 +30,9 @@ EXPECTED: dict[str, tuple[int, str]] = {
                        "2 x 32-channel conv, 5 x 800 bidirectional GRU, BatchNorm + bias-free FC to 29 labels"),
     "C7": (22_793_728, "Inception-ResNet-v1 + 128-d bottleneck at 160 px (davidsandberg/facenet, facenet-pytorch "
                        "InceptionResnetV1; its 512-d model is 23,482,624 = 27,910,327 less the 8,631-way logits)"),
+    "C10": (392_601, "NCF authors' NeuMF.py defaults (GMF 8, MLP 64-32-16-8) on ml-1m: 6,040 users x 3,706 items"),
+    "C11": (8_312_032, "tensorflow/models research/video_prediction CDNA at 64x64: 8,311,967 counted layer by layer, "
+                       "+65 for a mask per CDNA kernel (the reference drops the 10th)"),
     "C12": (40_455_811, "Toderici et al. 2017 LSTM codec with the layer sizes of AIBench's C12 code "
                         "(pytorch-image-comp-rnn network.py: 35,456,800 weights) + 10,755 biases, and the released "
                         "progressive binary entropy coder (16 iterations x 32 bits: 4,988,256)"),
@@ -38,6 +41,8 @@ EXPECTED: dict[str, tuple[int, str]] = {
     "C14": (70_350_085, "Nallapati et al. 2016 §4.1: bidirectional GRU encoder / GRU decoder of 400, embeddings 200, "
                         "vocabularies 119,505 source / 68,885 target"),
     "C15": (27_360, "PyTorch STN tutorial network at 28x28, 10 classes; the paper's smallest model (0.03 M)"),
+    "C16": (8_378_204, "graytowne/rank_distill (the code AIBench ships for C16): Caser teacher d=100 5,584,102 + "
+                       "student d=50 2,794,102 at 13,149 users x 14,009 locations + padding"),
     "C17": (146_149_570, "ENAS PTB search (carpedm20/ENAS-pytorch sizes): 12 nodes, hidden and embedding 1000, "
                          "tied 10,000-word embedding; shared model 146,060,000 + controller 89,570"),
 }
