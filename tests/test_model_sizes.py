@@ -30,6 +30,11 @@ EXPECTED: dict[str, tuple[int, str]] = {
                        "2 x 32-channel conv, 5 x 800 bidirectional GRU, BatchNorm + bias-free FC to 29 labels"),
     "C7": (22_793_728, "Inception-ResNet-v1 + 128-d bottleneck at 160 px (davidsandberg/facenet, facenet-pytorch "
                        "InceptionResnetV1; its 512-d model is 23,482,624 = 27,910,327 less the 8,631-way logits)"),
+    "C8": (24_029_565, "torchvision resnet50 with a 4-channel (RGB-D) stem (+3,136) and 253 identity logits (the "
+                       "paper's RGB-D face set)"),
+    "C9": (41_174_136, "torchvision fasterrcnn_resnet50_fpn at 21 VOC classes from an ImageNet backbone "
+                       "(FrozenBatchNorm2d, trainable_backbone_layers=3): 41,396,536 parameters, 41,174,136 "
+                       "learnable (conv1 and layer1 frozen)"),
     "C10": (392_601, "NCF authors' NeuMF.py defaults (GMF 8, MLP 64-32-16-8) on ml-1m: 6,040 users x 3,706 items"),
     "C11": (8_312_032, "tensorflow/models research/video_prediction CDNA at 64x64: 8,311,967 counted layer by layer, "
                        "+65 for a mask per CDNA kernel (the reference drops the 10th)"),

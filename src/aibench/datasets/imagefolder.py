@@ -20,7 +20,6 @@ from typing import Any
 
 import numpy as np
 from PIL import Image
-from torch.utils.data import Dataset
 
 from aibench.errors import DataError
 
@@ -159,8 +158,11 @@ def verify_images(paths: Sequence[Path]) -> None:
         load_rgb(path)
 
 
-class ImageFolderDataset(Dataset):
-    """(transform(image), class index) pairs decoded from the files on each access, as a DataLoader reads them."""
+class ImageFolderDataset:
+    """(transform(image), class index) pairs decoded from the files on each access, as a DataLoader reads them.
+
+    A plain map-style dataset (`__len__`, `__getitem__`) rather than a torch Dataset subclass: specs import this
+    module's LAYOUT, and listing benchmarks must not import torch."""
 
     def __init__(self, samples: Sequence[tuple[Path, int]], transform: Callable[[Image.Image], Any]) -> None:
         self.samples = list(samples)

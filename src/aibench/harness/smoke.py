@@ -32,7 +32,7 @@ def smoke_infer_settings(cfg: ScaleConfig, log_dir: Path) -> InferSettings:
     """A LoadGen pass of a few queries: no minimum duration, SingleStream and Offline."""
     return InferSettings(scenarios=("SingleStream", "Offline"), min_duration_ms=0,
                          min_query_count=cfg.smoke.queries, offline_batch_size=min(16, cfg.smoke.queries),
-                         log_dir=log_dir)
+                         log_dir=log_dir, calibrate=False)
 
 
 def _train_steps(bench: Benchmark, steps: int) -> tuple[list[float], list[float], int]:
