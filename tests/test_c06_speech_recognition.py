@@ -252,14 +252,19 @@ def test_evaluation_records_greedy_and_beam_wer_and_which_is_the_quality(bench):
     assert quality.value == quality.extra["wer_greedy"] and bench.describe()["quality_decoder"] == "greedy"
 
 
-@needs_beam
-def test_full_scale_quality_is_the_beam_search_and_says_it_has_no_language_model(tiny_dir):
+def _evaluate_with_beam_decoder(tiny_dir):
+    """A tiny benchmark configured to take its quality from the beam decoder, set up and evaluated once."""
     config = dataclasses.replace(TINY, hparams={**TINY.hparams, "decoder": "beam"})
     ctx = RunContext("tiny", config, tiny_dir, torch.device("cpu"), seed=0)
     b = BENCHMARK(ctx)
     b.setup()
     b.train_mode(False)
-    quality = b.evaluate()
+    return ctx, b, b.evaluate()
+
+
+@needs_beam
+def test_full_scale_quality_is_the_beam_search_and_says_it_has_no_language_model(tiny_dir):
+    ctx, b, quality = _evaluate_with_beam_decoder(tiny_dir)
     assert quality.value == quality.extra["wer_beam"] and b.describe()["quality_decoder"] == "beam"
     assert any("no KenLM model" in w for w in ctx.warnings)
     assert SPEC.scales["full"].hparams["decoder"] == "beam" and SPEC.scales["small"].hparams["decoder"] == "greedy"
@@ -267,12 +272,7 @@ def test_full_scale_quality_is_the_beam_search_and_says_it_has_no_language_model
 
 def test_without_flashlight_text_the_quality_is_greedy_with_a_warning(tiny_dir, monkeypatch):
     monkeypatch.setattr(beam, "available", lambda: False)
-    config = dataclasses.replace(TINY, hparams={**TINY.hparams, "decoder": "beam"})
-    ctx = RunContext("tiny", config, tiny_dir, torch.device("cpu"), seed=0)
-    b = BENCHMARK(ctx)
-    b.setup()
-    b.train_mode(False)
-    quality = b.evaluate()
+    ctx, b, quality = _evaluate_with_beam_decoder(tiny_dir)
     assert "wer_beam" not in quality.extra and quality.value == quality.extra["wer_greedy"]
     assert any(beam.PACKAGE in w for w in ctx.warnings) and b.describe()["quality_decoder"] == "greedy"
 

@@ -24,6 +24,7 @@ import sentencepiece as spm
 import torch
 from torchmetrics.classification import MulticlassAccuracy
 
+from aibench.datasets.synthetic_words import pseudo_words
 from aibench.datasets.wmt_parallel import write_split
 
 PAD_ID, UNK_ID, BOS_ID, EOS_ID = range(4)
@@ -112,15 +113,6 @@ def _short_pair(rng: np.random.Generator, max_words: int | None) -> tuple[str, s
         pair = synthesize_pair(rng)
         if max_words is None or len(pair[0].split()) <= max_words:
             return pair
-
-
-def pseudo_words(rng: np.random.Generator, count: int) -> list[str]:
-    """`count` distinct lower-case pseudo-words of 5-10 letters, in a reproducible order."""
-    letters = np.array(list("abcdefghijklmnopqrstuvwxyz"))
-    words: dict[str, None] = {}
-    while len(words) < count:
-        words["".join(rng.choice(letters, int(rng.integers(5, 11))))] = None
-    return list(words)
 
 
 def filler_pairs(rng: np.random.Generator, count: int, per_line: int = 10) -> list[tuple[str, str]]:

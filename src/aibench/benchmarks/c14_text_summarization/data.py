@@ -22,6 +22,7 @@ import torch
 from torchmetrics.text.rouge import ROUGEScore
 
 from aibench.datasets.gigaword import write_split
+from aibench.datasets.synthetic_words import pseudo_words
 
 PAD, UNK, BOS, EOS = "<pad>", "<unk>", "<s>", "</s>"
 SPECIALS = (PAD, UNK, BOS, EOS)
@@ -98,15 +99,6 @@ def synthesize_gigaword(root: Path, seed: int, pairs: dict[str, int] | None = No
         if split == "train" and source_words:
             examples += filler_pairs(rng, source_words, target_words)
         write_split(root, split, examples, compress=split == "train")
-
-
-def pseudo_words(rng: np.random.Generator, count: int) -> list[str]:
-    """`count` distinct lower-case pseudo-words of 5-10 letters, in a reproducible order."""
-    letters = np.array(list("abcdefghijklmnopqrstuvwxyz"))
-    words: dict[str, None] = {}
-    while len(words) < count:
-        words["".join(rng.choice(letters, int(rng.integers(5, 11))))] = None
-    return list(words)
 
 
 def filler_pairs(rng: np.random.Generator, source_words: int, target_words: int, article_length: int = 30

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from aibench.datasets.ptb import EOS, SPLITS, replace_rare_words, split_file, write_split
+from aibench.datasets.synthetic_words import pseudo_words
 
 _DETERMINERS = {"sg": ("the", "a", "this", "every"), "pl": ("the", "some", "these", "many", "two")}
 _NOUNS = (("dog", "dogs"), ("company", "companies"), ("investor", "investors"), ("teacher", "teachers"),
@@ -107,13 +108,7 @@ def synthesize_ptb(data_dir: Path, seed: int, sentences: dict[str, int] | None =
 def filler_sentences(rng: np.random.Generator, count: int, avoid: set[str], per_line: int = 10
                      ) -> list[list[str]]:
     """`count` distinct pseudo-words not in `avoid`, each once, `per_line` to a line."""
-    letters = np.array(list("abcdefghijklmnopqrstuvwxyz"))
-    words: dict[str, None] = {}
-    while len(words) < count:
-        word = "".join(rng.choice(letters, int(rng.integers(5, 11))))
-        if word not in avoid:
-            words[word] = None
-    ordered = list(words)
+    ordered = pseudo_words(rng, count, avoid)
     return [ordered[i:i + per_line] for i in range(0, len(ordered), per_line)]
 
 
