@@ -47,7 +47,7 @@ SPEC = BenchmarkSpec(
 
         "tiny": ScaleConfig(
             target=0.62, max_epochs=40, batch_size=16, baseline=0.58,
-            baseline_kind="constant (each image's mean colour)", time_budget_s=240, eval_every=2,
+            baseline_kind="constant (each image's mean colour)", time_budget_s=170, eval_every=2,
             inference_samples=64,
             hparams={**_REFERENCE, "encoder_widths": [16, 32, 64, 64], "decoder_widths": [64, 64, 32, 16],
                      "iterations": 4, "lr": 3e-3, "lr_milestones": [30], "eval_resize": 48, "eval_size": 48,
