@@ -231,6 +231,9 @@ def run_benchmark(card: PaperCard, opts: RunOptions, store: ResultStore, console
                   ) -> list[dict[str, Any]]:
     """Every requested repeat and mode of one benchmark; returns the stored records (as dicts)."""
     check_pretrained(card, opts)
+    target_choice = registry.spec(card).choices.get("target")
+    if console and target_choice and opts.scale != "tiny":  # e.g. a paper target no published system reaches
+        console.print(f"[yellow]note:[/yellow] {card.alias} target: {target_choice}")
     data_dir = prepare_data(card, opts, console)
     system = system_info()
     ids: list[int] = []

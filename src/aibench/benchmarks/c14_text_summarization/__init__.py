@@ -75,7 +75,7 @@ SPEC = BenchmarkSpec(
                   "on 15,000 pairs drawn from harvardnlp's valid.filter split and scored by the pltrdy 'rouge' "
                   "package. We score Rush et al.'s 1,951-pair Giga test set, where published systems report about "
                   "0.33-0.36 ROUGE-L F1: no published system reaches 0.41 "
-                  "there, so a small or full run will most likely end 'completed' at max_epochs, not 'success'",
+                  "there, so a small or full run will most likely end 'target_missed' at max_epochs, not 'success'",
         "test set": "eval_split 'test' (Giga/input.txt and task1_ref0.txt, 1,951 pairs) by default; eval_split "
                     "'valid' scores harvardnlp's valid.filter pairs (189K), closer to AIBench's own measurement",
         "metric": "torchmetrics ROUGE-L F1 (no stemming) of beam-5 headlines against the reference titles as "
