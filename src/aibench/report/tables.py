@@ -48,14 +48,22 @@ def results_table(rows: list[dict[str, Any]], title: str) -> Table:
 
 
 def variation_table(summary: list[dict[str, Any]]) -> Table:
+    """One line per group of repeats (benchmark, scale, fingerprint); a statistic one run cannot give says so."""
     table = Table(title="run-to-run variation (paper Table 5: CV of epochs to quality)")
-    for col in ("benchmark", "scale", "runs", "successes", "epochs mean", "epochs std", "CV", "olympic TTQ (s)"):
-        table.add_column(col)
+    for col in ("benchmark", "scale", "fingerprint", "differs by", "runs", "successes", "epochs mean", "epochs std",
+                "CV", "olympic TTQ (s)", "notes"):
+        table.add_column(col, overflow="fold")
     for s in summary:
-        cv = s.get("epochs_cv")
-        table.add_row(s["benchmark"], s["scale"], str(s["runs"]), str(s["successes"]), _num(s.get("epochs_mean")),
-                      _num(s.get("epochs_std")), "-" if cv is None else f"{100 * cv:.2f}%",
-                      _num(s.get("ttq_olympic_mean_s"), "{:.1f}"))
+        na = s.get("epochs_spread_reason")
+        std, cv = s.get("epochs_std"), s.get("epochs_cv")
+        differs = "; ".join(f"{k}={v}" for k, v in (s.get("distinguished_by") or {}).items())
+        olympic = _num(s.get("ttq_olympic_mean_s"), "{:.1f}") if s.get("valid", True) else "invalid"
+        notes = [s["reason"]] if s.get("reason") else []
+        table.add_row(s["benchmark"], s["scale"], s.get("fingerprint", "-"), differs or "-", str(s["runs"]),
+                      str(s["successes"]), _num(s.get("epochs_mean")),
+                      na if std is None and na else _num(std),
+                      na if cv is None and na else ("-" if cv is None else f"{100 * cv:.2f}%"),
+                      olympic, "; ".join(notes + list(s.get("notes") or [])) or "-")
     return table
 
 
