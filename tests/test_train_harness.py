@@ -162,3 +162,40 @@ def test_a_quality_that_does_not_count_yet_is_kept_in_the_curve_but_cannot_end_t
     assert calls[0] >= 0.95  # the first measurement would have met the target had it counted
     assert [p.get("counts", True) for p in result.curve] == [False, False, True]
     assert all("quality" in p for p in result.curve)
+
+
+def test_a_spent_budget_is_never_a_success_even_if_the_forced_evaluation_passes(tmp_path):
+    """Issue 11: a budget of 0 s used to give success with epochs_to_quality 1 from a partial epoch."""
+    bench = make_toy(tmp_path, time_budget_s=0.0)
+    result, _ = _run(bench, tmp_path)
+    assert result.quality >= 0.95  # the model is good enough: only the rule keeps it from counting
+    assert result.status == "target_missed" and "budget" in result.message
+    assert result.epochs_to_quality is None and result.time_to_quality_s is None
+    assert result.epochs == pytest.approx(bench.config.batch_size / bench.train_samples())  # one step of an epoch
+    assert result.curve[-1]["counts"] is False
+
+
+def test_step_time_spread_is_recorded_and_warned_about_above_ten_percent(tmp_path):
+    from aibench.harness.train import _StepStats, stability_warning
+
+    steady, noisy = _StepStats(warmup_steps=1), _StepStats(warmup_steps=1)
+    for t in (9.0, 1.0, 1.02, 0.98, 1.0):  # the warm-up step (9.0) is excluded
+        steady.add(8, 0.0, t)
+    for t in (1.0, 1.0, 2.0, 0.5, 1.5):
+        noisy.add(8, 0.0, t)
+    assert steady.summary()["step_time_cv"] < 0.05 and steady.summary()["stability_warning"] is None
+    assert noisy.summary()["step_time_cv"] > 0.10 and "vary by" in noisy.summary()["stability_warning"]
+    assert stability_warning(None) is None  # one timed step: no spread to judge
+    result, _ = _run(make_toy(tmp_path), tmp_path)
+    assert result.step_time_cv is not None
+
+
+def test_peak_memory_is_the_runs_own_where_linux_allows(tmp_path):
+    from aibench.harness.memory import peak_memory, reset_peaks
+
+    window = reset_peaks(torch.device("cpu"))
+    block = torch.ones(64 * 2**20 // 4)  # 64 MiB touched
+    peak = peak_memory(torch.device("cpu"), window)
+    del block
+    assert peak["host_peak_rss_mb"] is not None and peak["host_peak_rss_mb"] > 64
+    assert peak["host_peak_scope"] in ("this run", "the process so far")

@@ -26,6 +26,8 @@ from aibench.characterize.system import system_info
 from aibench.errors import UserError
 from aibench.harness.energy import EnergyMeter
 from aibench.harness.infer import InferSettings, run_inference
+from aibench.harness.memory import peak_memory, reset_peaks
+from aibench.harness.preserve import model_state_preserved
 from aibench.harness.progress import TrainProgress
 from aibench.harness.smoke import run_smoke, smoke_config
 from aibench.harness.train import TrainResult, train
@@ -169,13 +171,18 @@ def run_training(bench: Benchmark, opts: RunOptions, store: ResultStore, base: d
     log.submission(card.name, system_platform(base["system"]), f"{card.alias}:{opts.scale}",
                    bench.config.batch_size)
     max_epochs = opts.max_epochs or bench.config.max_epochs
+    window = reset_peaks(bench.device)
     try:
         with TrainProgress(card.alias, max_epochs, console) as progress:
             result = train(bench, log, progress=progress, max_epochs=max_epochs)
     finally:
         log.close()
-    characterization = characterize_compute(bench)
+    if console and result.stability_warning:
+        console.print(f"[yellow]warning:[/yellow] {card.alias}: {result.stability_warning}")
+    with model_state_preserved(bench):  # the checkpoint and the served model are the trained model
+        characterization = characterize_compute(bench)
     metrics = result.metrics()
+    metrics["memory"] = peak_memory(bench.device, window)
     metrics["details"] = bench.describe()
     record_id = store.add(**base, mode="train", status=result.status, quality=result.quality,
                           metrics=metrics, curve=result.curve, characterization=characterization,
@@ -191,11 +198,13 @@ def run_inference_record(bench: Benchmark, opts: RunOptions, store: ResultStore,
                          trained: str) -> int:
     card = bench.SPEC.card
     settings = dataclasses.replace(opts.infer, log_dir=opts.out_dir / "loadgen" / f"{card.alias}-{opts.scale}")
+    window = reset_peaks(bench.device)
     out = run_inference(bench, bench.device, settings, EnergyMeter())
     scenarios = {name: dataclasses.asdict(r) for name, r in out["scenarios"].items()}
     quality = out["quality"]
     metrics: dict[str, Any] = {"model_state": trained, "scenarios": scenarios, "quality_extra": quality.extra,
-                               "accuracy_samples": out["samples"], "loadgen_log_dir": out["log_dir"]}
+                               "accuracy_samples": out["samples"], "loadgen_log_dir": out["log_dir"],
+                               "memory": peak_memory(bench.device, window)}
     single = scenarios.get("SingleStream")
     if single:
         metrics["latency_ms"] = single["latency_ms"]
@@ -205,8 +214,10 @@ def run_inference_record(bench: Benchmark, opts: RunOptions, store: ResultStore,
         metrics["energy_per_query_j"] = scenarios["Offline"]["energy_per_query_j"]
         metrics["energy_source"] = scenarios["Offline"]["energy_source"]
     status = "completed"
+    with model_state_preserved(bench):
+        characterization = characterize_compute(bench)
     return store.add(**base, mode="infer", status=status, quality=quality.value, metrics=metrics,
-                     characterization=characterize_compute(bench), curve=[])
+                     characterization=characterization, curve=[])
 
 
 def run_smoke_record(bench: Benchmark, opts: RunOptions, store: ResultStore, base: dict[str, Any],
@@ -214,7 +225,9 @@ def run_smoke_record(bench: Benchmark, opts: RunOptions, store: ResultStore, bas
     card = bench.SPEC.card
     if console:
         console.print(f"[dim]{card.alias}: smoke run of the {opts.scale} configuration[/dim]")
+    window = reset_peaks(bench.device)
     out = run_smoke(bench, opts.out_dir / "loadgen" / f"{card.alias}-{opts.scale}-smoke")
+    out["metrics"]["memory"] = peak_memory(bench.device, window)
     if console:
         for warning in out["metrics"]["warnings"]:
             console.print(f"[yellow]warning:[/yellow] {card.alias}: {warning}")

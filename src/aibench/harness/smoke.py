@@ -17,6 +17,7 @@ from aibench.benchmarks.base import Benchmark
 from aibench.characterize.flops import characterize_compute
 from aibench.harness.energy import EnergyMeter
 from aibench.harness.infer import InferSettings, run_inference
+from aibench.harness.preserve import model_state_preserved
 from aibench.harness.timing import now, synchronize
 from aibench.harness.train import evaluate_untracked
 from aibench.spec import ScaleConfig
@@ -74,7 +75,8 @@ def run_smoke(bench: Benchmark, log_dir: Path) -> dict[str, Any]:
     start = now()
     quality = evaluate_untracked(bench)
     eval_s = now() - start
-    characterization = characterize_compute(bench)
+    with model_state_preserved(bench):  # the LoadGen pass serves the model the steps left
+        characterization = characterize_compute(bench)
     served = run_inference(bench, bench.device, smoke_infer_settings(cfg, log_dir), EnergyMeter())
     scenarios = {name: dataclasses.asdict(r) for name, r in served["scenarios"].items()}
     metrics = {

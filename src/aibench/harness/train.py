@@ -28,7 +28,7 @@ class TrainResult:
     status: str = "aborted"  # success | target_missed | diverged | aborted (the caller stores it, then stops)
     quality: float | None = None
     quality_extra: dict[str, float] = field(default_factory=dict)
-    epochs: int = 0
+    epochs: float = 0  # epochs trained; fractional when the time budget ended the run mid-epoch
     epochs_to_quality: int | None = None
     time_to_quality_s: float | None = None
     init_time_s: float = 0.0
@@ -39,6 +39,8 @@ class TrainResult:
     samples_trained: int = 0
     throughput_samples_per_s: float | None = None
     step_time_median_s: float | None = None
+    step_time_cv: float | None = None  # coefficient of variation of step times after warm-up
+    stability_warning: str | None = None
     data_time_fraction: float | None = None
     last_loss: float | None = None
     energy_j: float | None = None
@@ -80,13 +82,28 @@ class _StepStats:
         self.data_s += data_s
         self.step_s.append(step_s)
 
-    def summary(self) -> dict[str, float | None]:
+    def summary(self) -> dict[str, Any]:
         busy = self.data_s + sum(self.step_s)
         if not self.step_s or busy <= 0:
-            return {"throughput_samples_per_s": None, "step_time_median_s": None, "data_time_fraction": None}
+            return {"throughput_samples_per_s": None, "step_time_median_s": None, "data_time_fraction": None,
+                    "step_time_cv": None, "stability_warning": None}
+        cv = statistics.stdev(self.step_s) / statistics.fmean(self.step_s) if len(self.step_s) > 1 else None
         return {"throughput_samples_per_s": self.samples / busy,
                 "step_time_median_s": statistics.median(self.step_s),
-                "data_time_fraction": self.data_s / busy}
+                "data_time_fraction": self.data_s / busy, "step_time_cv": cv,
+                "stability_warning": stability_warning(cv)}
+
+
+UNSTABLE_CV = 0.10  # pyperf warns when a benchmark's spread passes about 10% of its mean
+
+
+def stability_warning(cv: float | None) -> str | None:
+    """A warning when step times after warm-up vary too much for the throughput to be trusted."""
+    if cv is None or cv <= UNSTABLE_CV:
+        return None
+    return (f"step times vary by {100 * cv:.0f}% (coefficient of variation after warm-up, above "
+            f"{100 * UNSTABLE_CV:.0f}%): a busy or throttling machine, or steps too short to time steadily; "
+            "the throughput is unreliable")
 
 
 class _Diverged(Exception):
@@ -176,8 +193,12 @@ def train(bench: Benchmark, log: RunLog, meter: EnergyMeter | None = None, progr
             log.end(C.EPOCH_STOP, epoch_num=epoch + 1, samples=samples)
             point: dict[str, Any] = {"epoch": epoch + 1, "phase": phase,
                                      "train_loss": statistics.fmean(losses) if losses else None}
-            due = bench.eval_due(epoch) and ((epoch + 1) % cfg.eval_every == 0 or epoch + 1 == max_epochs
-                                             or out_of_time)
+            if out_of_time and bench.train_samples():  # a partial epoch counts as the part of one it trained
+                result.epochs = epoch + min(1.0, samples / bench.train_samples())
+            regular = bench.eval_due(epoch) and ((epoch + 1) % cfg.eval_every == 0 or epoch + 1 == max_epochs)
+            # when the budget runs out mid-epoch the model is still evaluated, for the record, but that evaluation
+            # is not a regular one and cannot make the run a success (MLPerf: past the budget is not converged)
+            due = regular or out_of_time
             if due:
                 log.start(C.EVAL_START, epoch_num=epoch + 1)
                 t_eval = now()
@@ -188,13 +209,13 @@ def train(bench: Benchmark, log: RunLog, meter: EnergyMeter | None = None, progr
                 result.quality, result.quality_extra = quality.value, quality.extra
                 result.eval_samples = quality.samples
                 point.update(quality=quality.value, **{f"extra_{k}": v for k, v in quality.extra.items()})
-                if not quality.counts:
-                    point["counts"] = False  # measured, but not yet allowed to meet the target
+                if not quality.counts or not regular or out_of_time:
+                    point["counts"] = False  # measured, but not allowed to meet the target
                 if progress:
                     progress.eval(quality)
                 if not math.isfinite(quality.value):
                     raise _Diverged(f"non-finite quality {quality.value} at epoch {epoch + 1}")
-                if quality.counts and spec.meets_target(quality.value, target):
+                if regular and not out_of_time and quality.counts and spec.meets_target(quality.value, target):
                     status = "success"
             point["time_s"] = now() - t_run
             result.curve.append(point)
