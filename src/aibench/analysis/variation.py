@@ -21,7 +21,7 @@ from aibench.harness.timing import olympic_mean, variation
 
 NEEDS_TWO = "n/a (1 run)"  # printed in place of a statistic (std, CV) that one run cannot give
 
-CONFIG_KEYS = ("scale_config", "max_epochs", "device", "mode")
+CONFIG_KEYS = ("scale_config", "max_epochs", "device", "mode", "pretrained")  # runs from other weights never pool
 SYSTEM_KEYS = ("cpu_model", "gpus", "cuda", "libraries")
 # Every finished training run other than "success" (target_missed, diverged, error) did not converge. "aborted"
 # (Ctrl-C) is not a finished run and is left out with a note; smoke records are configuration checks, never results.
