@@ -62,3 +62,14 @@ def test_data_synth_then_check(tmp_path, alias):
 def test_results_json_on_an_empty_store(tmp_path):
     proc = _aibench("results", "--json", "--out", str(tmp_path))
     assert proc.returncode == 0 and json.loads(proc.stdout) == []
+
+
+def test_infer_needs_a_checkpoint_and_names_the_run_that_wrote_it(tmp_path, capsys):
+    out = str(tmp_path / "out")
+    _one_line_error(_aibench("run", "C15", "--mode", "infer", "--out", out), "no checkpoint", "--untrained")
+    assert main(["run", "C15", "--mode", "train", "--max-epochs", "1", "--threads", "1", "--out", out]) in (0, 1)
+    assert main(["run", "C15", "--mode", "infer", "--threads", "1", "--infer-duration-ms", "100", "--out", out]) == 0
+    capsys.readouterr()
+    assert main(["results", "--json", "--mode", "infer", "--out", out]) == 0
+    (record,) = json.loads(capsys.readouterr().out)
+    assert "of run #1, status target_missed, 1 epochs" in record["metrics"]["model_state"]

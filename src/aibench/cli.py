@@ -65,6 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="check the scale's real configuration: a few optimizer steps at a small batch, one evaluation "
                         "on a few samples, a short LoadGen pass; stores a record with status smoke, never a result "
                         "(run it on `aibench data synth --scale small|full` data before renting GPUs)")
+    p.add_argument("--untrained", action="store_true",
+                   help="with --mode infer: serve a freshly initialised model when no checkpoint exists (else refused)")
     p.add_argument("--pretrained", action="append", default=[], metavar="CN=PATH",
                    help="state-dict file a benchmark starts from (torchvision's format or a checkpoint of this "
                         "suite); needed by C4 and C9 at small/full; repeatable")
@@ -181,7 +183,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         infer.min_duration_ms = 60_000  # MLPerf uses 600 s; a minute keeps percentiles stable on real runs
     opts = RunOptions(scale=args.scale, mode=args.mode, data_dir=args.data_dir, seed=args.seed,
                       repeats=args.repeats, device=args.device, out_dir=args.out, max_epochs=args.max_epochs,
-                      infer=infer, smoke=args.smoke, pretrained=pretrained)
+                      infer=infer, smoke=args.smoke, pretrained=pretrained,
+                      untrained=args.untrained)
     store = ResultStore(_db_url(args))
     console = _console()
     _set_threads(args.threads, console)

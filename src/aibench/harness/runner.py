@@ -53,6 +53,7 @@ class RunOptions:
     infer: InferSettings = field(default_factory=InferSettings)
     smoke: bool = False  # a full-size configuration check: a few steps, one small evaluation, a short LoadGen pass
     pretrained: dict[str, Path] = field(default_factory=dict)  # alias -> state-dict file
+    untrained: bool = False  # --mode infer may serve a freshly initialised model (else it needs a checkpoint)
 
 
 def pick_device(name: str) -> torch.device:
@@ -191,6 +192,10 @@ def run_training(bench: Benchmark, opts: RunOptions, store: ResultStore, base: d
         path = _checkpoint_path(card, opts)
         path.parent.mkdir(parents=True, exist_ok=True)
         torch.save(bench.state_dict(), path)
+        # which run the weights come from, so a later `--mode infer` record can name it
+        path.with_suffix(".json").write_text(json.dumps(
+            {"record_id": record_id, "status": result.status, "epochs": result.epochs, "quality": result.quality,
+             "seed": bench.ctx.seed, "saved_at": dt.datetime.now().isoformat(timespec="seconds")}))
     return record_id, result
 
 
@@ -244,6 +249,9 @@ def run_benchmark(card: PaperCard, opts: RunOptions, store: ResultStore, console
                   ) -> list[dict[str, Any]]:
     """Every requested repeat and mode of one benchmark; returns the stored records (as dicts)."""
     check_pretrained(card, opts)
+    if opts.mode == "infer" and not opts.smoke and not opts.untrained and not _checkpoint_path(card, opts).exists():
+        raise UserError(f"{card.alias}: no checkpoint {_checkpoint_path(card, opts)} from a `--mode train` run at "
+                        f"scale {opts.scale}; train first, or pass --untrained to serve a freshly initialised model")
     target_choice = registry.spec(card).choices.get("target")
     if console and target_choice and opts.scale != "tiny":  # e.g. a paper target no published system reaches
         console.print(f"[yellow]note:[/yellow] {card.alias} target: {target_choice}")
@@ -292,7 +300,12 @@ def run_profile(card: PaperCard, opts: RunOptions, store: ResultStore, steps: in
 
 def _load_checkpoint(bench: Benchmark, card: PaperCard, opts: RunOptions) -> str:
     path = _checkpoint_path(card, opts)
-    if not path.exists():
-        return "untrained (freshly initialised: no checkpoint from an earlier train run)"
+    if not path.exists():  # only with --untrained: run_benchmark refused otherwise
+        return "untrained (freshly initialised, --untrained: no checkpoint from an earlier train run)"
     bench.load_state_dict(torch.load(path, map_location=bench.device))
-    return f"trained (checkpoint {path})"
+    origin = path.with_suffix(".json")
+    if not origin.exists():
+        return f"trained (checkpoint {path}; the run that wrote it is not recorded)"
+    run = json.loads(origin.read_text())
+    return (f"trained (checkpoint {path} of run #{run['record_id']}, status {run['status']}, "
+            f"{run['epochs']:g} epochs, seed {run['seed']})")
