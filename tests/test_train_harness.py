@@ -199,3 +199,23 @@ def test_peak_memory_is_the_runs_own_where_linux_allows(tmp_path):
     del block
     assert peak["host_peak_rss_mb"] is not None and peak["host_peak_rss_mb"] > 64
     assert peak["host_peak_scope"] in ("this run", "the process so far")
+
+
+def test_cache_clear_is_logged_as_what_was_done(tmp_path):
+    from aibench.harness.cache import drop_file_cache
+
+    _, path = _run(make_toy(tmp_path), tmp_path)
+    (event,) = [e for e in read_events(path) if e["key"] == "cache_clear"]
+    assert event["value"] is True and event["metadata"]["files"] >= 1  # the toy data set's file was advised out
+    assert drop_file_cache(tmp_path / "missing") == (False, 0)
+
+
+def test_precision_keys_say_what_the_math_ran_as(monkeypatch):
+    from aibench.results.mllog import lowest_precision
+
+    assert lowest_precision("cpu") == "fp32"
+    monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", True)
+    assert lowest_precision("cuda") == "tf32"  # cuDNN convolutions use TF32 by default on Ampere and later
+    monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", False)
+    monkeypatch.setattr(torch.backends.cuda.matmul, "allow_tf32", False)
+    assert lowest_precision("cuda") == "fp32"

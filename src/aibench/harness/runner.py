@@ -31,7 +31,7 @@ from aibench.harness.preserve import model_state_preserved
 from aibench.harness.progress import TrainProgress
 from aibench.harness.smoke import run_smoke, smoke_config
 from aibench.harness.train import TrainResult, train
-from aibench.results.mllog import RunLog
+from aibench.results.mllog import RunLog, lowest_precision
 from aibench.results.store import DEFAULT_DIR, ResultStore
 from aibench.spec import PaperCard, ScaleConfig
 
@@ -170,7 +170,7 @@ def run_training(bench: Benchmark, opts: RunOptions, store: ResultStore, base: d
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     log = RunLog(opts.out_dir / "logs" / f"{card.alias}-{opts.scale}-{stamp}-seed{bench.ctx.seed}.mllog")
     log.submission(card.name, system_platform(base["system"]), f"{card.alias}:{opts.scale}",
-                   bench.config.batch_size)
+                   bench.config.batch_size, precision=lowest_precision(bench.device.type))
     max_epochs = opts.max_epochs or bench.config.max_epochs
     window = reset_peaks(bench.device)
     try:

@@ -18,6 +18,7 @@ import torch
 from mlperf_logging.mllog import constants as C
 
 from aibench.benchmarks.base import Benchmark, Quality, StepOutput
+from aibench.harness.cache import drop_file_cache
 from aibench.harness.energy import EnergyMeter
 from aibench.harness.timing import now, synchronize
 from aibench.results.mllog import RunLog
@@ -157,7 +158,8 @@ def train(bench: Benchmark, log: RunLog, meter: EnergyMeter | None = None, progr
     meter = meter or EnergyMeter()
     result = TrainResult()
 
-    log.event(C.CACHE_CLEAR, True)
+    cleared, files = drop_file_cache(bench.ctx.data_dir)
+    log.event(C.CACHE_CLEAR, cleared, files=files)  # True only when every data file was dropped from the cache
     log.start(C.INIT_START)
     t_init = now()
     bench.setup()

@@ -38,8 +38,10 @@ class RunLog:
     def end(self, key: str, value: Any = None, **metadata: Any) -> None:
         self.ml.end(key=key, value=value, metadata=metadata or None)
 
-    def submission(self, benchmark: str, platform: str, config_name: str, batch_size: int) -> None:
-        """The submission_* and disclosure keys MLPerf's common training rules require."""
+    def submission(self, benchmark: str, platform: str, config_name: str, batch_size: int,
+                   precision: str = "fp32") -> None:
+        """The submission_* and disclosure keys MLPerf's common training rules require; `precision` is the
+        lowest the run's math actually used (see `lowest_precision`)."""
         self.event(C.SUBMISSION_BENCHMARK, benchmark)
         self.event(C.SUBMISSION_ORG, "aibench")
         self.event(C.SUBMISSION_DIVISION, "open")  # not an MLPerf closed-division benchmark
@@ -47,7 +49,7 @@ class RunLog:
         self.event(C.SUBMISSION_PLATFORM, platform)
         for key in ("lowest_numerical_precision_in_linear", "lowest_numerical_precision_in_attn",
                     "lowest_numerical_precision_in_comm"):
-            self.event(key, "fp32")
+            self.event(key, precision)
         for key in ("tensor_parallelism", "pipeline_parallelism", "context_parallelism", "expert_parallelism"):
             self.event(key, 1)
         self.event("micro_batch_size", batch_size)
@@ -56,6 +58,17 @@ class RunLog:
     def close(self) -> None:
         self._logger.removeHandler(self._handler)
         self._handler.close()
+
+
+def lowest_precision(device_type: str) -> str:
+    """What float32 math really runs as: on CUDA, PyTorch lets cuDNN convolutions (by default) and matmuls (when
+    allowed) use TF32; on the CPU it is float32. The harness does not autocast to lower precisions yet."""
+    if device_type != "cuda":
+        return "fp32"
+    import torch
+
+    tf32 = torch.backends.cudnn.allow_tf32 or torch.backends.cuda.matmul.allow_tf32
+    return "tf32" if tf32 else "fp32"
 
 
 def read_events(path: Path) -> list[dict[str, Any]]:
