@@ -35,3 +35,20 @@ def test_report_has_the_paper_tables_and_figures(tmp_path):
     assert "aten::convolution_op" in text
     assert "20.20%" in text  # CV of epochs 3 and 4: std 0.707 / mean 3.5
     assert (tmp_path / "report-figures" / "clusters.png").stat().st_size > 1000
+
+
+def test_a_later_failed_run_never_replaces_the_successful_result(tmp_path):
+    """Issue 11: one Ctrl-C'd run of C15 replaced the successful run in the Table 3 headline."""
+    from aibench.report.html import _latest, other_run_rows
+
+    store = ResultStore(f"sqlite:///{tmp_path / 'r.sqlite'}")
+    common = dict(benchmark="DC-AI-C15", name="x", scale="tiny", metric="m", target=0.9, seed=0, system={},
+                  mode="train")
+    store.add(**common, status="success", quality=0.93,
+              metrics={"epochs_to_quality": 9, "time_to_quality_s": 20.0, "epochs": 9})
+    store.add(**common, status="aborted", quality=0.30, metrics={"epochs": 2})
+    records = store.records()
+    assert _latest(records, "train")["DC-AI-C15"]["quality"] == 0.93
+    assert other_run_rows(records, "train") == [["DC-AI-C15", "tiny", "aborted", "1"]]
+    text = write_report(records, tmp_path / "report.html").read_text()
+    assert "Other training runs" in text and "n/a (1 run)" in text

@@ -22,12 +22,43 @@ def _table(headers: list[str], rows: list[list[str]]) -> str:
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
+RESULT_STATUS = {"train": "success", "infer": "completed", "profile": "completed"}
+
+
 def _latest(records: list[dict[str, Any]], mode: str) -> dict[str, dict[str, Any]]:
+    """Per benchmark, the run shown as its result: the latest successful one (a later Ctrl-C'd or failed run
+    never replaces it); the latest of any status only where none succeeded, its status shown beside it."""
     out: dict[str, dict[str, Any]] = {}
     for r in records:
-        if r["mode"] == mode:
+        if r["mode"] != mode:
+            continue
+        shown = out.get(r["benchmark"])
+        if shown is None or r["status"] == RESULT_STATUS[mode] or shown["status"] != RESULT_STATUS[mode]:
             out[r["benchmark"]] = r
     return out
+
+
+def other_run_rows(records: list[dict[str, Any]], mode: str) -> list[list[str]]:
+    """The runs not shown as results, counted by benchmark, scale and status."""
+    shown = {id(r) for r in _latest(records, mode).values()}
+    counts: dict[tuple[str, str, str], int] = {}
+    for r in records:
+        if r["mode"] == mode and id(r) not in shown:
+            key = (r["benchmark"], r["scale"], r["status"])
+            counts[key] = counts.get(key, 0) + 1
+    return [[b, scale, status, str(n)] for (b, scale, status), n in sorted(counts.items())]
+
+
+def _spread(v: dict[str, Any]) -> str:
+    if v.get("epochs_cv") is not None:
+        return _fmt(100 * v["epochs_cv"], "{:.2f}%")
+    return v.get("epochs_spread_reason") or "–"
+
+
+def _olympic(v: dict[str, Any]) -> str:
+    if v.get("valid") is False:
+        return f"invalid: {v.get('reason', '')}"
+    return _fmt(v.get("ttq_olympic_mean_s"), "{:.1f}")
 
 
 def _img(path: Path) -> str:
@@ -98,12 +129,15 @@ def write_report(records: list[dict[str, Any]], out: Path) -> Path:
     parts.append("<h2>Quality and time to quality (paper Table 3, this machine)</h2>")
     parts.append(_table(["id", "task", "algorithm", "metric", "paper target", "scale", "target", "quality", "status",
                          "time to quality (s)", "epochs", "samples/s", "energy to quality (J)"], quality_rows(records)))
+    others = other_run_rows(records, "train")
+    if others:
+        parts.append("<h3>Other training runs (not shown as results)</h3>")
+        parts.append(_table(["benchmark", "scale", "status", "runs"], others))
     variation = summarize_repeats(records)
     parts.append("<h2>Run-to-run variation (paper Table 5)</h2>")
     parts.append(_table(["benchmark", "scale", "runs", "successes", "epochs mean", "CV", "olympic TTQ (s)"],
                         [[v["benchmark"], v["scale"], str(v["runs"]), str(v["successes"]), _fmt(v.get("epochs_mean")),
-                          _fmt(100 * v["epochs_cv"], "{:.2f}%") if v.get("epochs_cv") is not None else "–",
-                          _fmt(v.get("ttq_olympic_mean_s"), "{:.1f}")] for v in variation]))
+                          _spread(v), _olympic(v)] for v in variation]))
     parts.append("<h2>Training cost (paper Table 6: paper's TITAN RTX beside this machine)</h2>")
     parts.append(_table(["benchmark", "scale", "paper epoch (s)", "paper total (h)", "epoch here (s)",
                          "run here (s)"], cost_rows(records)))
