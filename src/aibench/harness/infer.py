@@ -19,7 +19,7 @@ from typing import Any
 import mlperf_loadgen as lg
 import torch
 
-from aibench.harness.energy import EnergyMeter
+from aibench.harness.energy import EnergyMeter, per_query, per_sample
 from aibench.harness.timing import synchronize
 
 PERCENTILES = ("50.00", "90.00", "95.00", "97.00", "99.00", "99.90")
@@ -48,7 +48,8 @@ class ScenarioResult:
     valid: bool | None = None
     invalid_reason: str | None = None
     energy_j: float | None = None
-    energy_per_query_j: float | None = None
+    energy_per_query_j: float | None = None  # per LoadGen query (an Offline query holds many samples)
+    energy_per_sample_j: float | None = None
     energy_source: str = "none"
 
 
@@ -133,8 +134,8 @@ def _scenario_result(scenario: str, res: dict[str, Any], sut: _ServedModel, ener
                          valid=res.get("result_validity") == "VALID" if "result_validity" in res else None,
                          invalid_reason=res.get("result_invalid_reason") or None)
     out.energy_j, out.energy_source = energy.joules, ",".join(energy.sources)
-    if energy.joules is not None and sut.samples_done:
-        out.energy_per_query_j = energy.joules / sut.samples_done
+    out.energy_per_sample_j = per_sample(energy.joules, sut.samples_done)
+    out.energy_per_query_j = per_query(energy.joules, sut.queries)
     return out
 
 
@@ -144,7 +145,7 @@ def run_inference(bench: Any, device: torch.device, cfg: InferSettings, meter: E
     samples = list(bench.inference_samples())
     if not samples:
         raise ValueError("benchmark gave no inference samples")
-    meter = meter or EnergyMeter()
+    meter = meter or EnergyMeter(device=device)
     bench.train_mode(False)
     log_dir = cfg.log_dir or Path(tempfile.mkdtemp(prefix="aibench-loadgen-"))
     sut = _ServedModel(bench, samples, device, batch_size=1)

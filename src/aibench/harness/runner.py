@@ -204,7 +204,7 @@ def run_inference_record(bench: Benchmark, opts: RunOptions, store: ResultStore,
     card = bench.SPEC.card
     settings = dataclasses.replace(opts.infer, log_dir=opts.out_dir / "loadgen" / f"{card.alias}-{opts.scale}")
     window = reset_peaks(bench.device)
-    out = run_inference(bench, bench.device, settings, EnergyMeter())
+    out = run_inference(bench, bench.device, settings, EnergyMeter(device=bench.device))
     scenarios = {name: dataclasses.asdict(r) for name, r in out["scenarios"].items()}
     quality = out["quality"]
     metrics: dict[str, Any] = {"model_state": trained, "scenarios": scenarios, "quality_extra": quality.extra,
@@ -217,6 +217,7 @@ def run_inference_record(bench: Benchmark, opts: RunOptions, store: ResultStore,
     if "Offline" in scenarios:
         metrics["offline_qps"] = scenarios["Offline"]["qps"]
         metrics["energy_per_query_j"] = scenarios["Offline"]["energy_per_query_j"]
+        metrics["energy_per_sample_j"] = scenarios["Offline"]["energy_per_sample_j"]
         metrics["energy_source"] = scenarios["Offline"]["energy_source"]
     status = "completed"
     with model_state_preserved(bench):

@@ -155,7 +155,7 @@ def train(bench: Benchmark, log: RunLog, meter: EnergyMeter | None = None, progr
     spec, cfg, device = bench.SPEC, bench.config, bench.device
     target = cfg.target
     max_epochs = max_epochs or cfg.max_epochs
-    meter = meter or EnergyMeter()
+    meter = meter or EnergyMeter(device=device)  # NVML for the GPU this run uses, not every GPU on the host
     result = TrainResult()
 
     cleared, files = drop_file_cache(bench.ctx.data_dir)

@@ -97,7 +97,7 @@ def inference_rows(records: list[dict[str, Any]]) -> list[list[str]]:
                      _fmt(lat.get("90.00"), "{:.2f}"), _fmt(lat.get("99.00"), "{:.2f}"),
                      _fmt(lat.get("99.90"), "{:.2f}"), _fmt(m.get("single_stream_qps"), "{:.1f}"),
                      _fmt(m.get("offline_qps"), "{:.1f}"),
-                     _fmt(m.get("energy_per_query_j"), "{:.3g}") if m.get("energy_per_query_j") is not None
+                     _fmt(m.get("energy_per_sample_j"), "{:.3g}") if m.get("energy_per_sample_j") is not None
                      else "unavailable"])
     return rows
 
@@ -143,7 +143,7 @@ def write_report(records: list[dict[str, Any]], out: Path) -> Path:
                          "run here (s)"], cost_rows(records)))
     parts.append("<h2>Inference (MLPerf LoadGen)</h2>")
     parts.append(_table(["benchmark", "scale", "model", "quality", "p50 ms", "p90 ms", "p99 ms", "p99.9 ms",
-                         "SingleStream QPS", "Offline samples/s", "energy/query (J)"], inference_rows(records)))
+                         "SingleStream QPS", "Offline samples/s", "energy/sample (J)"], inference_rows(records)))
     profiles = {b.removeprefix("DC-AI-"): r["characterization"] for b, r in _latest(records, "profile").items()}
     train = _latest(records, "train")
     points = {b.removeprefix("DC-AI-"): {"params": r["characterization"]["params"]["total"],

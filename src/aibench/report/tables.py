@@ -36,7 +36,7 @@ def results_table(rows: list[dict[str, Any]], title: str) -> Table:
     for r in rows:
         m = r.get("metrics") or {}
         lat = m.get("latency_ms") or {}
-        energy = m.get("energy_j") if r["mode"] == "train" else m.get("energy_per_query_j")
+        energy = m.get("energy_j") if r["mode"] == "train" else m.get("energy_per_sample_j")
         table.add_row(
             str(r["id"]), r["benchmark"].removeprefix("DC-AI-"), r["mode"], r["scale"], r["status"],
             f"{_num(r.get('quality'))}/{_num(r.get('target'))}", _num(m.get("time_to_quality_s"), "{:.1f}"),
