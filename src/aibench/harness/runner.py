@@ -22,6 +22,7 @@ from rich.console import Console
 from aibench import registry
 from aibench.benchmarks.base import Benchmark, RunContext
 from aibench.characterize.flops import characterize_compute
+from aibench.characterize.peak import achievable_peak, utilization
 from aibench.characterize.system import system_info
 from aibench.errors import UserError
 from aibench.harness.energy import EnergyMeter
@@ -184,6 +185,8 @@ def run_training(bench: Benchmark, opts: RunOptions, store: ResultStore, base: d
         characterization = characterize_compute(bench)
     metrics = result.metrics()
     metrics["memory"] = peak_memory(bench.device, window)
+    metrics["utilization"] = utilization(characterization.get("flops_train_per_sample"),
+                                         result.throughput_samples_per_s, _peak(bench, opts))
     metrics["details"] = bench.describe()
     record_id = store.add(**base, mode="train", status=result.status, quality=result.quality,
                           metrics=metrics, curve=result.curve, characterization=characterization,
@@ -222,6 +225,8 @@ def run_inference_record(bench: Benchmark, opts: RunOptions, store: ResultStore,
     status = "completed"
     with model_state_preserved(bench):
         characterization = characterize_compute(bench)
+    metrics["utilization"] = utilization(characterization.get("flops_inference_per_sample"),
+                                         metrics.get("offline_qps"), _peak(bench, opts))
     return store.add(**base, mode="infer", status=status, quality=quality.value, metrics=metrics,
                      characterization=characterization, curve=[])
 
@@ -238,6 +243,11 @@ def run_smoke_record(bench: Benchmark, opts: RunOptions, store: ResultStore, bas
         for warning in out["metrics"]["warnings"]:
             console.print(f"[yellow]warning:[/yellow] {card.alias}: {warning}")
     return store.add(**base, mode="smoke", **out, curve=[])
+
+
+def _peak(bench: Benchmark, opts: RunOptions) -> dict[str, Any]:
+    """The machine's achievable float32 matmul FLOP/s (measured once per machine and thread count, cached)."""
+    return achievable_peak(bench.device, opts.cache_dir / "peak_flops.json")
 
 
 def system_platform(system: dict[str, Any]) -> str:

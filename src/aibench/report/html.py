@@ -74,6 +74,7 @@ def quality_rows(records: list[dict[str, Any]]) -> list[list[str]]:
         rows.append([c.id, c.task, c.algorithm, c.metric, c.paper_target_text, r["scale"], _fmt(r["target"]),
                      _fmt(r["quality"]), r["status"], _fmt(m.get("time_to_quality_s"), "{:.1f}"),
                      _fmt(m.get("epochs_to_quality")), _fmt(m.get("throughput_samples_per_s"), "{:.1f}"),
+                     _fmt((m.get("utilization") or {}).get("mfu"), "{:.1%}"),
                      _fmt(m.get("energy_to_quality_j"), "{:.1f}") if m.get("energy_j") is not None else "unavailable"])
     return rows
 
@@ -128,7 +129,10 @@ def write_report(records: list[dict[str, Any]], out: Path) -> Path:
                      f"code {html.escape(str(sysinfo.get('code_version')))}</p>")
     parts.append("<h2>Quality and time to quality (paper Table 3, this machine)</h2>")
     parts.append(_table(["id", "task", "algorithm", "metric", "paper target", "scale", "target", "quality", "status",
-                         "time to quality (s)", "epochs", "samples/s", "energy to quality (J)"], quality_rows(records)))
+                         "time to quality (s)", "epochs", "samples/s", "MFU", "energy to quality (J)"],
+                        quality_rows(records)))
+    parts.append("<p>MFU: model FLOPs per sample (FlopCounterMode) x measured samples/s, over the float32 peak a "
+                 "matmul probe measured on this machine (each record names its probe).</p>")
     others = other_run_rows(records, "train")
     if others:
         parts.append("<h3>Other training runs (not shown as results)</h3>")

@@ -31,7 +31,7 @@ def results_table(rows: list[dict[str, Any]], title: str) -> Table:
     """One line per stored run; short headers so it fits an 80-column terminal."""
     table = Table(title=title)
     for col in ("#", "bench", "mode", "scale", "status", "quality/target", "TTQ s", "epochs", "train/s",
-                "p50/p99 ms", "QPS", "J"):
+                "p50/p99 ms", "QPS", "MFU", "J"):
         table.add_column(col, overflow="fold")
     for r in rows:
         m = r.get("metrics") or {}
@@ -42,9 +42,16 @@ def results_table(rows: list[dict[str, Any]], title: str) -> Table:
             f"{_num(r.get('quality'))}/{_num(r.get('target'))}", _num(m.get("time_to_quality_s"), "{:.1f}"),
             _num(m.get("epochs")), _num(m.get("throughput_samples_per_s"), "{:.0f}"),
             f"{_num(lat.get('50.00'), '{:.2f}')}/{_num(lat.get('99.00'), '{:.2f}')}" if lat else "-",
-            _num(m.get("offline_qps"), "{:.0f}"), _num(energy, "{:.3g}") if energy is not None else "n/a",
+            _num(m.get("offline_qps"), "{:.0f}"), _mfu(m),
+            _num(energy, "{:.3g}") if energy is not None else "n/a",
         )
     return table
+
+
+def _mfu(metrics: dict[str, Any]) -> str:
+    """Model FLOPs utilization: measured FLOP/s over the machine's matmul-probe peak (the record says which)."""
+    mfu = (metrics.get("utilization") or {}).get("mfu")
+    return "-" if mfu is None else f"{100 * mfu:.1f}%"
 
 
 def variation_table(summary: list[dict[str, Any]]) -> Table:
