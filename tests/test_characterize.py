@@ -2,55 +2,7 @@ import stat
 
 import pytest
 
-from aibench.characterize.breakdown import OpTime, categorize, profile_training, summarize
 from aibench.characterize.counters import derived_metrics, measure, parse_perf_csv
-from toy import make_toy
-
-
-@pytest.mark.parametrize("name, category", [
-    ("aten::mkldnn_convolution", "convolution"),
-    ("aten::convolution_backward", "convolution"),
-    ("volta_scudnn_winograd_128x128_ldg1_ldg4_tile148n_nt", "convolution"),
-    ("aten::mm", "gemm"),
-    ("aten::addmm", "gemm"),
-    ("volta_sgemm_128x64_nn", "gemm"),
-    ("aten::native_batch_norm", "batch_norm"),
-    ("aten::native_batch_norm_backward", "batch_norm"),
-    ("aten::relu_", "relu"),
-    ("aten::threshold_backward", "relu"),
-    ("aten::max_pool2d_with_indices", "pooling"),
-    ("aten::add_", "elementwise"),
-    ("aten::mean", "elementwise"),
-    ("aten::cat", "data_arrangement"),
-    ("aten::index_select", "data_arrangement"),
-    ("aten::embedding_dense_backward", "data_arrangement"),
-    ("Memcpy HtoD (Pageable -> Device)", "memory_copy"),
-    ("aten::_to_copy", "memory_copy"),
-    ("something_unheard_of", "other"),
-])
-def test_categories_follow_the_paper(name, category):
-    assert categorize(name) == category
-
-
-def test_summary_shares_and_hotspots_skip_autograd_bookkeeping():
-    ops = [OpTime("aten::mkldnn_convolution", 60, 3), OpTime("aten::mm", 30, 2), OpTime("aten::add_", 10, 5),
-           OpTime("autograd::engine::evaluate_function: AddBackward0", 500, 5)]
-    s = summarize(ops)
-    assert s["total_time_us"] == 100
-    assert s["category_share"]["convolution"] == pytest.approx(0.6)
-    assert s["category_share"]["gemm"] == pytest.approx(0.3)
-    assert sum(s["category_share"].values()) == pytest.approx(1.0)
-    assert [h["name"] for h in s["hotspots"]] == ["aten::mkldnn_convolution", "aten::mm", "aten::add_"]
-
-
-def test_profile_training_on_a_real_model(tmp_path):
-    bench = make_toy(tmp_path)
-    bench.setup()
-    result = profile_training(bench, steps=2)
-    assert result["total_time_us"] > 0
-    assert result["category_share"]["gemm"] > 0  # a linear model spends time in its matmul
-    assert result["timed_on"].startswith("CPU")
-
 
 PERF_OK = """# started on Sat Nov 28
 2000000,,cycles,1000,100.00,,

@@ -1,9 +1,15 @@
 """Runtime breakdown by kernel category and hotspot functions (the paper's §5.5.1-5.5.2, Fig. 5, Table 7).
 
-A few training steps run under torch.profiler. On a GPU the device kernels' self time is attributed (the paper
-used nvprof on CUDA kernels); on a CPU the ATen operators' self CPU time. Each kernel or operator is put in one of
-the paper's eight categories — data arrangement, convolution, gemm, batch normalization, element-wise, relu,
-pooling, memory copy — or `other`.
+A few training steps run under torch.profiler. On a GPU the device kernels' time is attributed (the paper used
+nvprof on CUDA kernels); on a CPU the ATen operators' self CPU time. Each kernel is put in one of the paper's eight
+categories — data arrangement, convolution, gemm, batch normalization, element-wise, relu, pooling, memory copy —
+from explicit tables (`kernel_table`): a CUDA kernel by the ATen operator that launched it (the profiler's
+correlation link), an unlinked kernel, or one launched by a composite operator (an RNN, fused attention), by its own
+name. What neither table knows is `other` and counted in `unmapped_share`; recurrent, attention and communication
+kernels that cannot be split further keep their own names. Time that is not a kernel — data loading (everything
+under a DataLoader iteration: decoding, transforms, collate), Python/optimizer bookkeeping, autograd bookkeeping —
+is reported apart as shares of host time, not as a category. Hotspots are, as in the paper, the functions that
+cover 80% of the kernel time.
 """
 
 from __future__ import annotations
@@ -16,64 +22,152 @@ from typing import Any
 import torch
 from torch.profiler import ProfilerActivity, profile
 
+from aibench.characterize.kernel_table import COMPOSITE, EXTRA_CATEGORIES, aten_category, kernel_category
+
 CATEGORIES = ("data_arrangement", "convolution", "gemm", "batch_norm", "elementwise", "relu", "pooling",
               "memory_copy", "other")
+ALL_CATEGORIES = CATEGORIES + EXTRA_CATEGORIES
+HOTSPOT_COVERAGE = 0.8  # "the hotspot functions that occupy more than 80% of runtime in total" (§5.5.1)
 
-# Order matters: the first matching rule wins (convolution before gemm: cuDNN's implicit-gemm kernels are convs).
-_RULES: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
-    (cat, re.compile(pattern)) for cat, pattern in (
-        ("memory_copy", r"memcpy|memset|dtoh|htod|_to_copy|aten::to$|copy_device"),
-        ("convolution", r"conv|winograd|implicit_gemm|im2col|col2im|fft_?r2c|cudnn::detail"),
-        ("pooling", r"pool"),
-        ("batch_norm", r"batch_?norm|bn_fw|bn_bw|layer_?norm|group_?norm|instance_?norm|native_norm"),
-        ("relu", r"relu|threshold|clamp_min|hardtanh"),
-        ("gemm", r"gemm|(^|::|_)(mm|addmm|bmm|baddbmm|addbmm|matmul|linear|_?mkl_linear)($|_|backward)|"
-                 r"mmbackward|addmmbackward|bmmbackward|cublas|cutlass|sm\d+_xmma"),
-        ("data_arrangement", r"transpose|permute|contiguous|cat$|cat_|stack|index|gather|scatter|embedding|"
-                             r"copy_|clone|pad|unfold|flip|roll|narrow|slice|select|expand|repeat|view|"
-                             r"reshape|split|chunk|where|masked|nonzero|sort|topk|stride|as_strided|unbind|"
-                             r"splitk|grid_sampler|upsample|interpolate|empty|resize_|zero_|fill_"),
-        ("elementwise", r"add|mul|sub|div|sigmoid|tanh|exp|log|softmax|pow|sqrt|neg|gelu|dropout|elementwise|"
-                        r"vectorized|reduce|sum|mean|max|min|abs|sign|lerp|addcmul|addcdiv|foreach|norm|clamp|"
-                        r"loss|nll|mse|bernoulli|rand|sqrt|erf|maximum|minimum|lt|gt|eq|ne|ge|le"),
-    ))
+_DATA_LOADING = re.compile(r"DataLoader|collate|decode_(jpeg|png|image)|image::decode|read_file|pil_loader",
+                           re.IGNORECASE)
+_PYTHON = re.compile(r"^Optimizer\.|^ProfilerStep#|^nn\.Module:|^<built-in|^[\w.]+\.py\(\d+\)|^## |^[\w.]+#[\w.]+$")
+_AUTOGRAD = re.compile(r"^autograd::|^torch::autograd::|^[A-Z]\w*Backward\d*$|^detach_?$")
 
 
-def categorize(name: str) -> str:
-    """The paper's kernel category of an operator or kernel name."""
-    low = name.lower().removeprefix("autograd::engine::evaluate_function: ")
-    for category, pattern in _RULES:
-        if pattern.search(low):
-            return category
-    return "other"
+def overhead_kind(name: str) -> str | None:
+    """`data_loading`, `python_overhead`, `autograd_overhead` for a non-kernel profiler event, else None."""
+    if _DATA_LOADING.search(name):
+        return "data_loading"
+    if _AUTOGRAD.search(name):
+        return "autograd_overhead"
+    if _PYTHON.search(name):
+        return "python_overhead"
+    return None
+
+
+def lookup(name: str, launched_by: str = "") -> tuple[str, bool]:
+    """(category, mapped) of an operator or device kernel; `launched_by` is the ATen op a kernel is linked to."""
+    op_cat = aten_category(launched_by) if launched_by else None
+    if name.startswith("aten::"):
+        cat = aten_category(name)
+    else:
+        cat = kernel_category(name)
+        if cat == "memory_copy" or (op_cat is not None and op_cat not in COMPOSITE and op_cat != "other"):
+            cat = cat if cat == "memory_copy" else op_cat
+        elif cat is None:
+            cat = op_cat
+    return (cat, True) if cat is not None else ("other", False)
+
+
+def categorize(name: str, launched_by: str = "") -> str:
+    """The kernel category of an ATen operator or a device kernel (one of ALL_CATEGORIES)."""
+    return lookup(name, launched_by)[0]
 
 
 @dataclass
 class OpTime:
     name: str
     self_time_us: float
-    calls: int
+    calls: int = 1
+    launched_by: str = ""  # a device kernel's launching ATen operator (profiler correlation), "" if none
+    scope: str = ""  # the enclosing non-kernel annotation (a DataLoader iteration, Optimizer.step), "" if none
 
 
-def _is_wrapper(name: str) -> bool:
-    """Autograd bookkeeping entries whose self time is scheduling, not computation."""
-    return name.startswith(("autograd::engine::evaluate_function", "torch::autograd::")) or name in ("detach",)
+def _bucket(op: OpTime) -> str:
+    """`kernel`, or the overhead kind that the op or its enclosing scope belongs to."""
+    if op.scope and overhead_kind(op.scope) == "data_loading":
+        return "data_loading"
+    return overhead_kind(op.name) or "kernel"
 
 
-def summarize(ops: Iterable[OpTime], top: int = 15) -> dict[str, Any]:
-    """Shares per category and the hotspot operators, from per-operator self times."""
-    kept = [op for op in ops if op.self_time_us > 0 and not _is_wrapper(op.name)]
-    total = sum(op.self_time_us for op in kept)
-    shares = dict.fromkeys(CATEGORIES, 0.0)
-    for op in kept:
-        shares[categorize(op.name)] += op.self_time_us
-    hot = sorted(kept, key=lambda op: op.self_time_us, reverse=True)[:top]
+def summarize(ops: Iterable[OpTime], host: Iterable[OpTime] | None = None,
+              coverage: float = HOTSPOT_COVERAGE) -> dict[str, Any]:
+    """Category shares of the kernel time, overhead shares of the host time and the hotspots covering `coverage`.
+
+    `ops` are the timed kernels (CPU: every profiler event with its self time); `host` the host-side events when
+    the kernels ran elsewhere (GPU), else the same list.
+    """
+    ops = [op for op in ops if op.self_time_us > 0]
+    host_ops = ops if host is None else [op for op in host if op.self_time_us > 0]
+    host_total = sum(op.self_time_us for op in host_ops)
+    apart = dict.fromkeys(("data_loading", "python_overhead", "autograd_overhead"), 0.0)
+    for op in host_ops:
+        b = _bucket(op)
+        if b != "kernel":
+            apart[b] += op.self_time_us
+    kernels: dict[tuple[str, str], list[float]] = {}
+    shares = dict.fromkeys(ALL_CATEGORIES, 0.0)
+    unmapped: dict[str, float] = {}
+    for op in ops:
+        if _bucket(op) != "kernel":
+            continue
+        cat, mapped = lookup(op.name, op.launched_by)
+        shares[cat] += op.self_time_us
+        if not mapped:
+            unmapped[op.name] = unmapped.get(op.name, 0.0) + op.self_time_us
+        acc = kernels.setdefault((op.name, cat), [0.0, 0])
+        acc[0] += op.self_time_us
+        acc[1] += op.calls
+    total = sum(shares.values())
+    hotspots, covered = [], 0.0
+    for (name, cat), (t, calls) in sorted(kernels.items(), key=lambda kv: kv[1][0], reverse=True):
+        if total and covered >= coverage:
+            break
+        covered += t / total
+        hotspots.append({"name": name, "category": cat, "calls": calls, "share": t / total})
     return {
-        "total_time_us": total,
+        "total_time_us": total,  # kernel (operator) time that the category shares divide
+        "host_time_us": host_total,
         "category_share": {c: (t / total if total else 0.0) for c, t in shares.items()},
-        "hotspots": [{"name": op.name, "category": categorize(op.name), "calls": op.calls,
-                      "share": op.self_time_us / total if total else 0.0} for op in hot],
+        "unmapped_share": sum(unmapped.values()) / total if total else 0.0,
+        "unmapped": sorted(unmapped, key=unmapped.__getitem__, reverse=True)[:10],
+        **{f"{k}_share": (t / host_total if host_total else 0.0) for k, t in apart.items()},
+        "hotspot_coverage": covered,
+        "hotspots": hotspots,
     }
+
+
+def _scope(event: Any, memo: dict[int, str]) -> str:
+    """The name of the outermost enclosing data-loading, else innermost Python annotation, of a CPU event."""
+    key = id(event)
+    if key not in memo:
+        found, parent = "", getattr(event, "cpu_parent", None)
+        while parent is not None:
+            kind = overhead_kind(parent.name)
+            if kind == "data_loading":
+                found = parent.name
+            elif kind == "python_overhead" and not found:
+                found = parent.name
+            parent = getattr(parent, "cpu_parent", None)
+        memo[key] = found
+    return memo[key]
+
+
+def ops_from_events(events: Iterable[Any], on_gpu: bool) -> tuple[list[OpTime], list[OpTime]]:
+    """(kernels, host events) from torch.profiler FunctionEvents.
+
+    CPU: each event's self CPU time, with its enclosing scope. GPU: each device kernel with its launching ATen
+    op — the `kernels` the profiler linked to a CPU op by correlation id — and kernels no op claims by name.
+    """
+    events = list(events)
+    memo: dict[int, str] = {}
+    cpu = [e for e in events if str(getattr(e, "device_type", "CPU")).endswith("CPU")]
+    host = [OpTime(e.name, float(e.self_cpu_time_total), 1, "", _scope(e, memo)) for e in cpu]
+    if not on_gpu:
+        return host, host
+    kernels, linked_ids = [], set()
+    for e in cpu:
+        for k in getattr(e, "kernels", ()) or ():
+            linked_ids.add(e.id)
+            scope = e.name if overhead_kind(e.name) == "data_loading" else _scope(e, memo)
+            kernels.append(OpTime(k.name, float(k.duration), 1, e.name, scope))
+    cpu_ids = {id(e) for e in cpu}
+    for e in events:
+        if id(e) in cpu_ids or getattr(e, "linked_correlation_id", 0) in linked_ids:
+            continue
+        kernels.append(OpTime(e.name, float(e.time_range.elapsed_us()), 1))
+    return kernels, host
 
 
 def profile_training(bench: Any, steps: int = 3) -> dict[str, Any]:
@@ -88,10 +182,7 @@ def profile_training(bench: Any, steps: int = 3) -> dict[str, Any]:
             bench.train_step(next(batches))
         if on_gpu:
             torch.cuda.synchronize(bench.device)
-    ops = [OpTime(e.key, (e.self_device_time_total if on_gpu else e.self_cpu_time_total), e.count)
-           for e in prof.key_averages()]
-    if on_gpu:  # keep only device kernels: host-side ATen entries have no device self time
-        ops = [op for op in ops if op.self_time_us > 0]
-    result = summarize(ops)
+    kernels, host = ops_from_events(prof.events(), on_gpu)
+    result = summarize(kernels, host=None if not on_gpu else host)
     result.update(steps=steps, timed_on="device kernels" if on_gpu else "CPU operators (self time)")
     return result
