@@ -59,3 +59,29 @@ def test_params_and_flops_are_counted(bench):
     assert info["params"]["total"] > 0
     assert info["flops_inference_per_sample"] > 0
     assert info["flops_train_per_sample"] > 0  # not compared: an inference sample may score many items (C10)
+
+
+def test_a_training_step_counts_at_least_twice_its_forward(bench):
+    """Issue 11: backward costs about twice the forward, so a counter that misses a layer family's backward (or its
+    forward) shows here. Benchmarks whose step is not one loss (GANs, ENAS) are checked through their own
+    training_example only where compute_loss exists."""
+    from aibench.characterize.flops import count_flops
+
+    batch = bench.example_batch()
+    bench.train_mode(True)
+    try:
+        with torch.no_grad():
+            forward = count_flops(lambda: bench.compute_loss(batch))
+    except NotImplementedError:
+        pytest.skip(f"{type(bench).__name__} has no single training loss (its own train_step)")
+    train = count_flops(bench.training_example())
+    for module in bench.models().values():
+        module.zero_grad(set_to_none=True)
+    if bench.SPEC.card.alias in FROZEN_FORWARD:  # part of the forward has no backward, by design
+        assert forward > 0 and train > forward, (forward, train)
+    else:
+        assert forward > 0 and train >= 2 * forward, (forward, train)
+
+
+# benchmarks whose training forward includes a module that gets no gradient
+FROZEN_FORWARD = {"C16": "ranking distillation: the student phase scores with the trained teacher, frozen"}
