@@ -79,15 +79,21 @@ def profile_table(rows: list[dict[str, Any]]) -> Table:
     from aibench.characterize.breakdown import CATEGORIES
 
     table = Table(title="workload characterization (paper Fig. 5 categories, share of profiled time)")
-    for col in ("benchmark", "params", "GFLOPs/sample (train)", *CATEGORIES, "top hotspot", "IPC"):
+    extra = ("recurrent", "attention", "communication")  # ops whose kernels the profiler does not show apart
+    for col in ("benchmark", "params", "GFLOPs/sample (train)", *CATEGORIES, "rnn/attn/comm", "data loading",
+                "top hotspot", "IPC"):
         table.add_column(col)
     for r in rows:
         ch = r["characterization"]
-        shares = ch["breakdown"]["category_share"]
-        hot = ch["breakdown"]["hotspots"][:1]
+        breakdown = ch["breakdown"]
+        shares = breakdown["category_share"]
+        hot = breakdown["hotspots"][:1]
         counters = ch.get("counters", {})
+        loading = breakdown.get("data_loading_share")
         table.add_row(r["benchmark"], _num(ch["params"]["total"], "{:,}"), _num(ch["flops_train_per_sample"] / 1e9),
                       *[f"{100 * shares[c]:.1f}%" for c in CATEGORIES],
+                      f"{100 * sum(shares.get(c, 0.0) for c in extra):.1f}%",
+                      "-" if loading is None else f"{100 * loading:.1f}% of host",
                       f"{hot[0]['name']} ({100 * hot[0]['share']:.0f}%)" if hot else "-",
                       _num(counters.get("ipc"), "{:.2f}") if counters.get("status") == "measured" else "unavailable")
     return table
