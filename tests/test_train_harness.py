@@ -219,3 +219,12 @@ def test_precision_keys_say_what_the_math_ran_as(monkeypatch):
     monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", False)
     monkeypatch.setattr(torch.backends.cuda.matmul, "allow_tf32", False)
     assert lowest_precision("cuda") == "fp32"
+
+
+def test_initialization_past_mlperfs_cap_is_an_error(tmp_path, monkeypatch):
+    from aibench.harness import train as train_module
+
+    monkeypatch.setattr(train_module, "INIT_CAP_S", 0.0)
+    result, _ = _run(make_toy(tmp_path), tmp_path)
+    assert result.status == "error" and "initialization took" in result.message
+    assert result.epochs == 0 and result.quality is None

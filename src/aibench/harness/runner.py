@@ -191,7 +191,7 @@ def run_training(bench: Benchmark, opts: RunOptions, store: ResultStore, base: d
     record_id = store.add(**base, mode="train", status=result.status, quality=result.quality,
                           metrics=metrics, curve=result.curve, characterization=characterization,
                           log_path=str(log.path))
-    if result.status != "aborted":
+    if result.status not in ("aborted", "error"):  # only trained weights become the served checkpoint
         path = _checkpoint_path(card, opts)
         path.parent.mkdir(parents=True, exist_ok=True)
         torch.save(bench.state_dict(), path)

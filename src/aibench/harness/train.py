@@ -107,6 +107,9 @@ def stability_warning(cv: float | None) -> str | None:
             "the throughput is unreliable")
 
 
+INIT_CAP_S = 20 * 60  # MLPerf training rules: initialization (untimed) may take at most 20 minutes
+
+
 class _Diverged(Exception):
     pass
 
@@ -170,6 +173,11 @@ def train(bench: Benchmark, log: RunLog, meter: EnergyMeter | None = None, progr
     log.event(C.EPOCH_COUNT, max_epochs)
     log.event("target_quality", target, metric=spec.card.metric)
     log.end(C.INIT_STOP)
+    if result.init_time_s > INIT_CAP_S:  # MLPerf caps the untimed initialization; past it the run is not valid
+        result.status = "error"
+        result.message = (f"initialization took {result.init_time_s:.0f} s, over the {INIT_CAP_S / 60:.0f}-minute "
+                          "cap MLPerf sets on untimed initialization")
+        return result
 
     bench.train_mode(True)
     stats = _StepStats(cfg.warmup_steps)
