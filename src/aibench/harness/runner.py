@@ -256,9 +256,9 @@ def system_platform(system: dict[str, Any]) -> str:
         f" + {gpus[0]['name']} x{len(gpus)}" if gpus else "")
 
 
-def run_benchmark(card: PaperCard, opts: RunOptions, store: ResultStore, console: Console | None = None
-                  ) -> list[dict[str, Any]]:
-    """Every requested repeat and mode of one benchmark; returns the stored records (as dicts)."""
+def check_before_run(card: PaperCard, opts: RunOptions, console: Console | None) -> None:
+    """What must hold before any work starts: the pretrained weights a real run needs, a checkpoint to serve;
+    and what the user should read first (a documented choice about the target)."""
     check_pretrained(card, opts)
     if opts.mode == "infer" and not opts.smoke and not opts.untrained and not _checkpoint_path(card, opts).exists():
         raise UserError(f"{card.alias}: no checkpoint {_checkpoint_path(card, opts)} from a `--mode train` run at "
@@ -266,6 +266,12 @@ def run_benchmark(card: PaperCard, opts: RunOptions, store: ResultStore, console
     target_choice = registry.spec(card).choices.get("target")
     if console and target_choice and opts.scale != "tiny":  # e.g. a paper target no published system reaches
         console.print(f"[yellow]note:[/yellow] {card.alias} target: {target_choice}")
+
+
+def run_benchmark(card: PaperCard, opts: RunOptions, store: ResultStore, console: Console | None = None
+                  ) -> list[dict[str, Any]]:
+    """Every requested repeat and mode of one benchmark; returns the stored records (as dicts)."""
+    check_before_run(card, opts, console)
     data_dir = prepare_data(card, opts, console)
     system = system_info()
     ids: list[int] = []
