@@ -1,3 +1,4 @@
+import time
 from pathlib import Path
 
 import pytest
@@ -228,3 +229,29 @@ def test_initialization_past_mlperfs_cap_is_an_error(tmp_path, monkeypatch):
     result, _ = _run(make_toy(tmp_path), tmp_path)
     assert result.status == "error" and "initialization took" in result.message
     assert result.epochs == 0 and result.quality is None
+
+
+def test_energy_record_has_an_idle_baseline_where_a_counter_exists(tmp_path, monkeypatch):
+    from aibench.harness import train as train_module
+    from aibench.harness.energy import EnergyMeter
+
+    class SteadyCounter:  # 50 W whatever happens: the run draws nothing above idle
+        name = "fake"
+
+        def __init__(self):
+            self.t0 = time.monotonic()
+
+        def read_joules(self):
+            return {"pkg": 50.0 * (time.monotonic() - self.t0)}
+
+        def wrap_joules(self, domain):
+            return None
+
+        def max_watts(self, domain):
+            return None
+
+    monkeypatch.setattr(train_module, "IDLE_BASELINE_S", 0.2)
+    result, _ = _run(make_toy(tmp_path), tmp_path, meter=EnergyMeter([SteadyCounter()], interval_s=0.05))
+    detail = result.energy_detail
+    assert result.energy_j > 0 and detail["energy_idle_w"] == pytest.approx(50.0, rel=0.05)
+    assert abs(detail["energy_above_idle_j"]) < 0.1 * result.energy_j

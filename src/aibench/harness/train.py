@@ -47,6 +47,7 @@ class TrainResult:
     energy_j: float | None = None
     energy_source: str = "none"
     energy_to_quality_j: float | None = None
+    energy_detail: dict[str, Any] = field(default_factory=dict)  # duration, mean and idle watts, domains, warnings
     curve: list[dict[str, Any]] = field(default_factory=list)
     message: str = ""
 
@@ -107,6 +108,7 @@ def stability_warning(cv: float | None) -> str | None:
             "the throughput is unreliable")
 
 
+IDLE_BASELINE_S = 3.0  # idle power measured before the timed run where an energy counter exists
 INIT_CAP_S = 20 * 60  # MLPerf training rules: initialization (untimed) may take at most 20 minutes
 
 
@@ -179,6 +181,8 @@ def train(bench: Benchmark, log: RunLog, meter: EnergyMeter | None = None, progr
                           "cap MLPerf sets on untimed initialization")
         return result
 
+    if meter.counters:  # an idle baseline, untimed, so the record can say what the run drew above idle
+        meter.measure_idle(IDLE_BASELINE_S)
     bench.train_mode(True)
     stats = _StepStats(cfg.warmup_steps)
     meter.start()
@@ -242,6 +246,7 @@ def train(bench: Benchmark, log: RunLog, meter: EnergyMeter | None = None, progr
         result.run_time_s = now() - t_run
         energy = meter.stop()
         result.energy_j, result.energy_source = energy.joules, ",".join(energy.sources)
+        result.energy_detail = energy.as_dict()
         result.status = status
         log.event(C.EVAL_SAMPLES, result.eval_samples)
         log.end(C.RUN_STOP, status=_mllog_status(status), aibench_status=status)
