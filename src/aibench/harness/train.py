@@ -40,7 +40,7 @@ class TrainResult:
     samples_trained: int = 0
     throughput_samples_per_s: float | None = None
     step_time_median_s: float | None = None
-    step_time_cv: float | None = None  # coefficient of variation of step times after warm-up
+    step_time_cv: float | None = None  # coefficient of variation of step time per sample after warm-up
     stability_warning: str | None = None
     data_time_fraction: float | None = None
     last_loss: float | None = None
@@ -75,6 +75,7 @@ class _StepStats:
         self.samples = 0
         self.data_s = 0.0
         self.step_s: list[float] = []
+        self.per_sample_s: list[float] = []  # an epoch's last, smaller batch is a shorter step, not a noisier one
 
     def add(self, samples: int, data_s: float, step_s: float) -> None:
         if self.warmup_left > 0:
@@ -83,13 +84,15 @@ class _StepStats:
         self.samples += samples
         self.data_s += data_s
         self.step_s.append(step_s)
+        self.per_sample_s.append(step_s / max(1, samples))
 
     def summary(self) -> dict[str, Any]:
         busy = self.data_s + sum(self.step_s)
         if not self.step_s or busy <= 0:
             return {"throughput_samples_per_s": None, "step_time_median_s": None, "data_time_fraction": None,
                     "step_time_cv": None, "stability_warning": None}
-        cv = statistics.stdev(self.step_s) / statistics.fmean(self.step_s) if len(self.step_s) > 1 else None
+        spread = self.per_sample_s
+        cv = statistics.stdev(spread) / statistics.fmean(spread) if len(spread) > 1 else None
         return {"throughput_samples_per_s": self.samples / busy,
                 "step_time_median_s": statistics.median(self.step_s),
                 "data_time_fraction": self.data_s / busy, "step_time_cv": cv,
