@@ -94,9 +94,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("data", help="write or validate data sets")
     data = p.add_subparsers(dest="data_command", required=True, parser_class=_Parser)
-    for name, text in (("synth", "write a tiny data set in the real on-disk layout"),
+    for name, text in (("synth", "write a data set in the real on-disk layout: at tiny a small learnable one, at "
+                                 "small/full a small one shaped like the real set (for `run --smoke`)"),
                        ("check", "validate a data set's on-disk layout")):
-        # synth at small/full writes a small set shaped like the real one, for `run --smoke`
         q = data.add_parser(name, help=text)
         q.add_argument("selectors", nargs="+", metavar="SELECTOR")
         q.add_argument("--dir", type=Path, required=True)
@@ -166,11 +166,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     for c in cards:
         registry.spec(c).scale(args.scale)
     from aibench.harness.infer import InferSettings
+    from aibench.harness.pretrained import parse_pretrained
     from aibench.harness.runner import RunOptions, run_benchmark, pick_device
     from aibench.report.tables import results_table
     from aibench.results.store import ResultStore
-
-    from aibench.harness.pretrained import parse_pretrained
 
     pick_device(args.device)  # a bad device is a user error before any work starts
     if args.smoke and args.scale == "tiny":

@@ -89,8 +89,9 @@ class ScaleConfig:
     inference_samples: int = 64  # samples LoadGen draws from
     hparams: dict[str, Any] = field(default_factory=dict)
     shrink: str = ""  # how this scale departs from the reference sizes (tiny only)
-    # pretrained starting point the reference uses at this scale: what file `--pretrained CN=PATH` must name and
-    # how to get it ("" = trains from scratch). A real run without it refuses to start; --smoke warns instead.
+    # pretrained starting point the reference uses at this scale, as "what file `--pretrained CN=PATH` must name;
+    # how to get it" ("" = trains from scratch). A real run without it refuses to start, quoting it whole; --smoke
+    # warns with the part before the ";".
     pretrained: str = ""
     smoke: SmokeConfig = field(default_factory=SmokeConfig)
 

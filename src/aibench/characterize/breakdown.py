@@ -53,8 +53,9 @@ def lookup(name: str, launched_by: str = "") -> tuple[str, bool]:
         cat = aten_category(name)
     else:
         cat = kernel_category(name)
-        if cat == "memory_copy" or (op_cat is not None and op_cat not in COMPOSITE and op_cat != "other"):
-            cat = cat if cat == "memory_copy" else op_cat
+        # a copy kernel stays a copy; any other kernel of a plain (not composite) op takes that op's category
+        if cat != "memory_copy" and op_cat is not None and op_cat not in COMPOSITE and op_cat != "other":
+            cat = op_cat
         elif cat is None:
             cat = op_cat
     return (cat, True) if cat is not None else ("other", False)

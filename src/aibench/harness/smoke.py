@@ -15,6 +15,7 @@ from typing import Any
 
 from aibench.benchmarks.base import Benchmark
 from aibench.characterize.flops import characterize_compute
+from aibench.errors import UserError
 from aibench.harness.energy import EnergyMeter
 from aibench.harness.infer import InferSettings, run_inference
 from aibench.harness.preserve import model_state_preserved
@@ -68,8 +69,6 @@ def run_smoke(bench: Benchmark, log_dir: Path) -> dict[str, Any]:
     init_s = now() - start
     losses, step_times, samples = _train_steps(bench, cfg.smoke.steps)
     if not losses:
-        from aibench.errors import UserError
-
         raise UserError(f"{bench.SPEC.card.alias}: the training data gave no batch of {cfg.batch_size}")
     finite = all(math.isfinite(loss) for loss in losses)
     start = now()
@@ -77,7 +76,8 @@ def run_smoke(bench: Benchmark, log_dir: Path) -> dict[str, Any]:
     eval_s = now() - start
     with model_state_preserved(bench):  # the LoadGen pass serves the model the steps left
         characterization = characterize_compute(bench)
-    served = run_inference(bench, bench.device, smoke_infer_settings(cfg, log_dir), EnergyMeter())
+    served = run_inference(bench, bench.device, smoke_infer_settings(cfg, log_dir),
+                           EnergyMeter(device=bench.device))
     scenarios = {name: dataclasses.asdict(r) for name, r in served["scenarios"].items()}
     metrics = {
         "smoke": {"init_time_s": init_s, "steps": len(losses), "losses": losses, "step_times_s": step_times,
@@ -85,9 +85,7 @@ def run_smoke(bench: Benchmark, log_dir: Path) -> dict[str, Any]:
                   "eval_samples": quality.samples, "eval_quality_extra": quality.extra,
                   "infer_quality": served["quality"].value, "accuracy_samples": served["samples"]},
         "scenarios": scenarios, "loadgen_log_dir": served["log_dir"],
-        "warnings": list(bench.ctx.warnings),
-        "pretrained": str(bench.ctx.pretrained) if bench.ctx.pretrained else None,
-        "details": bench.describe(),
+        "warnings": list(bench.ctx.warnings), "details": bench.describe(),
     }
     status = "smoke" if finite and math.isfinite(quality.value) else "diverged"
     return {"status": status, "quality": quality.value, "metrics": metrics, "characterization": characterization}

@@ -99,12 +99,17 @@ def profile_table(rows: list[dict[str, Any]]) -> Table:
     return table
 
 
+def _scaled(value: float | None, factor: float) -> float | None:
+    return None if value is None else value * factor
+
+
 def smoke_table(rows: list[dict[str, Any]], title: str) -> Table:
-    """Smoke runs of small/full configurations: whether each built, stepped and served, and its real size."""
+    """Smoke runs of small/full configurations: whether each built, stepped and served, and its real size. Short
+    headers and numbers so it fits an 80-column terminal (the scale is in the title, setup time in the record)."""
     table = Table(title=title)
-    for col in ("bench", "scale", "status", "params (M)", "MFLOPs/sample", "setup s", "step s", "loss",
-                "eval n", "p50 ms", "warnings"):
-        table.add_column(col, overflow="fold")
+    for col in ("bench", "status", "params\n(M)", "GFLOP\n/sample", "step\ns", "last\nloss", "eval\nn",
+                "p50\nms", "warn-\nings"):
+        table.add_column(col, no_wrap=True)
     for r in rows:
         m = r.get("metrics") or {}
         smoke = m.get("smoke") or {}
@@ -113,11 +118,11 @@ def smoke_table(rows: list[dict[str, Any]], title: str) -> Table:
         losses = smoke.get("losses") or []
         single = (m.get("scenarios") or {}).get("SingleStream") or {}
         table.add_row(
-            r["benchmark"].removeprefix("DC-AI-"), r["scale"], r["status"],
-            _num(((ch.get("params") or {}).get("total") or 0) / 1e6, "{:.2f}"),
-            _num((ch.get("flops_inference_per_sample") or 0) / 1e6, "{:,.1f}"),
-            _num(smoke.get("init_time_s"), "{:.1f}"), _num(max(steps) if steps else None, "{:.2f}"),
+            r["benchmark"].removeprefix("DC-AI-"), r["status"],
+            _num(_scaled((ch.get("params") or {}).get("total"), 1e-6), "{:.3g}"),
+            _num(_scaled(ch.get("flops_inference_per_sample"), 1e-9), "{:.3g}"),
+            _num(max(steps) if steps else None, "{:.2f}"),
             _num(losses[-1] if losses else None, "{:.3g}"), _num(smoke.get("eval_samples")),
-            _num((single.get("latency_ms") or {}).get("50.00"), "{:.1f}"), str(len(m.get("warnings") or [])),
+            _num((single.get("latency_ms") or {}).get("50.00"), "{:.0f}"), str(len(m.get("warnings") or [])),
         )
     return table

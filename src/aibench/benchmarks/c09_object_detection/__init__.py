@@ -25,8 +25,8 @@ REFERENCE_MODEL = {
     "trainable_backbone_layers": 3,  # torchvision's default with ImageNet weights: conv1 and layer1 stay frozen
 }
 # shown in full in a smoke run's warning and in `aibench list --json`
-PRETRAINED = ("ImageNet-trained ResNet-50 weights: torchvision's resnet50 IMAGENET1K_V1 file (resnet50-0676ba61.pth "
-              "from https://download.pytorch.org/models/) or a C1 full checkpoint of this suite")
+PRETRAINED = ("ImageNet-trained ResNet-50 weights (torchvision's resnet50 IMAGENET1K_V1, resnet50-0676ba61.pth, or a "
+              "C1 full checkpoint of this suite); get torchvision's file from https://download.pytorch.org/models/")
 # `aibench data synth C9 --scale small|full`: a VOC2007 folder of VOC-sized (500x375) images with objects of all 20
 # classes; `aibench run --smoke`: one step of one image, 2 test images, 1 query (600x800 inputs on a CPU)
 _SMOKE = SmokeConfig(batch_size=1, steps=1, eval_samples=2, queries=1,
