@@ -22,7 +22,7 @@ from aibench.characterize.flops import count_parameters
 from aibench.datasets.imagefolder import WNID_PATTERN
 from aibench.errors import DataError
 from aibench.harness.runner import synthesis_config
-from aibench.harness.smoke import smoke_config
+from aibench.harness.smoke import smoke_config, smoke_context
 
 TINY = SPEC.scales["tiny"]
 
@@ -194,8 +194,7 @@ def test_full_shaped_set_has_every_imagenet_class_and_smoke_setup_builds_the_ref
     assert summary == {"classes": 1000, "train_images": 1000, "val_images": 1000}
     assert all(re.fullmatch(WNID_PATTERN, p.name) for p in (tmp_path / "train").iterdir())
     smoke = smoke_config(SPEC.scales["full"])
-    bench = ImageClassification(RunContext("full", smoke, tmp_path, torch.device("cpu"), seed=0, smoke=True,
-                                           eval_limit=smoke.smoke.eval_samples))
+    bench = ImageClassification(smoke_context("full", SPEC.scales["full"], tmp_path))
     bench.setup()
     assert len(bench.eval_set) == smoke.smoke.eval_samples and bench.train_loader.num_workers == 0
     assert count_parameters(bench.models())["total"] == SPEC.full_size.params

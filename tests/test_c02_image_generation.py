@@ -353,14 +353,13 @@ def test_reference_models_on_the_meta_device_have_the_reference_size():
 
 def test_full_smoke_set_is_lsun_shaped_and_builds_the_reference_models(tmp_path):
     from aibench.harness.runner import synthesis_config
-    from aibench.harness.smoke import smoke_config
+    from aibench.harness.smoke import smoke_config, smoke_context
 
     BENCHMARK.synthesize(tmp_path, synthesis_config(FULL, "full"), seed=0)
     summary = BENCHMARK.check_data(tmp_path, FULL)
     assert summary["heldout_images"] == 300  # LSUN's bedroom_val_lmdb
     cfg = smoke_config(FULL)
-    bench = BENCHMARK(RunContext("full", cfg, tmp_path, torch.device("cpu"), 0, smoke=True,
-                                 eval_limit=cfg.smoke.eval_samples))
+    bench = BENCHMARK(smoke_context("full", FULL, tmp_path))
     bench.setup()
     assert sum(p.numel() for m in bench.models().values() for p in m.parameters()) == FULL_PARAMS
     assert bench.heldout.shape == (cfg.smoke.eval_samples, 3, 64, 64)

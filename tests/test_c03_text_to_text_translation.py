@@ -14,6 +14,7 @@ from aibench.benchmarks.c03_text_to_text_translation.data import (
     token_accuracy_metric, token_batches)
 from aibench.benchmarks.c03_text_to_text_translation.model import (
     Transformer, greedy_translate, noam_lambda, sinusoidal_encoding)
+from aibench.harness.runner import synthesis_config
 
 TINY = SPEC.scales["tiny"]
 GERMAN_VERBS = {"sieht", "kauft", "findet", "mag", "malt", "traegt", "besucht", "hoert"}
@@ -171,19 +172,16 @@ def test_reference_model_is_transformer_base_at_37000_pieces_on_the_meta_device(
 
 
 def test_full_smoke_set_gives_the_whole_vocabulary_and_the_reference_size(tmp_path):
-    import dataclasses
-
     from aibench.characterize.flops import count_parameters
-    from aibench.harness.smoke import smoke_config
+    from aibench.harness.smoke import smoke_config, smoke_context
 
-    synth_config = dataclasses.replace(FULL, hparams={**FULL.hparams, **FULL.smoke.synth})
+    synth_config = synthesis_config(FULL, "full")
     BENCHMARK.synthesize(tmp_path, synth_config, seed=1)
     counts = BENCHMARK.check_data(tmp_path, FULL)
     assert counts["test_pairs"] == FULL.smoke.synth["synth_pairs"]["test"]
     assert counts["train_pairs"] > FULL.smoke.synth["synth_filler_words"] // 10
     cfg = smoke_config(FULL)
-    ctx = RunContext("full", cfg, tmp_path, torch.device("cpu"), seed=0, smoke=True,
-                     eval_limit=cfg.smoke.eval_samples)
+    ctx = smoke_context("full", FULL, tmp_path)
     b = BENCHMARK(ctx)
     b.setup()
     assert b.vocab.get_piece_size() == 37_000 and not ctx.warnings

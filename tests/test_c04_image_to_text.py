@@ -158,14 +158,12 @@ FULL = SPEC.scales["full"]
 def full_bench(tmp_path_factory):
     """The full configuration as `--smoke` runs it, on `aibench data synth C4 --scale full` data."""
     from aibench.harness.runner import synthesis_config
-    from aibench.harness.smoke import smoke_config
+    from aibench.harness.smoke import smoke_context
 
     root = tmp_path_factory.mktemp("coco_full")
     BENCHMARK.synthesize(root, synthesis_config(FULL, "full"), seed=1)
-    cfg = smoke_config(FULL)
     torch.manual_seed(0)
-    b = BENCHMARK(RunContext("full", cfg, root, torch.device("cpu"), seed=0, smoke=True,
-                             eval_limit=cfg.smoke.eval_samples))
+    b = BENCHMARK(smoke_context("full", FULL, root))
     b.setup()
     return b
 

@@ -143,7 +143,7 @@ def test_reference_models_on_the_meta_device_have_the_reference_size():
 @pytest.mark.parametrize("scale", ["small", "full"])
 def test_smoke_set_is_cityscapes_shaped_and_the_smoke_run_honours_the_eval_limit(tmp_path, scale):
     from aibench.harness.runner import synthesis_config
-    from aibench.harness.smoke import smoke_config
+    from aibench.harness.smoke import smoke_config, smoke_context
 
     base = SPEC.scales[scale]
     BENCHMARK.synthesize(tmp_path, synthesis_config(base, scale), seed=0)
@@ -152,8 +152,7 @@ def test_smoke_set_is_cityscapes_shaped_and_the_smoke_run_honours_the_eval_limit
     with Image.open(photo) as image:
         assert image.size == (512, 256)  # Cityscapes' 2:1 at the 256 px CycleGAN's Cityscapes set is made at
     cfg = smoke_config(base)
-    bench = BENCHMARK(RunContext(scale, cfg, tmp_path, torch.device("cpu"), 0, smoke=True,
-                                 eval_limit=cfg.smoke.eval_samples))
+    bench = BENCHMARK(smoke_context(scale, base, tmp_path))
     bench.setup()
     assert bench.photos.shape == (4, 3, 286, 286) and bench.val_photos.shape == (cfg.smoke.eval_samples, 3, 256, 256)
     assert sum(p.numel() for m in bench.models().values() for p in m.parameters()) == SPEC.full_size.params

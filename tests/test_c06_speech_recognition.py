@@ -293,13 +293,13 @@ def test_reference_models_are_deepspeech_pytorch_defaults_built_on_the_meta_devi
 
 
 def test_full_smoke_data_has_the_real_splits_and_builds_the_reference_network(tmp_path):
-    from aibench.harness.smoke import smoke_config
+    from aibench.harness.runner import synthesis_config
+    from aibench.harness.smoke import smoke_context
 
-    BENCHMARK.synthesize(tmp_path, dataclasses.replace(FULL, hparams={**FULL.hparams, **FULL.smoke.synth}), 3)
+    BENCHMARK.synthesize(tmp_path, synthesis_config(FULL, "full"), 3)
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([*FULL.hparams["train_splits"], "test-clean"])
     assert BENCHMARK.check_data(tmp_path, FULL)["notes"] == []
-    ctx = RunContext("full", smoke_config(FULL), tmp_path, torch.device("cpu"), seed=0, smoke=True,
-                     eval_limit=FULL.smoke.eval_samples)
+    ctx = smoke_context("full", FULL, tmp_path)
     b = BENCHMARK(ctx)
     b.setup()
     assert count_parameters(b.models())["total"] == FULL_PARAMS

@@ -13,7 +13,7 @@ from aibench.characterize.flops import count_parameters
 from aibench.datasets.rgbd_faces import load_pair, read_splits
 from aibench.errors import DataError
 from aibench.harness.runner import synthesis_config
-from aibench.harness.smoke import smoke_config
+from aibench.harness.smoke import smoke_config, smoke_context
 
 TINY = SPEC.scales["tiny"]
 
@@ -89,8 +89,7 @@ def test_full_shaped_set_has_every_identity_and_smoke_setup_builds_the_reference
     BENCHMARK.synthesize(tmp_path, cfg, seed=0)
     assert BENCHMARK.check_data(tmp_path, cfg) == {"identities": 253, "train_samples": 253, "test_samples": 253}
     smoke = smoke_config(SPEC.scales["full"])
-    bench = BENCHMARK(RunContext("full", smoke, tmp_path, torch.device("cpu"), seed=0, smoke=True,
-                                 eval_limit=smoke.smoke.eval_samples))
+    bench = BENCHMARK(smoke_context("full", SPEC.scales["full"], tmp_path))
     bench.setup()
     assert len(bench.eval_set) == smoke.smoke.eval_samples and bench.train_loader.num_workers == 0
     assert count_parameters(bench.models())["total"] == SPEC.full_size.params

@@ -20,6 +20,7 @@ from aibench.benchmarks.c10_recommendation.model import NeuMF
 from aibench.characterize.flops import count_parameters
 from aibench.datasets.movielens import FILE_1M, FILE_20M, Ratings, read_ratings
 from aibench.errors import DataError
+from aibench.harness.runner import synthesis_config
 
 TINY = SPEC.scales["tiny"]
 FULL = SPEC.scales["full"]
@@ -243,7 +244,7 @@ def test_the_smoke_set_has_the_releases_users_and_items_and_builds_the_reference
     """synth at small/full writes every user and item of the release, so the smoke run builds the reference
     model's embedding tables; evaluation honours the smoke run's limit."""
     config = SPEC.scales[scale]
-    synth = dataclasses.replace(config, hparams={**config.hparams, **config.smoke.synth})
+    synth = synthesis_config(config, scale)
     BENCHMARK.synthesize(tmp_path, synth, seed=0)
     summary = BENCHMARK.check_data(tmp_path, config)
     assert (summary["users"], summary["items"]) == RELEASE_SIZES[config.hparams["dataset"]]

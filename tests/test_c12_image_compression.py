@@ -14,7 +14,8 @@ from aibench.benchmarks.c12_image_compression import SPEC
 from aibench.benchmarks.c12_image_compression.bench import BENCHMARK, msssim_sigma
 from aibench.benchmarks.c12_image_compression.entropy import BinaryContextModel, RasterMaskedConv2d
 from aibench.characterize.flops import count_parameters
-from aibench.harness.smoke import smoke_config
+from aibench.harness.runner import synthesis_config
+from aibench.harness.smoke import smoke_context
 from aibench.benchmarks.c12_image_compression.data import (
     downsampled_images, downsampling_block, mean_colour_images, smooth_scene,
 )
@@ -173,15 +174,12 @@ def test_reference_models_have_the_full_size_on_the_meta_device():
 @pytest.mark.parametrize("scale", ["small", "full"])
 def test_smoke_set_builds_the_full_model_and_limits_evaluation(scale, tmp_path):
     config = SPEC.scales[scale]
-    BENCHMARK.synthesize(tmp_path, dataclasses.replace(config, hparams={**config.hparams, **config.smoke.synth}),
-                         seed=1)
+    BENCHMARK.synthesize(tmp_path, synthesis_config(config, scale), seed=1)
     synth = config.smoke.synth
     assert len(list((tmp_path / "train").iterdir())) == synth["synth_folders"]
     info = BENCHMARK.check_data(tmp_path, config)
     assert info["eval_images"] == synth["synth_folders"] * synth["synth_val_per_folder"]
-    smoke = smoke_config(config)
-    bench = BENCHMARK(RunContext(scale, smoke, tmp_path, torch.device("cpu"), seed=0, smoke=True,
-                                 eval_limit=config.smoke.eval_samples))
+    bench = BENCHMARK(smoke_context(scale, config, tmp_path))
     bench.setup()
     assert count_parameters(bench.models())["total"] == SPEC.full_size.params
     assert len(bench.val_images) == config.smoke.eval_samples

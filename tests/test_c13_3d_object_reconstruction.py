@@ -239,7 +239,7 @@ def test_reference_model_on_the_meta_device_has_the_reference_size():
 @pytest.mark.parametrize("scale", ["small", "full"])
 def test_smoke_set_has_the_reference_sizes_and_the_smoke_run_honours_the_eval_limit(tmp_path, scale):
     from aibench.harness.runner import synthesis_config
-    from aibench.harness.smoke import smoke_config
+    from aibench.harness.smoke import smoke_config, smoke_context
 
     base = SPEC.scales[scale]
     BENCHMARK.synthesize(tmp_path, synthesis_config(base, scale), seed=0)
@@ -248,8 +248,7 @@ def test_smoke_set_has_the_reference_sizes_and_the_smoke_run_honours_the_eval_li
     if scale == "small":  # the chairs the small scale reads
         assert {k.split("/")[0] for k in read_split(tmp_path, "train")} == {"03001627"}
     cfg = smoke_config(base)
-    bench = BENCHMARK(RunContext(scale, cfg, tmp_path, torch.device("cpu"), 0, smoke=True,
-                                 eval_limit=cfg.smoke.eval_samples))
+    bench = BENCHMARK(smoke_context(scale, base, tmp_path))
     bench.setup()
     obj = bench.test_set[0]
     assert obj.images.shape == (24, 3, 64, 64) and obj.voxels.shape == (32, 32, 32)

@@ -13,6 +13,7 @@ from aibench.benchmarks.c14_text_summarization.data import (
     BOS_ID, EOS_ID, PAD_ID, Vocab, collate, epoch_batches, pad, rouge)
 from aibench.benchmarks.c14_text_summarization.model import Summarizer, beam_search
 from aibench.datasets.gigaword import read_pairs
+from aibench.harness.runner import synthesis_config
 
 TINY = BENCHMARK.SPEC.scales["tiny"]
 SMALL_SET = {"train": 300, "valid": 20, "test": 24}
@@ -198,14 +199,13 @@ def test_reference_model_has_nallapatis_sizes_on_the_meta_device():
 
 def test_full_smoke_set_fills_both_vocabularies_and_builds_the_reference_size(tmp_path):
     from aibench.characterize.flops import count_parameters
-    from aibench.harness.smoke import smoke_config
+    from aibench.harness.smoke import smoke_config, smoke_context
 
-    synth = dataclasses.replace(FULL, hparams={**FULL.hparams, **FULL.smoke.synth})
+    synth = synthesis_config(FULL, "full")
     BENCHMARK.synthesize(tmp_path, synth, seed=1)
     assert BENCHMARK.check_data(tmp_path, FULL)["test_pairs"] == FULL.smoke.synth["synth_pairs"]["test"]
     cfg = smoke_config(FULL)
-    ctx = RunContext("full", cfg, tmp_path, torch.device("cpu"), seed=0, smoke=True,
-                     eval_limit=cfg.smoke.eval_samples)
+    ctx = smoke_context("full", FULL, tmp_path)
     bench = BENCHMARK(ctx)
     bench.setup()
     assert (len(bench.source_vocab), len(bench.target_vocab)) == (119_505, 68_885) and not ctx.warnings

@@ -24,6 +24,7 @@ from aibench.benchmarks.c16_learning_to_rank.model import (
 from aibench.characterize.flops import count_parameters
 from aibench.datasets.gowalla import CHECKINS_FILE, CheckIns, write_checkins
 from aibench.errors import DataError
+from aibench.harness.runner import synthesis_config
 
 TINY = SPEC.scales["tiny"]
 # a smaller synthetic set than tiny's, so the short run below takes seconds
@@ -293,7 +294,7 @@ def test_shaped_check_ins_all_pass_the_cold_start_filter():
 
 def test_smoke_run_builds_the_reference_models_steps_every_phase_and_limits_evaluation(tmp_path):
     config = dataclasses.replace(FULL, batch_size=FULL.smoke.batch_size)
-    BENCHMARK.synthesize(tmp_path, dataclasses.replace(config, hparams={**config.hparams, **config.smoke.synth}), 0)
+    BENCHMARK.synthesize(tmp_path, synthesis_config(FULL, "full"), 0)
     ctx = RunContext("full", config, tmp_path, torch.device("cpu"), seed=0, smoke=True,
                      eval_limit=config.smoke.eval_samples)
     bench = BENCHMARK(ctx)

@@ -12,6 +12,7 @@ from aibench.benchmarks.c17_neural_architecture_search.model import (
     ACTIVATIONS, Architecture, Controller, all_edges, derived_model, shared_model)
 from aibench.datasets.ptb import UNK, read_ptb, read_sentences, write_split
 from aibench.errors import DataError
+from aibench.harness.runner import synthesis_config
 
 TINY = BENCHMARK.SPEC.scales["tiny"]
 # a smaller corpus and shorter phases than tiny, so every test here runs in seconds
@@ -230,14 +231,13 @@ def test_reference_models_are_the_search_at_ptb_sizes_on_the_meta_device():
 
 def test_full_smoke_set_has_ptbs_vocabulary_and_builds_the_reference_size(tmp_path):
     from aibench.characterize.flops import count_parameters
-    from aibench.harness.smoke import smoke_config
+    from aibench.harness.smoke import smoke_config, smoke_context
 
-    synth = dataclasses.replace(FULL, hparams={**FULL.hparams, **FULL.smoke.synth})
+    synth = synthesis_config(FULL, "full")
     BENCHMARK.synthesize(tmp_path, synth, seed=1)
     assert BENCHMARK.check_data(tmp_path, FULL)["vocab_size"] == 10_000  # and every split is long enough
     cfg = smoke_config(FULL)
-    ctx = RunContext("full", cfg, tmp_path, torch.device("cpu"), seed=0, smoke=True,
-                     eval_limit=cfg.smoke.eval_samples)
+    ctx = smoke_context("full", FULL, tmp_path)
     bench = BENCHMARK(ctx)
     bench.setup()
     assert not ctx.warnings

@@ -30,7 +30,7 @@ from aibench.harness.infer import InferSettings, run_inference
 from aibench.harness.memory import peak_memory, reset_peaks
 from aibench.harness.preserve import model_state_preserved
 from aibench.harness.progress import TrainProgress
-from aibench.harness.smoke import run_smoke, smoke_config
+from aibench.harness.smoke import run_smoke, smoke_context
 from aibench.harness.train import TrainResult, train
 from aibench.results.mllog import RunLog, lowest_precision
 from aibench.results.store import DEFAULT_DIR, ResultStore
@@ -133,12 +133,12 @@ def synthesize(card: PaperCard, path: Path, scale: str, seed: int) -> None:
 def build(card: PaperCard, opts: RunOptions, data_dir: Path, seed: int) -> Benchmark:
     cls = registry.benchmark_class(card)
     cfg = registry.spec(card).scale(opts.scale)
-    if opts.smoke:
-        cfg = smoke_config(cfg)
+    device, pretrained = pick_device(opts.device), opts.pretrained.get(card.alias)
     seed_everything(seed)
-    return cls(RunContext(scale=opts.scale, config=cfg, data_dir=data_dir, device=pick_device(opts.device),
-                          seed=seed, smoke=opts.smoke, eval_limit=cfg.smoke.eval_samples if opts.smoke else None,
-                          pretrained=opts.pretrained.get(card.alias)))
+    if opts.smoke:
+        return cls(smoke_context(opts.scale, cfg, data_dir, seed, str(device), pretrained))
+    return cls(RunContext(scale=opts.scale, config=cfg, data_dir=data_dir, device=device, seed=seed,
+                          pretrained=pretrained))
 
 
 def check_pretrained(card: PaperCard, opts: RunOptions) -> None:

@@ -13,7 +13,9 @@ import math
 from pathlib import Path
 from typing import Any
 
-from aibench.benchmarks.base import Benchmark
+import torch
+
+from aibench.benchmarks.base import Benchmark, RunContext
 from aibench.characterize.flops import characterize_compute
 from aibench.errors import UserError
 from aibench.harness.energy import EnergyMeter
@@ -28,6 +30,15 @@ def smoke_config(cfg: ScaleConfig) -> ScaleConfig:
     """The scale's configuration with the smoke run's batch, query count and (rare) overrides."""
     return dataclasses.replace(cfg, batch_size=cfg.smoke.batch_size, inference_samples=cfg.smoke.queries,
                                warmup_steps=0, hparams={**cfg.hparams, **cfg.smoke.hparams})
+
+
+def smoke_context(scale: str, cfg: ScaleConfig, data_dir: Path, seed: int = 0, device: str = "cpu",
+                  pretrained: Path | None = None) -> RunContext:
+    """The run context of a smoke run of `cfg` (the scale's own configuration): its smoke batch and overrides, and
+    the evaluation limited to the smoke run's few samples."""
+    config = smoke_config(cfg)
+    return RunContext(scale=scale, config=config, data_dir=data_dir, device=torch.device(device), seed=seed,
+                      smoke=True, eval_limit=config.smoke.eval_samples, pretrained=pretrained)
 
 
 def smoke_infer_settings(cfg: ScaleConfig, log_dir: Path) -> InferSettings:
