@@ -123,6 +123,6 @@ def smoke_table(rows: list[dict[str, Any]], title: str) -> Table:
             _num(_scaled(ch.get("flops_inference_per_sample"), 1e-9), "{:.3g}"),
             _num(max(steps) if steps else None, "{:.2f}"),
             _num(losses[-1] if losses else None, "{:.3g}"), _num(smoke.get("eval_samples")),
-            _num((single.get("latency_ms") or {}).get("50.00"), "{:.0f}"), str(len(m.get("warnings") or [])),
+            _num((single.get("latency_ms") or {}).get("50.00"), "{:.3g}"), str(len(m.get("warnings") or [])),
         )
     return table
