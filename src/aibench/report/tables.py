@@ -103,6 +103,13 @@ def _scaled(value: float | None, factor: float) -> float | None:
     return None if value is None else value * factor
 
 
+def _short(value: float | None) -> str:
+    """Three significant digits without an exponent: 0.169, 41.3, 1200."""
+    if value is None:
+        return "-"
+    return f"{value:.0f}" if abs(value) >= 100 else f"{value:.3g}"
+
+
 def smoke_table(rows: list[dict[str, Any]], title: str) -> Table:
     """Smoke runs of small/full configurations: whether each built, stepped and served, and its real size. Short
     headers and numbers so it fits an 80-column terminal (the scale is in the title, setup time in the record)."""
@@ -123,6 +130,6 @@ def smoke_table(rows: list[dict[str, Any]], title: str) -> Table:
             _num(_scaled(ch.get("flops_inference_per_sample"), 1e-9), "{:.3g}"),
             _num(max(steps) if steps else None, "{:.2f}"),
             _num(losses[-1] if losses else None, "{:.3g}"), _num(smoke.get("eval_samples")),
-            _num((single.get("latency_ms") or {}).get("50.00"), "{:.3g}"), str(len(m.get("warnings") or [])),
+            _short((single.get("latency_ms") or {}).get("50.00")), str(len(m.get("warnings") or [])),
         )
     return table
