@@ -231,6 +231,61 @@ def test_initialization_past_mlperfs_cap_is_an_error(tmp_path, monkeypatch):
     assert result.epochs == 0 and result.quality is None
 
 
+def test_data_preparation_is_inside_the_clock_and_model_initialization_is_not(tmp_path):
+    bench = make_toy(tmp_path)
+    real_init, real_prepare = bench.initialize, bench.prepare_data
+
+    def slow(real):
+        def run():
+            time.sleep(0.3)
+            real()
+        return run
+
+    bench.initialize, bench.prepare_data = slow(real_init), slow(real_prepare)
+    result, path = _run(bench, tmp_path)
+    assert result.status == "success"
+    assert 0.3 <= result.init_time_s < 0.6  # the model's initialization: untimed
+    assert 0.3 <= result.data_prep_time_s < 0.6  # the data's preparation: timed
+    assert result.time_to_quality_s >= result.data_prep_time_s + sum(result.epoch_times_s)
+    keys = [e["key"] for e in read_events(path)]
+    assert keys.index("run_start") < keys.index("train_samples")  # the sample count is known once prepared
+
+
+def test_artefacts_are_built_once_per_input_and_setting_and_named_in_the_record(tmp_path):
+    bench = make_toy(tmp_path)
+    bench.ctx.cache_dir = tmp_path / "cache"
+    built = []
+
+    def build(folder):
+        built.append(folder)
+        (folder / "vocab.txt").write_text("a b c")
+
+    inputs = [tmp_path / "blobs.npz"]
+    first = bench.artefact("vocab", {"size": 3}, inputs, build)
+    assert (first / "vocab.txt").read_text() == "a b c" and len(built) == 1
+    assert bench.ctx.artefacts == [{"name": "vocab", "key": first.name.split("-")[-1], "path": str(first),
+                                    "built_in_run": True, "build_s": pytest.approx(0, abs=5)}]
+    assert bench.artefact("vocab", {"size": 3}, inputs, build) == first and len(built) == 1  # cached
+    assert bench.ctx.artefacts[0]["built_in_run"] is False and len(bench.ctx.artefacts) == 1
+    assert bench.artefact("vocab", {"size": 4}, inputs, build) != first and len(built) == 2  # another setting
+    time.sleep(0.01)
+    inputs[0].write_bytes(inputs[0].read_bytes() + b"\0")  # the data set changed: a new artefact
+    assert bench.artefact("vocab", {"size": 3}, inputs, build) != first and len(built) == 3
+
+
+def test_a_failed_artefact_build_leaves_nothing_that_reads_as_complete(tmp_path):
+    bench = make_toy(tmp_path)
+    bench.ctx.cache_dir = tmp_path / "cache"
+
+    def broken(folder):
+        (folder / "half").write_text("x")
+        raise ValueError("corpus unreadable")
+
+    with pytest.raises(ValueError):
+        bench.artefact("vocab", {}, [tmp_path / "blobs.npz"], broken)
+    assert not list((tmp_path / "cache").rglob("half")) and bench.ctx.artefacts == []
+
+
 def test_energy_record_has_an_idle_baseline_where_a_counter_exists(tmp_path, monkeypatch):
     from aibench.harness import train as train_module
     from aibench.harness.energy import EnergyMeter

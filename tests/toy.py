@@ -45,11 +45,13 @@ class ToyBenchmark(Benchmark):
             raise DataError(path, "missing: expected the toy blobs file")
         return {"samples": len(np.load(path)["y"])}
 
-    def setup(self) -> None:
-        data = np.load(self.ctx.data_dir / "blobs.npz")
-        self.x, self.y = torch.from_numpy(data["x"]), torch.from_numpy(data["y"]).long()
+    def initialize(self) -> None:
         self.model = nn.Linear(4, 2)
         self.optimizer = torch.optim.SGD(self.model.parameters(), lr=self.hp["lr"])
+
+    def prepare_data(self) -> None:
+        data = np.load(self.ctx.data_dir / "blobs.npz")
+        self.x, self.y = torch.from_numpy(data["x"]), torch.from_numpy(data["y"]).long()
 
     def models(self) -> dict[str, nn.Module]:
         return {"model": self.model}

@@ -96,7 +96,9 @@ def build_parser() -> argparse.ArgumentParser:
     data = p.add_subparsers(dest="data_command", required=True, parser_class=_Parser)
     for name, text in (("synth", "write a data set in the real on-disk layout: at tiny a small learnable one, at "
                                  "small/full a small one shaped like the real set (for `run --smoke`)"),
-                       ("check", "validate a data set's on-disk layout")):
+                       ("check", "validate a data set's on-disk layout"),
+                       ("prepare", "build the data set's artefacts (subword model, vocabularies) before a run, "
+                                   "so the run's untimed initialization only loads them")):
         q = data.add_parser(name, help=text)
         q.add_argument("selectors", nargs="+", metavar="SELECTOR")
         q.add_argument("--dir", type=Path, required=True)
@@ -258,6 +260,15 @@ def cmd_data(args: argparse.Namespace) -> int:
         if args.data_command == "synth":
             synthesize(c, path, args.scale, args.seed)
             print(f"{c.alias}: wrote {path}")
+        elif args.data_command == "prepare":
+            from aibench.harness.runner import RunOptions, prepare_artefacts
+
+            for a in prepare_artefacts(c, RunOptions(scale=args.scale, data_dir=args.dir, device="cpu")) or [{}]:
+                if not a:
+                    print(f"{c.alias}: no artefacts (its data is prepared inside the timed run)")
+                else:
+                    how = f"built in {a['build_s']:.1f} s" if a["built_in_run"] else "already cached"
+                    print(f"{c.alias}: {a['name']} {how}: {a['path']}")
         else:
             from aibench.harness.runner import benchmark_data_dir
 

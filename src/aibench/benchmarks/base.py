@@ -31,6 +31,8 @@ class RunContext:
     eval_limit: int | None = None  # at most this many evaluation samples (set by --smoke); None: the whole split
     pretrained: Path | None = None  # `--pretrained CN=PATH`: a state-dict file to start from
     warnings: list[str] = field(default_factory=list)  # adaptations worth keeping in the record
+    cache_dir: Path = Path(".aibench-cache")  # where data-set artefacts (a subword model, a vocabulary) are kept
+    artefacts: list[dict[str, Any]] = field(default_factory=list)  # the artefacts this run used, for the record
 
 
 @dataclass
@@ -57,8 +59,8 @@ class Quality:
 class Benchmark(ABC):
     """Base class of all component benchmarks.
 
-    Lifecycle, driven by the harness: `setup()` (untimed initialization: read data, build model and
-    optimizer), then per epoch `train_batches(epoch)` and `train_step(batch)`, and `evaluate()` at the
+    Lifecycle, driven by the harness: `initialize()` (untimed: index the data set, load its artefacts, build
+    model and optimizer), then after the clock starts `prepare_data()` (timed: decode, encode, normalise), then per epoch `train_batches(epoch)` and `train_step(batch)`, and `evaluate()` at the
     evaluation cadence. Inference uses `inference_samples()`, `infer()` and `score()`.
     """
 
@@ -112,8 +114,32 @@ class Benchmark(ABC):
 
     # ----- training ---------------------------------------------------------------------------------
     @abstractmethod
+    def initialize(self) -> None:
+        """Untimed initialization (MLPerf's init phase, capped at 20 minutes): list the data set's files, load or
+        build its artefacts (`artefact()`), build the model(s) and optimizer(s). Reading, decoding, encoding or
+        fitting anything to the samples themselves belongs in `prepare_data()`, which the clock covers."""
+
+    def prepare_data(self) -> None:
+        """Timed data preparation, run right after run_start: decode images into memory, encode a corpus, fit a
+        normaliser, build sliding windows. Default: nothing (the loaders read inside the timed loop)."""
+
     def setup(self) -> None:
-        """Read data, build the model(s) and optimizer(s). Not timed (logged as initialization)."""
+        """Both phases in order, for callers that time neither (inference, smoke runs, profiling, tests)."""
+        self.initialize()
+        self.prepare_data()
+
+    def prepare_artefacts(self) -> None:
+        """Build (or load) the data-set artefacts this benchmark ships before the clock; `aibench data prepare`
+        calls it alone, `initialize()` calls it first. Default: none."""
+
+    def artefact(self, name: str, settings: dict[str, Any], inputs: Iterable[Path],
+                 build: Callable[[Path], None]) -> Path:
+        """A cached data-set artefact's folder (built by `build(folder)` when missing), named in the record."""
+        from aibench.harness.artefacts import cached_artefact
+
+        folder, info = cached_artefact(self.ctx.cache_dir, self.SPEC.card.alias, name, settings, inputs, build)
+        self.ctx.artefacts[:] = [a for a in self.ctx.artefacts if a["name"] != name] + [info]
+        return folder
 
     @abstractmethod
     def models(self) -> dict[str, nn.Module]:

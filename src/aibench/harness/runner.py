@@ -136,9 +136,10 @@ def build(card: PaperCard, opts: RunOptions, data_dir: Path, seed: int) -> Bench
     device, pretrained = pick_device(opts.device), opts.pretrained.get(card.alias)
     seed_everything(seed)
     if opts.smoke:
-        return cls(smoke_context(opts.scale, cfg, data_dir, seed, str(device), pretrained))
+        ctx = smoke_context(opts.scale, cfg, data_dir, seed, str(device), pretrained)
+        return cls(dataclasses.replace(ctx, cache_dir=opts.cache_dir))
     return cls(RunContext(scale=opts.scale, config=cfg, data_dir=data_dir, device=device, seed=seed,
-                          pretrained=pretrained))
+                          pretrained=pretrained, cache_dir=opts.cache_dir))
 
 
 def check_pretrained(card: PaperCard, opts: RunOptions) -> None:
@@ -188,6 +189,7 @@ def run_training(bench: Benchmark, opts: RunOptions, store: ResultStore, base: d
     metrics["utilization"] = utilization(characterization.get("flops_train_per_sample"),
                                          result.throughput_samples_per_s, _peak(bench, opts))
     metrics["details"] = bench.describe()
+    metrics["artefacts"] = bench.ctx.artefacts  # data-set artefacts built before the clock, named and keyed
     record_id = store.add(**base, mode="train", status=result.status, quality=result.quality,
                           metrics=metrics, curve=result.curve, characterization=characterization,
                           log_path=str(log.path))
@@ -295,6 +297,13 @@ def run_benchmark(card: PaperCard, opts: RunOptions, store: ResultStore, console
                 trained = _load_checkpoint(bench, card, opts)
             ids.append(run_inference_record(bench, opts, store, base, trained))
     return [r for r in store.records() if r["id"] in ids]
+
+
+def prepare_artefacts(card: PaperCard, opts: RunOptions) -> list[dict[str, Any]]:
+    """Build one benchmark's data-set artefacts (`aibench data prepare`); returns what each record will name."""
+    bench = build(card, opts, prepare_data(card, opts), opts.seed)
+    bench.prepare_artefacts()
+    return bench.ctx.artefacts
 
 
 def run_profile(card: PaperCard, opts: RunOptions, store: ResultStore, steps: int = 3) -> dict[str, Any]:

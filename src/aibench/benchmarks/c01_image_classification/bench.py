@@ -80,7 +80,7 @@ class ImageClassification(LoaderClassifier):
         return {"model": resnet50(hp["num_classes"], hp.get("base_width", 64), hp.get("zero_init_residual", False))}
 
     # ----- training ---------------------------------------------------------------------------------
-    def setup(self) -> None:
+    def initialize(self) -> None:
         hp = self.hp
         splits = _read(self.ctx.data_dir, hp)
         self.num_classes = len(splits["train"].classes)

@@ -77,7 +77,7 @@ class WassersteinGAN(Benchmark):
                 "train_source": str(splits.train.path), "heldout_source": str(splits.heldout.path)}
 
     # ----- training ---------------------------------------------------------------------------------
-    def setup(self) -> None:
+    def initialize(self) -> None:
         hp, size = self.hp, self.hp["image_size"]
         splits = split(self.ctx.data_dir, hp["eval_images"], hp.get("max_train_images"))
         self._warn_if_short(len(splits.train_indices), len(splits.heldout_indices))

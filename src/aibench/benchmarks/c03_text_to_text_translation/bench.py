@@ -74,7 +74,7 @@ class TextToTextTranslation(Benchmark):
         return {"model": build_transformer(config.hparams["vocab_size"], config.hparams)}
 
     # ----- setup ------------------------------------------------------------------------------------
-    def setup(self) -> None:
+    def initialize(self) -> None:
         hp = self.hp
         train = read_pairs(self.ctx.data_dir, "train", hp["max_train_pairs"])
         evaluation = list(self.limit_eval(read_pairs(self.ctx.data_dir, hp["eval_split"])))

@@ -178,7 +178,7 @@ class ImageToText(Benchmark):
         groups = [{"params": cnn, "weight_decay": hp["cnn_weight_decay"]}, {"params": w_i}, {"params": rest}]
         return _OPTIMIZERS[hp["optimizer"]]([{**g, "lr": hp["lr"]} for g in groups])
 
-    def setup(self) -> None:
+    def initialize(self) -> None:
         hp = self.hp
         train = read_captions(self.ctx.data_dir, "train", limit=hp["max_train_images"])
         self.eval_items = self._read_eval()

@@ -59,7 +59,7 @@ class ImageToImage(Benchmark):
         return {"train_frames": len(train), "val_frames": len(val)}
 
     # ----- setup ------------------------------------------------------------------------------------
-    def setup(self) -> None:
+    def initialize(self) -> None:
         hp, device = self.hp, self.device
         train, val = _frames(self.ctx.data_dir, self.config)
         val = list(self.limit_eval(val))

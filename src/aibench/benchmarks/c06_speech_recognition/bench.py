@@ -103,7 +103,7 @@ class SpeechRecognition(Benchmark):
         return {"model": cls.build_model(config.hparams)}
 
     # ----- setup ------------------------------------------------------------------------------------
-    def setup(self) -> None:
+    def initialize(self) -> None:
         hp = self.hp
         if hp["decoder"] not in DECODERS:
             raise UserError(f"C6: hparam decoder is {hp['decoder']!r}; choose one of {', '.join(DECODERS)}")

@@ -86,7 +86,7 @@ class FaceEmbedding(Benchmark):
         return {"model": build_model(config.hparams)}
 
     # ----- setup ------------------------------------------------------------------------------------
-    def setup(self) -> None:
+    def initialize(self) -> None:
         hp, size = self.hp, self.hp["image_size"]
         if self.config.batch_size != hp["identities_per_batch"] * hp["faces_per_identity"]:
             raise UserError(f"C7: batch_size {self.config.batch_size} must be identities_per_batch x "

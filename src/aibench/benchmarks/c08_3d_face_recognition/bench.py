@@ -70,7 +70,7 @@ class FaceRecognition3D(LoaderClassifier):
         return {"model": rgbd_resnet50(hp["num_identities"], hp["base_width"], hp["zero_init_residual"])}
 
     # ----- training ---------------------------------------------------------------------------------
-    def setup(self) -> None:
+    def initialize(self) -> None:
         hp, batch_size = self.hp, self.config.batch_size
         splits = _read(self.ctx.data_dir, hp)
         self.num_identities = len(splits["train"].identities)

@@ -53,7 +53,7 @@ class ObjectDetection(Benchmark):
         return {"model": build_faster_rcnn(config.hparams, fine_tune=bool(config.pretrained))}
 
     # ----- training ---------------------------------------------------------------------------------
-    def setup(self) -> None:
+    def initialize(self) -> None:
         root, train, test = _read_splits(self.ctx.data_dir, self.hp, self.ctx.eval_limit)
         self.train_set = VocDetection(root, train, train=True)
         self.test_set = VocDetection(root, test, train=False)

@@ -86,7 +86,7 @@ class Recommendation(Benchmark):
                 "test_users": len(split.test_user)}
 
     # ----- setup ------------------------------------------------------------------------------------
-    def setup(self) -> None:
+    def initialize(self) -> None:
         hp, device = self.hp, self.device
         self.split = _split(self.ctx.data_dir, self.config)
         self._warn_if_not_the_release()

@@ -60,7 +60,7 @@ class VideoPrediction(Benchmark):
         return summary
 
     # ----- training -----------------------------------------------------------------------------------------
-    def setup(self) -> None:
+    def initialize(self) -> None:
         hp, root = self.hp, Path(self.ctx.data_dir)
         steps, size = int(hp["sequence_length"]), int(hp["image_size"])
         self.context = int(hp["context_frames"])

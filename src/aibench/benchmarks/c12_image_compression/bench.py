@@ -94,7 +94,7 @@ class ImageCompression(Benchmark):
         return build_models(config.hparams)
 
     # ----- training ---------------------------------------------------------------------------------
-    def setup(self) -> None:
+    def initialize(self) -> None:
         hp = self.hp
         train_paths, eval_paths, notes = _read(self.ctx.data_dir, hp)
         for note in notes:

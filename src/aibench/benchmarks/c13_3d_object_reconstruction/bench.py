@@ -74,7 +74,7 @@ class PerspectiveTransformerNets(Benchmark):
         return summary
 
     # ----- training -----------------------------------------------------------------------------------------
-    def setup(self) -> None:
+    def initialize(self) -> None:
         hp, root = self.hp, Path(self.ctx.data_dir)
         sizes = (int(hp["image_size"]), int(hp["mask_size"]), int(hp["vox_size"]))
         self.train_set = ObjectDataset(root, split_keys(root, "train", hp.get("synsets", [])), *sizes,

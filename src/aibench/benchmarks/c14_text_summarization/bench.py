@@ -79,7 +79,7 @@ class TextSummarization(Benchmark):
         return {"model": Summarizer(hp["source_vocab"], hp["target_vocab"], hp["embedding"], hp["hidden"])}
 
     # ----- setup ------------------------------------------------------------------------------------
-    def setup(self) -> None:
+    def initialize(self) -> None:
         hp = self.hp
         root = find_sumdata_dir(self.ctx.data_dir)
         self.source_vocab, self.target_vocab = build_vocabs(root, hp)

@@ -53,7 +53,7 @@ class SpatialTransformerBenchmark(Benchmark):
                                        dropout=config.hparams["dropout"])}
 
     # ----- training ---------------------------------------------------------------------------------
-    def setup(self) -> None:
+    def initialize(self) -> None:
         train, test = self._read_splits(self.ctx.data_dir)
         self.train_data = DigitTensors.from_split(train, self.device, limit=self.hp.get("train_limit"))
         self.test_data = DigitTensors.from_split(test, self.device, limit=self.ctx.eval_limit)

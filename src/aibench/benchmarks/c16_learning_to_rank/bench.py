@@ -96,7 +96,7 @@ class LearningToRank(Benchmark):
                 "test_checkins": sum(len(s) for s in data.test)}
 
     # ----- setup ------------------------------------------------------------------------------------
-    def setup(self) -> None:
+    def initialize(self) -> None:
         hp, device = self.hp, self.device
         self.data = _preprocess(self.ctx.data_dir, self.config)
         self._warn_if_not_the_reference_counts()

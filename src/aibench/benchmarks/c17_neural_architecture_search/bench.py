@@ -91,7 +91,7 @@ class ENASSearch(Benchmark):
                 "shared": build_shared(hp["vocab_size"], hp)}
 
     # ----- setup ------------------------------------------------------------------------------------
-    def setup(self) -> None:
+    def initialize(self) -> None:
         hp = self.hp
         self.corpus: PTBCorpus = read_ptb(self.ctx.data_dir)
         self.vocab_size = len(self.corpus.vocab)
