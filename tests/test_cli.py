@@ -60,8 +60,30 @@ def test_data_synth_then_check(tmp_path, alias):
 
 
 def test_results_json_on_an_empty_store(tmp_path):
-    proc = _aibench("results", "--json", "--out", str(tmp_path))
+    proc = _aibench("results", "--json", "--out", str(tmp_path / "none"))
     assert proc.returncode == 0 and json.loads(proc.stdout) == []
+    assert "no results yet" in proc.stderr and "aibench run" in proc.stderr
+
+
+def test_commands_that_only_read_never_create_a_store_or_folders(tmp_path):
+    out = tmp_path / "none"
+    assert _aibench("results", "--out", str(out)).returncode == 0
+    proc = _aibench("results", "--db", "sqlite:////proc/x.db")
+    assert proc.returncode == 0 and proc.stderr.count("\n") == 1 and "no results yet" in proc.stderr
+    proc = _aibench("report", "--out", str(out), "--html", str(tmp_path / "r.html"))
+    assert proc.returncode == 2 and "no results yet" in proc.stderr and "Traceback" not in proc.stderr
+    assert _aibench("list").returncode == 0
+    assert list(tmp_path.iterdir()) == []  # no store, no out folder, no report
+
+
+@pytest.mark.parametrize("args", [
+    ("report", "--db", "sqlite:////proc/x.db"),
+    ("run", "C15", "--db", "sqlite:////proc/x.db", "--max-epochs", "1"),
+    ("results", "--db", "postgres://nohost.invalid/x"),
+    ("run", "C15", "--out", "/proc/aib", "--max-epochs", "1"),
+])
+def test_an_unusable_store_or_out_folder_is_one_line_exit_2(tmp_path, args):
+    _one_line_error(_aibench(*args, cwd=tmp_path))
 
 
 def test_infer_needs_a_checkpoint_and_names_the_run_that_wrote_it(tmp_path, capsys):

@@ -186,8 +186,12 @@ def cmd_run(args: argparse.Namespace) -> int:
                       repeats=args.repeats, device=args.device, out_dir=args.out, max_epochs=args.max_epochs,
                       infer=infer, smoke=args.smoke, pretrained=pretrained,
                       untrained=args.untrained)
+    _check_out_dir(args.out)
     store = ResultStore(_db_url(args))
     console = _console()
+    for record_id in store.mark_crashed():  # runs whose process died without finishing them
+        console.print(f"[yellow]note:[/yellow] record #{record_id} was left `running` by a process that is gone: "
+                      "stored as crashed")
     _set_threads(args.threads, console)
     records: list[dict[str, Any]] = []
     for c in cards:
@@ -218,6 +222,7 @@ def cmd_profile(args: argparse.Namespace) -> int:
 
     pick_device(args.device)
     opts = RunOptions(scale=args.scale, data_dir=args.data_dir, seed=args.seed, device=args.device, out_dir=args.out)
+    _check_out_dir(args.out)
     store = ResultStore(_db_url(args))
     console = _console()
     _set_threads(args.threads, console)
@@ -227,10 +232,14 @@ def cmd_profile(args: argparse.Namespace) -> int:
 
 
 def cmd_results(args: argparse.Namespace) -> int:
-    from aibench.results.store import ResultStore, dumps
+    from aibench.results.store import NoResults, ResultStore, dumps
 
     bench = registry.card(args.benchmark).id if args.benchmark else None
-    rows = ResultStore(_db_url(args)).records(benchmark=bench, mode=args.mode)
+    try:
+        rows = ResultStore(_db_url(args), create=False).records(benchmark=bench, mode=args.mode)
+    except NoResults as nothing:  # an empty answer, not a failure: scripts get [] and people the next step
+        print(f"aibench: {nothing}", file=sys.stderr)
+        rows = []
     if args.json:
         print(dumps(rows))
         return 0
@@ -244,7 +253,11 @@ def cmd_report(args: argparse.Namespace) -> int:
     from aibench.report.html import write_report
     from aibench.results.store import ResultStore
 
-    path = write_report(ResultStore(_db_url(args)).records(), args.html)
+    rows = ResultStore(_db_url(args), create=False).records()
+    try:
+        path = write_report(rows, args.html)
+    except OSError as err:
+        raise UserError(f"cannot write the report {args.html}: {err.strerror or err}") from None
     print(f"wrote {path}")
     return 0
 
@@ -278,6 +291,17 @@ def cmd_data(args: argparse.Namespace) -> int:
             summary = cls.check_data(path, cfg)
             print(f"{c.alias}: {path} ok " + json.dumps(summary, default=str))
     return 0
+
+
+def _check_out_dir(out: Path) -> None:
+    """`--out` must be a folder this user can write, before any work starts."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / f".aibench-write-check-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as err:
+        raise UserError(f"--out {out}: cannot write there ({err.strerror or err})") from None
 
 
 def _db_url(args: argparse.Namespace) -> str:

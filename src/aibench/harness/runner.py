@@ -9,8 +9,12 @@ import dataclasses
 import datetime as dt
 import hashlib
 import json
+import os
 import random
 import shutil
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,7 +35,8 @@ from aibench.harness.memory import peak_memory, reset_peaks
 from aibench.harness.preserve import model_state_preserved
 from aibench.harness.progress import TrainProgress
 from aibench.harness.smoke import run_smoke, smoke_context
-from aibench.harness.train import TrainResult, train
+from aibench.harness.train import TrainResult, one_line, train
+from aibench.results.liveness import Heartbeat
 from aibench.results.mllog import RunLog, lowest_precision
 from aibench.results.store import DEFAULT_DIR, ResultStore
 from aibench.spec import PaperCard, ScaleConfig
@@ -150,8 +155,47 @@ def check_pretrained(card: PaperCard, opts: RunOptions) -> None:
                         f"{card.alias}=PATH (or --smoke to check the configuration from random weights)")
 
 
-def _checkpoint_path(card: PaperCard, opts: RunOptions) -> Path:
-    return opts.out_dir / "checkpoints" / f"{card.alias}-{opts.scale}.pt"
+def _checkpoint_path(card: PaperCard, opts: RunOptions, record_id: int) -> Path:
+    """One checkpoint per training run, keyed by its record: runs never overwrite each other's."""
+    return opts.out_dir / "checkpoints" / f"{card.alias}-{opts.scale}-run{record_id}.pt"
+
+
+def latest_checkpoint(store: ResultStore, card: PaperCard, scale: str) -> tuple[Path, dict[str, Any]] | None:
+    """The newest training run of this benchmark and scale whose checkpoint is still on disk, and its record."""
+    for record in reversed(store.records(benchmark=card.id, mode="train")):
+        path = (record.get("metrics") or {}).get("checkpoint")
+        if record["scale"] == scale and path and Path(path).exists():
+            return Path(path), record
+    return None
+
+
+def save_atomically(obj: Any, path: Path) -> None:
+    """torch.save to a temporary file, then rename: a crash never leaves a half-written checkpoint."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        torch.save(obj, tmp)
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+@contextmanager
+def live_record(store: ResultStore, **fields: Any) -> Iterator[int]:
+    """A `running` record for the body, heartbeat refreshed meanwhile. The body finishes it; if the body raises
+    first, the record ends `aborted` (Ctrl-C, SIGTERM) or `error` (with the traceback) and the exception goes on."""
+    record_id = store.start(**fields)
+    with Heartbeat(lambda: store.heartbeat(record_id)):
+        try:
+            yield record_id
+        except BaseException as err:
+            aborted = isinstance(err, KeyboardInterrupt)
+            import traceback
+
+            store.finish(record_id, "aborted" if aborted else "error", strict=False,
+                         message="interrupted" if aborted else one_line(err),
+                         traceback=None if aborted else traceback.format_exc())
+            raise
 
 
 def _record_base(bench: Benchmark, opts: RunOptions, data_dir: Path, system: dict[str, Any]) -> dict[str, Any]:
@@ -175,62 +219,77 @@ def run_training(bench: Benchmark, opts: RunOptions, store: ResultStore, base: d
                    bench.config.batch_size, precision=lowest_precision(bench.device.type))
     max_epochs = opts.max_epochs or bench.config.max_epochs
     window = reset_peaks(bench.device)
-    try:
-        with TrainProgress(card.alias, max_epochs, console) as progress:
-            result = train(bench, log, progress=progress, max_epochs=max_epochs)
-    finally:
-        log.close()
-    if console and result.stability_warning:
-        console.print(f"[yellow]warning:[/yellow] {card.alias}: {result.stability_warning}")
-    with model_state_preserved(bench):  # the checkpoint and the served model are the trained model
-        characterization = characterize_compute(bench)
-    metrics = result.metrics()
-    metrics["memory"] = peak_memory(bench.device, window)
-    metrics["utilization"] = utilization(characterization.get("flops_train_per_sample"),
-                                         result.throughput_samples_per_s, _peak(bench, opts))
-    metrics["details"] = bench.describe()
-    metrics["artefacts"] = bench.ctx.artefacts  # data-set artefacts built before the clock, named and keyed
-    record_id = store.add(**base, mode="train", status=result.status, quality=result.quality,
-                          metrics=metrics, curve=result.curve, characterization=characterization,
-                          log_path=str(log.path))
-    if result.status not in ("aborted", "error"):  # only trained weights become the served checkpoint
-        path = _checkpoint_path(card, opts)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        torch.save(bench.state_dict(), path)
-        # which run the weights come from, so a later `--mode infer` record can name it
-        path.with_suffix(".json").write_text(json.dumps(
-            {"record_id": record_id, "status": result.status, "epochs": result.epochs, "quality": result.quality,
-             "seed": bench.ctx.seed, "saved_at": dt.datetime.now().isoformat(timespec="seconds")}))
+    with live_record(store, **base, mode="train", log_path=str(log.path)) as record_id:
+        def keep_curve(curve: list[dict[str, Any]]) -> None:
+            try:
+                store.update(record_id, curve=curve)
+            except Exception:  # a busy store: the curve is written again at the next evaluation and at the end
+                pass
+
+        try:
+            with TrainProgress(card.alias, max_epochs, console) as progress:
+                result = train(bench, log, progress=progress, max_epochs=max_epochs, on_curve=keep_curve)
+        finally:
+            log.close()
+        if console and result.stability_warning:
+            console.print(f"[yellow]warning:[/yellow] {card.alias}: {result.stability_warning}")
+        characterization = _characterize(bench) if result.status not in ("aborted", "error") else {}
+        metrics = result.metrics()
+        metrics["memory"] = peak_memory(bench.device, window)
+        metrics["utilization"] = utilization(characterization.get("flops_train_per_sample"),
+                                             result.throughput_samples_per_s, _peak(bench, opts))
+        metrics["details"] = bench.describe() if result.status != "error" else {}
+        metrics["artefacts"] = bench.ctx.artefacts  # data-set artefacts built before the clock, named and keyed
+        if result.status not in ("aborted", "error"):  # only trained weights become a served checkpoint
+            path = _checkpoint_path(card, opts, record_id)
+            save_atomically(bench.state_dict(), path)
+            metrics["checkpoint"] = str(path)
+        store.finish(record_id, result.status, quality=result.quality, metrics=metrics, curve=result.curve,
+                     characterization=characterization, message=result.message or None,
+                     traceback=result.traceback or None)
     return record_id, result
 
 
+def _characterize(bench: Benchmark) -> dict[str, Any]:
+    """FLOPs and parameters of the model as trained, which the measurement leaves unchanged; a failure to count
+    is kept in the record beside the measured run rather than ending it."""
+    try:
+        with model_state_preserved(bench):  # the checkpoint and the served model are the trained model
+            return characterize_compute(bench)
+    except Exception as err:
+        return {"error": one_line(err)}
+
+
 def run_inference_record(bench: Benchmark, opts: RunOptions, store: ResultStore, base: dict[str, Any],
-                         trained: str) -> int:
+                         model_state: Callable[[], str]) -> int:
+    """Serve the model through LoadGen and store the record; `model_state()` readies the model (set-up and
+    checkpoint, in `--mode infer`) inside the record's life and says what it serves."""
     card = bench.SPEC.card
     settings = dataclasses.replace(opts.infer, log_dir=opts.out_dir / "loadgen" / f"{card.alias}-{opts.scale}")
-    window = reset_peaks(bench.device)
-    out = run_inference(bench, bench.device, settings, EnergyMeter(device=bench.device))
-    scenarios = {name: dataclasses.asdict(r) for name, r in out["scenarios"].items()}
-    quality = out["quality"]
-    metrics: dict[str, Any] = {"model_state": trained, "scenarios": scenarios, "quality_extra": quality.extra,
-                               "accuracy_samples": out["samples"], "loadgen_log_dir": out["log_dir"],
-                               "memory": peak_memory(bench.device, window)}
-    single = scenarios.get("SingleStream")
-    if single:
-        metrics["latency_ms"] = single["latency_ms"]
-        metrics["single_stream_qps"] = single["qps"]
-    if "Offline" in scenarios:
-        metrics["offline_qps"] = scenarios["Offline"]["qps"]
-        metrics["energy_per_query_j"] = scenarios["Offline"]["energy_per_query_j"]
-        metrics["energy_per_sample_j"] = scenarios["Offline"]["energy_per_sample_j"]
-        metrics["energy_source"] = scenarios["Offline"]["energy_source"]
-    status = "completed"
-    with model_state_preserved(bench):
-        characterization = characterize_compute(bench)
-    metrics["utilization"] = utilization(characterization.get("flops_inference_per_sample"),
-                                         metrics.get("offline_qps"), _peak(bench, opts))
-    return store.add(**base, mode="infer", status=status, quality=quality.value, metrics=metrics,
-                     characterization=characterization, curve=[])
+    with live_record(store, **base, mode="infer") as record_id:
+        trained = model_state()
+        window = reset_peaks(bench.device)
+        out = run_inference(bench, bench.device, settings, EnergyMeter(device=bench.device))
+        scenarios = {name: dataclasses.asdict(r) for name, r in out["scenarios"].items()}
+        quality = out["quality"]
+        metrics: dict[str, Any] = {"model_state": trained, "scenarios": scenarios, "quality_extra": quality.extra,
+                                   "accuracy_samples": out["samples"], "loadgen_log_dir": out["log_dir"],
+                                   "memory": peak_memory(bench.device, window)}
+        single = scenarios.get("SingleStream")
+        if single:
+            metrics["latency_ms"] = single["latency_ms"]
+            metrics["single_stream_qps"] = single["qps"]
+        if "Offline" in scenarios:
+            metrics["offline_qps"] = scenarios["Offline"]["qps"]
+            metrics["energy_per_query_j"] = scenarios["Offline"]["energy_per_query_j"]
+            metrics["energy_per_sample_j"] = scenarios["Offline"]["energy_per_sample_j"]
+            metrics["energy_source"] = scenarios["Offline"]["energy_source"]
+        characterization = _characterize(bench)
+        metrics["utilization"] = utilization(characterization.get("flops_inference_per_sample"),
+                                             metrics.get("offline_qps"), _peak(bench, opts))
+        store.finish(record_id, "completed", quality=quality.value, metrics=metrics,
+                     characterization=characterization)
+    return record_id
 
 
 def run_smoke_record(bench: Benchmark, opts: RunOptions, store: ResultStore, base: dict[str, Any],
@@ -238,13 +297,15 @@ def run_smoke_record(bench: Benchmark, opts: RunOptions, store: ResultStore, bas
     card = bench.SPEC.card
     if console:
         console.print(f"[dim]{card.alias}: smoke run of the {opts.scale} configuration[/dim]")
-    window = reset_peaks(bench.device)
-    out = run_smoke(bench, opts.out_dir / "loadgen" / f"{card.alias}-{opts.scale}-smoke")
-    out["metrics"]["memory"] = peak_memory(bench.device, window)
-    if console:
-        for warning in out["metrics"]["warnings"]:
-            console.print(f"[yellow]warning:[/yellow] {card.alias}: {warning}")
-    return store.add(**base, mode="smoke", **out, curve=[])
+    with live_record(store, **base, mode="smoke") as record_id:
+        window = reset_peaks(bench.device)
+        out = run_smoke(bench, opts.out_dir / "loadgen" / f"{card.alias}-{opts.scale}-smoke")
+        out["metrics"]["memory"] = peak_memory(bench.device, window)
+        if console:
+            for warning in out["metrics"]["warnings"]:
+                console.print(f"[yellow]warning:[/yellow] {card.alias}: {warning}")
+        store.finish(record_id, out.pop("status"), **out)
+    return record_id
 
 
 def _peak(bench: Benchmark, opts: RunOptions) -> dict[str, Any]:
@@ -258,13 +319,15 @@ def system_platform(system: dict[str, Any]) -> str:
         f" + {gpus[0]['name']} x{len(gpus)}" if gpus else "")
 
 
-def check_before_run(card: PaperCard, opts: RunOptions, console: Console | None) -> None:
+def check_before_run(card: PaperCard, opts: RunOptions, store: ResultStore, console: Console | None) -> None:
     """What must hold before any work starts: the pretrained weights a real run needs, a checkpoint to serve;
     and what the user should read first (a documented choice about the target)."""
     check_pretrained(card, opts)
-    if opts.mode == "infer" and not opts.smoke and not opts.untrained and not _checkpoint_path(card, opts).exists():
-        raise UserError(f"{card.alias}: no checkpoint {_checkpoint_path(card, opts)} from a `--mode train` run at "
-                        f"scale {opts.scale}; train first, or pass --untrained to serve a freshly initialised model")
+    if opts.mode == "infer" and not opts.smoke and not opts.untrained and not latest_checkpoint(store, card,
+                                                                                                 opts.scale):
+        raise UserError(f"{card.alias}: no checkpoint of a `--mode train` run at scale {opts.scale} in this store "
+                        f"and {opts.out_dir / 'checkpoints'}; train first, or pass --untrained to serve a freshly "
+                        "initialised model")
     target_choice = registry.spec(card).choices.get("target")
     if console and target_choice and opts.scale != "tiny":  # e.g. a paper target no published system reaches
         console.print(f"[yellow]note:[/yellow] {card.alias} target: {target_choice}")
@@ -272,38 +335,52 @@ def check_before_run(card: PaperCard, opts: RunOptions, console: Console | None)
 
 def run_benchmark(card: PaperCard, opts: RunOptions, store: ResultStore, console: Console | None = None
                   ) -> list[dict[str, Any]]:
-    """Every requested repeat and mode of one benchmark; returns the stored records (as dicts)."""
-    check_before_run(card, opts, console)
+    """Every requested repeat and mode of one benchmark; returns the stored records (as dicts).
+
+    A run that fails with an unexpected exception is stored as `error` (traceback in the record), said in one
+    line, and ends this benchmark's repeats; bad input (a DataError) is raised on as a UserError."""
+    check_before_run(card, opts, store, console)
     data_dir = prepare_data(card, opts, console)
     system = system_info()
-    ids: list[int] = []
-    for repeat in range(opts.repeats):
-        seed = opts.seed + repeat
-        bench = build(card, opts, data_dir, seed)
-        base = _record_base(bench, opts, data_dir, system)
-        if opts.smoke:
-            ids.append(run_smoke_record(bench, opts, store, base, console))
-            continue
-        trained = "untrained"
-        if opts.mode in ("train", "all"):
-            record_id, result = run_training(bench, opts, store, base, console)
-            ids.append(record_id)
-            if result.status == "aborted":
-                raise KeyboardInterrupt
-            trained = f"trained ({result.status}, {result.epochs} epochs)"
-        if opts.mode in ("infer", "all"):
-            if opts.mode == "infer":
-                bench.setup()
-                trained = _load_checkpoint(bench, card, opts)
-            ids.append(run_inference_record(bench, opts, store, base, trained))
-    return [r for r in store.records() if r["id"] in ids]
+    first = len(store.created)
+    try:
+        for repeat in range(opts.repeats):
+            seed = opts.seed + repeat
+            bench = build(card, opts, data_dir, seed)
+            base = _record_base(bench, opts, data_dir, system)
+            if opts.smoke:
+                run_smoke_record(bench, opts, store, base, console)
+                continue
+            trained = "untrained"
+            if opts.mode in ("train", "all"):
+                record_id, result = run_training(bench, opts, store, base, console)
+                if result.status == "aborted":
+                    raise KeyboardInterrupt
+                if result.user_error:
+                    raise UserError(f"{card.alias}: {result.message.split(': ', 1)[-1]}")
+                if result.status == "error":
+                    _say_error(console, card, result.message, record_id)
+                    break
+                trained = f"trained ({result.status}, {result.epochs:g} epochs, run #{record_id})"
+            if opts.mode in ("infer", "all"):
+                run_inference_record(bench, opts, store, base,
+                                     (lambda b=bench: _serve_checkpoint(b, card, opts, store))
+                                     if opts.mode == "infer" else (lambda t=trained: t))
+    except UserError:
+        raise
+    except Exception as err:  # already stored as `error` by live_record, with its traceback
+        _say_error(console, card, one_line(err), None)
+    mine = set(store.created[first:])  # every record this call created, the failed ones too
+    return [r for r in store.records(benchmark=card.id) if r["id"] in mine]
 
 
-def prepare_artefacts(card: PaperCard, opts: RunOptions) -> list[dict[str, Any]]:
-    """Build one benchmark's data-set artefacts (`aibench data prepare`); returns what each record will name."""
-    bench = build(card, opts, prepare_data(card, opts), opts.seed)
-    bench.prepare_artefacts()
-    return bench.ctx.artefacts
+def _say_error(console: Console | None, card: PaperCard, message: str, record_id: int | None) -> None:
+    where = f"record #{record_id}" if record_id else "its record"
+    text = f"aibench: {card.alias}: error: {message} (the traceback is kept in {where}; `aibench results --json`)"
+    if console:
+        console.print(f"[red]{text}[/red]", highlight=False)
+    else:
+        print(text, file=sys.stderr)
 
 
 def run_profile(card: PaperCard, opts: RunOptions, store: ResultStore, steps: int = 3) -> dict[str, Any]:
@@ -324,14 +401,17 @@ def run_profile(card: PaperCard, opts: RunOptions, store: ResultStore, steps: in
     return next(r for r in store.records() if r["id"] == record_id)
 
 
-def _load_checkpoint(bench: Benchmark, card: PaperCard, opts: RunOptions) -> str:
-    path = _checkpoint_path(card, opts)
-    if not path.exists():  # only with --untrained: run_benchmark refused otherwise
+def _serve_checkpoint(bench: Benchmark, card: PaperCard, opts: RunOptions, store: ResultStore) -> str:
+    """Set the benchmark up and load the newest checkpoint of its training runs; says which run it serves."""
+    bench.setup()
+    found = latest_checkpoint(store, card, opts.scale)
+    if found is None:  # only with --untrained: check_before_run refused otherwise
         return "untrained (freshly initialised, --untrained: no checkpoint from an earlier train run)"
-    bench.load_state_dict(torch.load(path, map_location=bench.device))
-    origin = path.with_suffix(".json")
-    if not origin.exists():
-        return f"trained (checkpoint {path}; the run that wrote it is not recorded)"
-    run = json.loads(origin.read_text())
-    return (f"trained (checkpoint {path} of run #{run['record_id']}, status {run['status']}, "
-            f"{run['epochs']:g} epochs, seed {run['seed']})")
+    path, run = found
+    try:
+        state = torch.load(path, map_location=bench.device, weights_only=True)
+        bench.load_state_dict(state)
+    except Exception as err:  # truncated, corrupt, or another model's weights
+        raise UserError(f"{path}: not a usable {card.alias} checkpoint ({one_line(err)[:200]})") from None
+    return (f"trained (checkpoint {path} of run #{run['id']}, status {run['status']}, "
+            f"{run['metrics'].get('epochs', 0):g} epochs, seed {run['seed']})")

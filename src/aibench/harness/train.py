@@ -4,14 +4,17 @@ Initialization (`initialize()`: indexing the data set, loading its artefacts, bu
 between init_start and init_stop, not timed, and capped at 20 minutes. The clock starts at run_start, before the
 samples are touched: `prepare_data()` (decoding, encoding, normalising) is timed, then training, and the clock
 stops at the first evaluation that meets the target; evaluation time counts. A run that exhausts its epochs
-or time budget is `target_missed`; a non-finite loss is `diverged`; Ctrl-C or SIGTERM is `aborted`.
+or time budget is `target_missed`; a non-finite loss is `diverged`; Ctrl-C or SIGTERM is `aborted`; any other
+exception, in initialization or in the run, is `error` with its one-line summary and traceback. Every ending is
+logged as run_stop with the same status.
 """
 
 from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Iterable
+import traceback
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -27,7 +30,7 @@ from aibench.results.mllog import RunLog
 
 @dataclass
 class TrainResult:
-    status: str = "aborted"  # success | target_missed | diverged | aborted (the caller stores it, then stops)
+    status: str = "aborted"  # success | target_missed | diverged | aborted | error
     quality: float | None = None
     quality_extra: dict[str, float] = field(default_factory=dict)
     epochs: float = 0  # epochs trained; fractional when the time budget ended the run mid-epoch
@@ -52,11 +55,32 @@ class TrainResult:
     energy_detail: dict[str, Any] = field(default_factory=dict)  # duration, mean and idle watts, domains, warnings
     curve: list[dict[str, Any]] = field(default_factory=list)
     message: str = ""
+    traceback: str = ""  # of the exception that ended the run as `error`
+    user_error: bool = False  # that exception was bad input (a DataError): the CLI says it in one line, exit 2
 
     def metrics(self) -> dict[str, Any]:
         out = asdict(self)
-        out.pop("curve")
+        for kept_apart in ("curve", "traceback", "user_error"):
+            out.pop(kept_apart)
         return out
+
+    def failed(self, err: BaseException) -> str:
+        """Record the exception that ends the run; returns the status it gives."""
+        from aibench.errors import UserError
+
+        if isinstance(err, KeyboardInterrupt):
+            self.message = "interrupted"
+            return "aborted"
+        self.message = one_line(err)
+        self.traceback = traceback.format_exc()
+        self.user_error = isinstance(err, UserError)
+        return "error"
+
+
+def one_line(err: BaseException) -> str:
+    """An exception as one line: its type and the first line of its message."""
+    lines = str(err).strip().splitlines()
+    return f"{type(err).__name__}: {lines[0]}" if lines else type(err).__name__
 
 
 class _Budget:
@@ -157,10 +181,12 @@ def evaluate_untracked(bench: Benchmark) -> Quality:
 
 
 def train(bench: Benchmark, log: RunLog, meter: EnergyMeter | None = None, progress: Any = None,
-          max_epochs: int | None = None) -> TrainResult:
-    """Initialize, train to the target (or the budget), and return the measured result.
+          max_epochs: int | None = None, on_curve: Callable[[list[dict[str, Any]]], None] | None = None
+          ) -> TrainResult:
+    """Initialize, train to the target (or the budget), and return the measured result; never raises.
 
-    `progress` is an optional callback object with `epoch(epoch, steps)`, `step(loss)` and `eval(quality)`.
+    `progress` is an optional callback object with `epoch(epoch, steps)`, `step(loss)` and `eval(quality)`;
+    `on_curve(curve)` is called with the curve so far after each epoch (the store keeps it, should the run die).
     """
     spec, cfg, device = bench.SPEC, bench.config, bench.device
     target = cfg.target
@@ -172,7 +198,12 @@ def train(bench: Benchmark, log: RunLog, meter: EnergyMeter | None = None, progr
     log.event(C.CACHE_CLEAR, cleared, files=files)  # True only when every data file was dropped from the cache
     log.start(C.INIT_START)
     t_init = now()
-    bench.initialize()
+    try:
+        bench.initialize()
+    except (Exception, KeyboardInterrupt) as err:
+        result.status = result.failed(err)
+        log.end(C.RUN_STOP, status=_mllog_status(result.status), aibench_status=result.status)
+        return result
     result.init_time_s = now() - t_init
     log.event(C.SEED, bench.ctx.seed)
     log.event(C.GLOBAL_BATCH_SIZE, cfg.batch_size)
@@ -240,14 +271,16 @@ def train(bench: Benchmark, log: RunLog, meter: EnergyMeter | None = None, progr
                     status = "success"
             point["time_s"] = now() - t_run
             result.curve.append(point)
+            if on_curve:
+                on_curve(result.curve)
             if status == "success" or out_of_time:
                 if out_of_time and status != "success":
                     result.message = f"time budget of {cfg.time_budget_s:.0f} s spent"
                 break
     except _Diverged as err:
         status, result.message = "diverged", str(err)
-    except KeyboardInterrupt:
-        status, result.message = "aborted", "interrupted"
+    except (Exception, KeyboardInterrupt) as err:  # anything else ends the run too, and is stored as such
+        status = result.failed(err)
     finally:
         synchronize(device)
         result.run_time_s = now() - t_run

@@ -1,0 +1,126 @@
+"""Records survive what ends a run: a kill -9 leaves a `crashed` record with its curve so far, an exception an
+`error` record (traceback kept) whose MLPerf log says the same, and nothing half-written."""
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+
+import pytest
+
+from aibench.cli import main
+from aibench.results.mllog import read_events
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+def _aibench(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "aibench.cli", *args], capture_output=True, text=True, timeout=300)
+
+
+def _curve_length(db, status="running") -> int:
+    if not db.exists():
+        return 0
+    with sqlite3.connect(db, timeout=30) as conn:
+        rows = conn.execute("SELECT curve FROM runs WHERE status = ?", (status,)).fetchall()
+    return max((len(json.loads(r[0] or "[]")) for r in rows), default=0)
+
+
+def test_a_run_killed_after_its_second_epoch_reads_as_crashed_with_its_curve(tmp_path):
+    out = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, "-m", "aibench.cli", "run", "C1", "--threads", "1", "--out", str(out)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    db, deadline = out / "results.sqlite", time.monotonic() + 240
+    try:
+        while _curve_length(db) < 2:
+            assert proc.poll() is None, "the run ended before its second epoch"
+            assert time.monotonic() < deadline, "no second epoch within 4 minutes"
+            time.sleep(0.2)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    done = _aibench("results", "--json", "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    (record,) = json.loads(done.stdout)
+    assert record["status"] == "crashed" and record["mode"] == "train"
+    assert len(record["curve"]) >= 2 and all("quality" in p for p in record["curve"][:2])
+    assert record["pid"] == proc.pid
+    assert not list((out / "checkpoints").glob("*")) if (out / "checkpoints").exists() else True
+
+
+def test_an_exception_mid_training_is_an_error_record_and_the_log_agrees(tmp_path, monkeypatch, capsys):
+    from aibench.benchmarks.c15_spatial_transformer.bench import SpatialTransformerBenchmark as Bench
+
+    real_step, calls = Bench.train_step, {"n": 0}
+
+    def failing(self, batch):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise RuntimeError("injected fault in step 3\nsecond line")
+        return real_step(self, batch)
+
+    monkeypatch.setattr(Bench, "train_step", failing)
+    out = tmp_path / "out"
+    assert main(["run", "C15", "--mode", "all", "--threads", "1", "--out", str(out)]) == 1
+    err = capsys.readouterr().out
+    assert "C15: error: RuntimeError: injected fault in step 3" in err
+    assert main(["results", "--json", "--out", str(out)]) == 0
+    (record,) = json.loads(capsys.readouterr().out)  # no inference record: the model never trained
+    assert record["status"] == "error" and record["message"] == "RuntimeError: injected fault in step 3"
+    assert "Traceback" in record["traceback"] and "failing" in record["traceback"]
+    stop = [e for e in read_events(record["log_path"]) if e["key"] == "run_stop"]
+    assert len(stop) == 1 and stop[0]["metadata"]["aibench_status"] == "error"
+    assert stop[0]["metadata"]["status"] == "aborted"  # MLPerf's word for a run that did not succeed
+    assert not (out / "checkpoints").exists() or not list((out / "checkpoints").iterdir())
+
+
+def test_bad_data_found_during_the_run_is_one_line_exit_2_and_stored_as_error(tmp_path, monkeypatch, capsys):
+    from aibench.benchmarks.c15_spatial_transformer.bench import SpatialTransformerBenchmark as Bench
+    from aibench.errors import DataError
+
+    def broken(self):
+        raise DataError(self.ctx.data_dir / "train-images-idx3-ubyte", "truncated: 100 of 7840 bytes")
+
+    monkeypatch.setattr(Bench, "prepare_data", broken)
+    out = tmp_path / "out"
+    assert main(["run", "C15", "--threads", "1", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "train-images-idx3-ubyte: truncated" in err[0] and "Traceback" not in err[0]
+    assert main(["results", "--json", "--out", str(out)]) == 0
+    (record,) = json.loads(capsys.readouterr().out)
+    assert record["status"] == "error" and "train-images-idx3-ubyte: truncated" in record["message"]
+
+
+def test_checkpoints_are_kept_per_run_and_infer_serves_the_newest(tmp_path, capsys):
+    out = str(tmp_path / "out")
+    for _ in range(2):
+        assert main(["run", "C15", "--max-epochs", "1", "--threads", "1", "--out", out]) in (0, 1)
+    names = sorted(p.name for p in (tmp_path / "out" / "checkpoints").iterdir())
+    assert names == ["C15-tiny-run1.pt", "C15-tiny-run2.pt"]
+    assert main(["run", "C15", "--mode", "infer", "--threads", "1", "--infer-duration-ms", "50", "--out", out]) == 0
+    capsys.readouterr()
+    assert main(["results", "--json", "--mode", "infer", "--out", out]) == 0
+    (record,) = json.loads(capsys.readouterr().out)
+    assert "C15-tiny-run2.pt of run #2" in record["metrics"]["model_state"]
+
+
+@pytest.mark.parametrize("damage", ["truncated", "foreign"])
+def test_a_corrupt_or_foreign_checkpoint_is_one_line_exit_2(tmp_path, damage):
+    out = str(tmp_path / "out")
+    assert main(["run", "C15", "--max-epochs", "1", "--threads", "1", "--out", out]) in (0, 1)
+    (path,) = (tmp_path / "out" / "checkpoints").iterdir()
+    if damage == "truncated":
+        path.write_bytes(path.read_bytes()[:200])
+    else:
+        import torch
+
+        torch.save({"model": {"other.weight": torch.zeros(3)}}, path)
+    proc = _aibench("run", "C15", "--mode", "infer", "--threads", "1", "--out", out)
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "not a usable C15 checkpoint" in lines[0] and str(path) in lines[0], proc.stderr
