@@ -124,3 +124,27 @@ def test_a_corrupt_or_foreign_checkpoint_is_one_line_exit_2(tmp_path, damage):
     assert proc.returncode == 2, proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "not a usable C15 checkpoint" in lines[0] and str(path) in lines[0], proc.stderr
+
+
+def test_a_full_disk_while_saving_the_checkpoint_is_one_line_exit_2_and_leaves_no_half_file(tmp_path, monkeypatch,
+                                                                                             capsys):
+    import errno
+
+    import torch
+
+    def full_disk(obj, path):
+        with open(path, "wb") as f:
+            f.write(b"partial")  # what a real full disk leaves: part of a file
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr(torch, "save", full_disk)
+    out = tmp_path / "out"
+    assert main(["run", "C15", "--max-epochs", "1", "--threads", "1", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "No space left on device" in err[0] and "Traceback" not in err[0]
+    assert not list((out / "checkpoints").iterdir())  # the temporary file is gone, no checkpoint under its name
+    assert main(["results", "--json", "--out", str(out)]) == 0
+    (record,) = json.loads(capsys.readouterr().out)
+    assert record["status"] == "error" and "No space left" in record["message"]
+    assert record["log_path"].endswith(".mllog") and os.path.exists(record["log_path"])  # a whole log
+    assert not list((out / "logs").glob("*.partial"))

@@ -6,6 +6,7 @@ This is the library entry point the CLI calls; each step is a short function so 
 from __future__ import annotations
 
 import dataclasses
+import errno
 import datetime as dt
 import hashlib
 import json
@@ -42,6 +43,8 @@ from aibench.results.store import DEFAULT_DIR, ResultStore
 from aibench.spec import PaperCard, ScaleConfig
 
 MODES = ("train", "infer", "all")
+# what the machine, not the code, got wrong while a run wrote its files
+ENVIRONMENT_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM)
 DEFAULT_CACHE = Path(".aibench-cache")
 
 
@@ -219,18 +222,20 @@ def run_training(bench: Benchmark, opts: RunOptions, store: ResultStore, base: d
                    bench.config.batch_size, precision=lowest_precision(bench.device.type))
     max_epochs = opts.max_epochs or bench.config.max_epochs
     window = reset_peaks(bench.device)
-    with live_record(store, **base, mode="train", log_path=str(log.path)) as record_id:
-        def keep_curve(curve: list[dict[str, Any]]) -> None:
+    with live_record(store, **base, mode="train", log_path=str(log.writing_path)) as record_id:
+        def keep(**fields: Any) -> None:
             try:
-                store.update(record_id, curve=curve)
+                store.update(record_id, **fields)
             except Exception:  # a busy store: the curve is written again at the next evaluation and at the end
                 pass
 
         try:
             with TrainProgress(card.alias, max_epochs, console) as progress:
-                result = train(bench, log, progress=progress, max_epochs=max_epochs, on_curve=keep_curve)
+                result = train(bench, log, progress=progress, max_epochs=max_epochs,
+                               on_curve=lambda curve: keep(curve=curve))
         finally:
             log.close()
+            keep(log_path=str(log.path))  # the whole log now has its final name
         if console and result.stability_warning:
             console.print(f"[yellow]warning:[/yellow] {card.alias}: {result.stability_warning}")
         characterization = _characterize(bench) if result.status not in ("aborted", "error") else {}
@@ -368,6 +373,12 @@ def run_benchmark(card: PaperCard, opts: RunOptions, store: ResultStore, console
                                      if opts.mode == "infer" else (lambda t=trained: t))
     except UserError:
         raise
+    except OSError as err:
+        if err.errno not in ENVIRONMENT_ERRNOS:
+            _say_error(console, card, one_line(err), None)
+        else:  # a full disk or a folder taken away: the user's to fix, said in one line (stored as error)
+            raise UserError(f"{card.alias}: {err.filename or opts.out_dir}: {err.strerror} (the run is stored as "
+                            "error)") from None
     except Exception as err:  # already stored as `error` by live_record, with its traceback
         _say_error(console, card, one_line(err), None)
     mine = set(store.created[first:])  # every record this call created, the failed ones too

@@ -17,15 +17,17 @@ _ids = itertools.count()
 
 
 class RunLog:
-    """One MLPerf-format log file for one training run."""
+    """One MLPerf-format log file for one training run, written as `<name>.partial` and renamed to `path` when
+    closed: a file under the final name is always a whole log; a crashed run leaves its `.partial`."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self.writing_path = path.with_name(path.name + ".partial")
         path.parent.mkdir(parents=True, exist_ok=True)
         self._logger = logging.getLogger(f"aibench.mllog.{next(_ids)}")
         self._logger.propagate = False  # the terminal shows progress; the log goes to its file only
         self._logger.setLevel(logging.INFO)
-        self._handler = logging.FileHandler(path, mode="w")
+        self._handler = logging.FileHandler(self.writing_path, mode="w")
         self._logger.addHandler(self._handler)
         self.ml = MLLogger(logger=self._logger, default_stack_offset=2)
 
@@ -58,6 +60,8 @@ class RunLog:
     def close(self) -> None:
         self._logger.removeHandler(self._handler)
         self._handler.close()
+        if self.writing_path.exists():
+            self.writing_path.replace(self.path)
 
 
 def lowest_precision(device_type: str) -> str:
