@@ -33,6 +33,10 @@ class RunContext:
     warnings: list[str] = field(default_factory=list)  # adaptations worth keeping in the record
     cache_dir: Path = Path(".aibench-cache")  # where data-set artefacts (a subword model, a vocabulary) are kept
     artefacts: list[dict[str, Any]] = field(default_factory=list)  # the artefacts this run used, for the record
+    precision: str = "fp32"  # `--precision`: fp32, or bf16/fp16 autocast (the harness wraps steps, eval, inference)
+    channels_last: bool = False  # `--channels-last`: models with 4-D convolutions converted by the harness
+    compile: bool = False  # `--compile`: models compiled in place by the harness
+    compute_applied: dict[str, Any] = field(default_factory=dict)  # what of those the harness did, for the record
 
 
 @dataclass
@@ -65,6 +69,9 @@ class Benchmark(ABC):
     """
 
     SPEC: ClassVar[BenchmarkSpec]
+    # an overridden train_step that scales fp16 gradients through backward()/step() says so; otherwise the harness
+    # refuses --precision fp16 for it (the default train_step scales them)
+    SCALES_GRADIENTS: ClassVar[bool] = False
 
     def __init__(self, ctx: RunContext) -> None:
         self.ctx = ctx
@@ -153,14 +160,34 @@ class Benchmark(ABC):
         """One optimizer step. The default covers single-loss models; GANs and ENAS override it."""
         self.optimizer.zero_grad(set_to_none=True)
         loss, samples = self.compute_loss(batch)
-        loss.backward()
+        self.backward(loss)
         if (clip := self.max_grad_norm()) is not None:
+            self.grad_scaler().unscale_(self.optimizer)  # clip the true gradients, not fp16-scaled ones
             params = [p for group in self.optimizer.param_groups for p in group["params"]]
             nn.utils.clip_grad_norm_(params, clip)
-        self.optimizer.step()
+        self.step(self.optimizer)
         if getattr(self, "scheduler", None) is not None:
             self.scheduler.step()
         return StepOutput(loss=float(loss.detach()), samples=samples)
+
+    def grad_scaler(self) -> torch.amp.GradScaler:
+        """The run's gradient scaler: active under `--precision fp16`, a pass-through otherwise."""
+        if getattr(self, "_grad_scaler", None) is None:
+            from aibench.harness.precision import make_grad_scaler
+
+            self._grad_scaler = make_grad_scaler(self.ctx)
+        return self._grad_scaler
+
+    def backward(self, loss: torch.Tensor) -> None:
+        """`loss.backward()`, outside autocast and with the loss scaled under fp16."""
+        with torch.autocast(self.device.type, enabled=False):
+            self.grad_scaler().scale(loss).backward()
+
+    def step(self, optimizer: torch.optim.Optimizer) -> None:
+        """`optimizer.step()`, through the gradient scaler (skipped when fp16 gradients overflowed)."""
+        scaler = self.grad_scaler()
+        scaler.step(optimizer)
+        scaler.update()
 
     def max_grad_norm(self) -> float | None:
         """The global gradient-norm clip the default train_step applies (None: no clipping)."""
