@@ -119,6 +119,26 @@ def test_bench_step_evaluate_infer(synth_dir):
     assert 0 <= bench.describe()["majority_pixel_accuracy"] <= 1
 
 
+def test_initialize_decodes_no_image_and_prepare_data_decodes_them_on_the_clock(synth_dir, monkeypatch):
+    """The untimed initialize() lists the frames only; the photos, label images and validation truth are decoded
+    by prepare_data(), which the harness times; the majority-class baseline, which only the record needs, on
+    first use."""
+    bench = BENCHMARK(RunContext("tiny", SMALL_SYNTH, synth_dir, torch.device("cpu"), seed=0))
+    decoded = []
+    with monkeypatch.context() as patch:
+        patch.setattr(Image, "open", lambda path, *a, **k: pytest.fail(f"initialize() decoded {path}"))
+        bench.initialize()
+    assert not hasattr(bench, "photos") and not hasattr(bench, "val_truth")
+    assert bench.train_samples() == 4 and len(bench.query_rows) == 3
+    real_open = Image.open
+    monkeypatch.setattr(Image, "open", lambda path, *a, **k: decoded.append(path) or real_open(path, *a, **k))
+    bench.prepare_data()
+    assert len(decoded) == 4 + 4 + 3 + 3  # train photos and colour labels, val photos and their label ids
+    assert bench.photos.shape == (4, 3, 36, 36) and bench.val_truth.shape == (3, 32, 32)
+    assert 0 <= bench.evaluate().value <= 1
+    assert 0 <= bench.describe()["majority_class"] < 19 and len(decoded) == 14 + 4  # the 4 train label ids
+
+
 def test_learning_rate_is_constant_then_linear():
     bench = BENCHMARK.__new__(BENCHMARK)
     bench.hp = {"constant_epochs": 100, "decay_epochs": 100}

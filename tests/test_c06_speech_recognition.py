@@ -86,6 +86,27 @@ def test_ctc_loss_falls_and_transcripts_are_scored(tiny_dir):
     assert len(outputs) == 3 and all(isinstance(o, str) for o in outputs)
 
 
+def test_initialize_decodes_no_audio_and_prepare_data_computes_the_spectrograms(tiny_dir, monkeypatch):
+    """The untimed initialize() reads transcripts and file sizes (the length-sorted batches) only; prepare_data(),
+    which the harness times, decodes every utterance (training ones too, as tiny preloads) into spectrograms."""
+    import soundfile
+
+    bench = BENCHMARK(RunContext("tiny", TINY, tiny_dir, torch.device("cpu"), seed=0))
+    with monkeypatch.context() as patch:
+        patch.setattr(soundfile, "read", lambda path, *a, **k: pytest.fail(f"initialize() decoded {path}"))
+        bench.initialize()
+    assert not hasattr(bench, "eval_items") and not hasattr(bench, "train_features")
+    assert bench.train_samples() == 18 and sum(map(len, bench.batches)) == 18 and len(bench.query_rows) == 8
+    decoded = []
+    real_read = soundfile.read
+    monkeypatch.setattr(soundfile, "read", lambda path, *a, **k: decoded.append(path) or real_read(path, *a, **k))
+    bench.prepare_data()
+    assert len(decoded) == 18 + 8 and len(bench.train_features) == 18 and len(bench.eval_items) == 8
+    assert bench.eval_items[0][0].shape[0] == 161 and bench.eval_items[0][1] == bench.eval_utterances[0].transcript
+    batch = next(iter(bench.train_batches(0)))
+    assert len(decoded) == 26 and batch.features.shape[:3] == (18, 1, 161)  # from the preloaded features
+
+
 # ----- the model's named parts, in detail --------------------------------------------------------------
 def test_conv_front_end_is_the_references_two_layers_with_clipped_relu():
     model = DeepSpeech2(freq_bins=161, conv_channels=32, hidden_size=16, rnn_layers=2)

@@ -186,6 +186,24 @@ def test_bench_trains_evaluates_and_infers(synth_dir):
     assert 0.0 <= bench.score(range(8), distances).value <= 1.0
 
 
+def test_initialize_decodes_no_face_and_prepare_data_decodes_them_on_the_clock(synth_dir, monkeypatch):
+    """The untimed initialize() lists identities and parses pairs.txt only; prepare_data(), which the harness
+    times, decodes the training faces (tiny preloads them) and every LFW image the pairs use."""
+    bench = BENCHMARK(RunContext("tiny", SMALL_SYNTH, synth_dir, torch.device("cpu"), seed=0))
+    with monkeypatch.context() as patch:
+        patch.setattr(Image, "open", lambda path, *a, **k: pytest.fail(f"initialize() decoded {path}"))
+        bench.initialize()
+    assert not hasattr(bench, "train_images") and not hasattr(bench, "lfw_images")
+    assert len(bench.pairs) == 8 and len(bench.query_pairs) == 8 and int(bench.pair_index.max()) < len(bench.lfw_paths)
+    decoded = []
+    real_open = Image.open
+    monkeypatch.setattr(Image, "open", lambda path, *a, **k: decoded.append(path) or real_open(path, *a, **k))
+    bench.prepare_data()
+    assert len(decoded) == 12 + len(bench.lfw_paths)
+    assert bench.train_images.shape == (12, 3, 75, 75) and bench.lfw_images.shape == (len(bench.lfw_paths), 3, 75, 75)
+    assert 0.0 <= bench.evaluate().value <= 1.0 and len(decoded) == 12 + len(bench.lfw_paths)
+
+
 # ----- the full configuration on its small full-shaped synthetic set ------------------------------------------
 FULL = SPEC.scales["full"]
 # the smoke synthesis at full, with fewer and smaller photos so the test stays fast

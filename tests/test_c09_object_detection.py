@@ -250,6 +250,26 @@ def test_loss_falls_over_a_few_steps(small_set):
     assert set(out.losses) == {"loss_classifier", "loss_box_reg", "loss_objectness", "loss_rpn_box_reg"}
 
 
+def test_initialize_parses_annotations_and_decodes_no_image(small_set, monkeypatch):
+    """The untimed initialize() parses the annotation XMLs (the split's index) but decodes no JPEG; training
+    decodes in its timed loop, and the inference samples are decoded on first use, once."""
+    from PIL import Image
+
+    path, cfg = small_set
+    bench = BENCHMARK(RunContext("tiny", cfg, path, torch.device("cpu"), 0))
+    with monkeypatch.context() as patch:
+        patch.setattr(Image, "open", lambda file, *a, **k: pytest.fail(f"initialize() decoded {file}"))
+        bench.setup()  # initialize() and prepare_data(), which has nothing to decode here
+    assert bench.train_samples() == 12 and len(bench.test_set.annotations) == 6
+    decoded = []
+    real_open = Image.open
+    monkeypatch.setattr(Image, "open", lambda file, *a, **k: decoded.append(file) or real_open(file, *a, **k))
+    samples = bench.inference_samples()
+    assert len(samples) == 4 and samples[0].shape[0] == 3 and len(decoded) == 4
+    assert bench.inference_samples() is samples and len(decoded) == 4
+    assert torch.equal(samples[1], load_image(bench.test_set.root, bench.test_set.annotations[1].image_id))
+
+
 def test_inference_and_scoring(small_set):
     path, cfg = small_set
     bench = _bench(path, cfg)

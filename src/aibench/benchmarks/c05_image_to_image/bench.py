@@ -61,17 +61,14 @@ class ImageToImage(Benchmark):
     # ----- setup ------------------------------------------------------------------------------------
     def initialize(self) -> None:
         hp, device = self.hp, self.device
-        train, val = _frames(self.ctx.data_dir, self.config)
-        val = list(self.limit_eval(val))
-        if (wanted := hp.get("max_train_frames")) and len(train) < wanted:
-            self.warn(f"Cityscapes: {len(train)} training frames, fewer than the {wanted} this scale trains on")
-        # held as uint8 at load size: 2,975 Cityscapes frames at 286x286 take 0.7 GB per domain
-        self.photos = self._uint8(load_images([f.photo for f in train], hp["load_size"]))
-        self.labels = self._uint8(load_images([f.color for f in train], hp["load_size"], nearest=True))
-        self.val_photos = load_images([f.photo for f in val], hp["eval_size"]).to(device)
-        self.val_truth = load_train_ids(val, hp["eval_size"]).to(device)
-        self.majority = majority_class(train, hp["eval_size"])
-        self.query_rows = list(range(min(self.config.inference_samples, len(val))))
+        # the frames are listed here; their pixels are decoded in prepare_data(), on the clock
+        self.train_frames, val = _frames(self.ctx.data_dir, self.config)
+        self.val_frames = list(self.limit_eval(val))
+        if (wanted := hp.get("max_train_frames")) and len(self.train_frames) < wanted:
+            self.warn(f"Cityscapes: {len(self.train_frames)} training frames, fewer than the {wanted} this scale "
+                      "trains on")
+        self.query_rows = list(range(min(self.config.inference_samples, len(self.val_frames))))
+        self._majority: int | None = None
 
         nets = {role: module.to(device) for role, module in self.reference_models(self.config).items()}
         self.gen_ab, self.gen_ba = nets["generator_ab"], nets["generator_ba"]
@@ -86,6 +83,23 @@ class ImageToImage(Benchmark):
         self.pool_a = ImagePool(hp["pool_size"], random.Random(self.ctx.seed))
         self.pool_b = ImagePool(hp["pool_size"], random.Random(self.ctx.seed + 1))
         self.crop_gen = torch.Generator().manual_seed(self.ctx.seed + 2)
+
+    def prepare_data(self) -> None:
+        """Decode the training photos and label images and the validation photos and their train ids."""
+        hp, train, val = self.hp, self.train_frames, self.val_frames
+        # held as uint8 at load size: 2,975 Cityscapes frames at 286x286 take 0.7 GB per domain
+        self.photos = self._uint8(load_images([f.photo for f in train], hp["load_size"]))
+        self.labels = self._uint8(load_images([f.color for f in train], hp["load_size"], nearest=True))
+        self.val_photos = load_images([f.photo for f in val], hp["eval_size"]).to(self.device)
+        self.val_truth = load_train_ids(val, hp["eval_size"]).to(self.device)
+
+    @property
+    def majority(self) -> int:
+        """The most frequent class of the training labels: only the record's baseline needs it (training and
+        evaluation do not), so it is counted on first use, after the run, rather than on the clock."""
+        if self._majority is None:
+            self._majority = majority_class(self.train_frames, self.hp["eval_size"])
+        return self._majority
 
     @classmethod
     def reference_models(cls, config: ScaleConfig) -> dict[str, nn.Module]:
@@ -107,7 +121,7 @@ class ImageToImage(Benchmark):
 
     # ----- training ---------------------------------------------------------------------------------
     def train_samples(self) -> int:
-        return len(self.photos)
+        return len(self.train_frames)
 
     def lr_factor(self, epoch: int) -> float:
         """1 for the constant epochs, then linearly down towards 0 over the decay epochs (reference 'linear')."""

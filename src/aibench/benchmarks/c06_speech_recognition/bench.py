@@ -109,14 +109,13 @@ class SpeechRecognition(Benchmark):
             raise UserError(f"C6: hparam decoder is {hp['decoder']!r}; choose one of {', '.join(DECODERS)}")
         self.train_utterances, self.eval_utterances = read_splits(self.ctx.data_dir, self.config, self.warn,
                                                                   self.ctx.eval_limit)
+        # transcripts and file sizes only: no audio is decoded before prepare_data()
         self.train_set = SpectrogramDataset(self.train_utterances, hp["window_s"], hp["stride_s"])
-        self.train_features = [self.train_set[i] for i in range(len(self.train_set))] if hp["preload"] else None
+        self.eval_set = SpectrogramDataset(self.eval_utterances, hp["window_s"], hp["stride_s"])
         self.batches = length_sorted_batches(self.train_utterances, self.config.batch_size)
-        eval_set = SpectrogramDataset(self.eval_utterances, hp["window_s"], hp["stride_s"])
-        self.eval_items = [eval_set[i] for i in range(len(eval_set))]  # test-clean: 5.4 h, fits in memory
         self.eval_batches = length_sorted_batches(self.eval_utterances, hp["eval_batch_size"])
-        rows = np.linspace(0, len(self.eval_items) - 1, min(self.config.inference_samples, len(self.eval_items)))
-        self.query_rows = np.unique(rows.astype(int))
+        count = len(self.eval_utterances)
+        self.query_rows = np.unique(np.linspace(0, count - 1, min(self.config.inference_samples, count)).astype(int))
         self.model = self.build_model(hp).to(self.device)
         self.beam_decoder = self._beam_decoder()
         self.quality_decoder = hp["decoder"] if self.beam_decoder is not None else "greedy"
@@ -124,6 +123,14 @@ class SpeechRecognition(Benchmark):
                                          nesterov=True, weight_decay=hp["weight_decay"])
         # summed over the batch and divided by its size, as the reference; an impossible alignment counts 0
         self.ctc = nn.CTCLoss(blank=0, reduction="sum", zero_infinity=True)
+
+    def prepare_data(self) -> None:
+        """Decode the audio and compute the spectrograms: every evaluation utterance's (test-clean, 5.4 h, fits
+        in memory) and, with hparam preload, every training utterance's (else the loader computes them in the
+        training loop)."""
+        train, evaluation = self.train_set, self.eval_set
+        self.train_features = [train[i] for i in range(len(train))] if self.hp["preload"] else None
+        self.eval_items = [evaluation[i] for i in range(len(evaluation))]
 
     def models(self) -> dict[str, nn.Module]:
         return {"model": self.model}

@@ -97,11 +97,10 @@ class FaceEmbedding(Benchmark):
                                                   f"a FaceNet batch draws {hp['identities_per_batch']} different ones")
         paths = [p for files in self.identities.images for p in files]
         labels = [i for i, files in enumerate(self.identities.images) for _ in files]
-        boxes = self._train_boxes()
-        self.train_files = FaceFiles(paths, labels, size, boxes)
-        self.train_images = load_all(paths, size, boxes).to(self.device) if hp["preload"] else None
+        # the published boxes are read from their CSV file; no image is decoded before prepare_data()
+        self.train_files = FaceFiles(paths, labels, size, self._train_boxes())
         self.train_labels = torch.tensor(labels, device=self.device)
-        self._setup_pairs(self._eval_pairs(), size)
+        self._index_pairs(self._eval_pairs())
         self.model = build_model(hp).to(self.device)
         self.optimizer = torch.optim.Adagrad(self.model.parameters(), lr=hp["lr"])
         self.flip_gen = torch.Generator(self.device).manual_seed(self.ctx.seed + 11)
@@ -127,11 +126,17 @@ class FaceEmbedding(Benchmark):
         mismatched = [p for p in self.lfw.pairs if not p.same]
         return list(self.limit_eval([p for two in zip(matched, mismatched) for p in two]))
 
-    def _setup_pairs(self, pairs: list[FacePair], size: int) -> None:
-        """Load (centre-cropped) every image the evaluated pairs use, and index the pairs into them."""
+    def prepare_data(self) -> None:
+        """Decode (and crop) every LFW image the evaluated pairs use and, with hparam preload, every training
+        image (else the loader decodes them in the training loop)."""
+        files, size = self.train_files, self.hp["image_size"]
+        self.train_images = load_all(files.paths, size, files.boxes).to(self.device) if self.hp["preload"] else None
+        self.lfw_images = load_all(self.lfw_paths, size, center=self.hp["lfw_center_crop"]).to(self.device)
+
+    def _index_pairs(self, pairs: list[FacePair]) -> None:
+        """The LFW images the evaluated pairs use (each once), and the pairs as rows into them."""
         self.pairs = pairs
-        lfw_paths = list(dict.fromkeys(p for pair in pairs for p in (pair.first, pair.second)))
-        self.lfw_images = load_all(lfw_paths, size, center=self.hp["lfw_center_crop"]).to(self.device)
+        self.lfw_paths = lfw_paths = list(dict.fromkeys(p for pair in pairs for p in (pair.first, pair.second)))
         index = {p: i for i, p in enumerate(lfw_paths)}
         self.pair_index = torch.tensor([[index[p.first], index[p.second]] for p in pairs], device=self.device)
         self.pair_same = torch.tensor([p.same for p in pairs], device=self.device)
