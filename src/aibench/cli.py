@@ -59,12 +59,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--repeats", type=_positive_int, default=1, help="runs with seeds seed, seed+1, ...")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1")
     p.add_argument("--max-epochs", type=_positive_int, help="override the scale's epoch budget")
+    p.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default="fp32",
+                   help="autocast training steps, evaluation and inference to bf16, or fp16 with gradient scaling "
+                        "(CUDA only); kept in the record and the MLPerf log's precision keys")
+    p.add_argument("--channels-last", action="store_true",
+                   help="models with 2-D convolutions in the channels-last memory format")
+    p.add_argument("--compile", action="store_true", help="torch.compile the models (on the CPU: needs a C++ compiler)")
     _add_threads_arg(p)
     p.add_argument("--infer-duration-ms", type=_positive_int, help="LoadGen minimum duration per scenario")
     p.add_argument("--smoke", action="store_true",
                    help="check the scale's real configuration: a few optimizer steps at a small batch, one evaluation "
                         "on a few samples, a short LoadGen pass; stores a record with status smoke, never a result "
                         "(run it on `aibench data synth --scale small|full` data before renting GPUs)")
+    p.add_argument("--nproc", type=_positive_int, default=1,
+                   help="train on N processes of this machine (torchrun; gloo on the CPU, NCCL on CUDA, one GPU "
+                        "each); across machines start `torchrun ... -m aibench run ...` yourself")
     p.add_argument("--untrained", action="store_true",
                    help="with --mode infer: serve a freshly initialised model when no checkpoint exists (else refused)")
     p.add_argument("--pretrained", action="append", default=[], metavar="CN=PATH",
@@ -185,11 +194,25 @@ def cmd_run(args: argparse.Namespace) -> int:
     opts = RunOptions(scale=args.scale, mode=args.mode, data_dir=args.data_dir, seed=args.seed,
                       repeats=args.repeats, device=args.device, out_dir=args.out, max_epochs=args.max_epochs,
                       infer=infer, smoke=args.smoke, pretrained=pretrained,
-                      untrained=args.untrained)
+                      untrained=args.untrained, precision=args.precision, channels_last=args.channels_last,
+                      compile=args.compile)
+    from aibench.harness.precision import check_cards
+
+    check_cards(cards, opts)  # an option this device or benchmark cannot honour: one line, before any work
+    from aibench.harness.distributed import world_from_env
+    from aibench.harness.runner import check_data_parallel
+
+    world = world_from_env()  # set by torchrun or srun in each training process
+    for c in cards:
+        check_data_parallel(c, opts, world.world_size if world.distributed else args.nproc)
+    if args.nproc > 1 and not world.distributed:
+        return _launch(args, cards, opts)
+    if world.distributed:
+        _join_world(world, opts, args.device)
     _check_out_dir(args.out)
     store = ResultStore(_db_url(args))
-    console = _console()
-    for record_id in store.mark_crashed():  # runs whose process died without finishing them
+    console = _console(quiet=not world.is_main)  # one process speaks: rank 0
+    for record_id in store.mark_crashed() if world.is_main else []:  # runs whose process died without finishing them
         console.print(f"[yellow]note:[/yellow] record #{record_id} was left `running` by a process that is gone: "
                       "stored as crashed")
     _set_threads(args.threads, console)
@@ -208,7 +231,50 @@ def cmd_run(args: argparse.Namespace) -> int:
 
         console.print(variation_table(summarize_repeats(records)))
     bad = [r for r in records if r["status"] not in ("success", "completed", "smoke")]
+    if world.distributed:
+        from aibench.harness.distributed import shutdown
+
+        shutdown(world)
     return 1 if bad else 0
+
+
+def _join_world(world: Any, opts: Any, device: str) -> None:
+    """A training process started by torchrun or srun: join the process group, and let a launch by
+    `aibench run --nproc` finalize the record when torchrun stops this rank because another one failed."""
+    from aibench.harness.distributed import init_process_group
+    from aibench.harness.launch import StoppedByLauncher, launched_id
+    from aibench.harness.runner import pick_device
+
+    opts.world, opts.launch_id = world, launched_id()
+    init_process_group(world, pick_device(device))
+    if opts.launch_id:
+        def stopped(signum: int, frame: Any) -> None:
+            raise StoppedByLauncher
+
+        signal.signal(signal.SIGTERM, stopped)
+
+
+def _launch(args: argparse.Namespace, cards: list[Any], opts: Any) -> int:
+    """`aibench run --nproc N` on one machine: prepare each data set once, start N processes with torchrun,
+    and end the records of a rank that failed as `error` naming it."""
+    from aibench.harness.launch import finalize_launch, launch
+    from aibench.harness.runner import prepare_data
+    from aibench.results.store import ResultStore
+
+    _check_out_dir(args.out)
+    store = ResultStore(_db_url(args))  # created here, before N processes open it at once
+    console = _console()
+    for c in cards:
+        prepare_data(c, opts, console)
+    from aibench.harness.runner import pick_device
+
+    backend = "NCCL, one GPU each" if pick_device(opts.device).type == "cuda" else "gloo on the CPU"
+    console.print(f"[dim]training on {args.nproc} processes (torchrun, {backend})[/dim]")
+    launch_id, failure = launch(args.nproc, args.argv)
+    records = finalize_launch(store, launch_id, failure)
+    if failure:
+        print(f"aibench: error: {failure}; its run is stored as error (`aibench results`)", file=sys.stderr)
+    return 1 if failure or any(r["status"] != "success" for r in records) else 0
 
 
 def cmd_profile(args: argparse.Namespace) -> int:
@@ -308,10 +374,10 @@ def _db_url(args: argparse.Namespace) -> str:
     return args.db or f"sqlite:///{args.out / 'results.sqlite'}"
 
 
-def _console() -> Any:
+def _console(quiet: bool = False) -> Any:
     from rich.console import Console
 
-    return Console()
+    return Console(quiet=quiet)
 
 
 def _raise_interrupt(signum: int, frame: Any) -> None:
@@ -326,6 +392,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _raise_interrupt)  # a kill is recorded as aborted, like Ctrl-C
     try:
         args = build_parser().parse_args(argv)
+        args.argv = list(sys.argv[1:] if argv is None else argv)  # what `--nproc` hands to the processes it starts
         return COMMANDS[args.command](args)
     except UserError as err:
         print(f"aibench: error: {err}", file=sys.stderr)

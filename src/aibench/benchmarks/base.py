@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
+from aibench.harness.distributed import World
 from aibench.spec import BenchmarkSpec, ScaleConfig
 
 
@@ -37,6 +38,7 @@ class RunContext:
     channels_last: bool = False  # `--channels-last`: models with 4-D convolutions converted by the harness
     compile: bool = False  # `--compile`: models compiled in place by the harness
     compute_applied: dict[str, Any] = field(default_factory=dict)  # what of those the harness did, for the record
+    world: World = field(default_factory=World)  # this process among the data-parallel training processes
 
 
 @dataclass
@@ -72,6 +74,11 @@ class Benchmark(ABC):
     # an overridden train_step that scales fp16 gradients through backward()/step() says so; otherwise the harness
     # refuses --precision fp16 for it (the default train_step scales them)
     SCALES_GRADIENTS: ClassVar[bool] = False
+    # data-parallel training (`--nproc`): None when the harness's default works for this benchmark (each global
+    # batch split along its first dimension, the models wrapped in DDP); else why it cannot run on several processes
+    DATA_PARALLEL_UNSUPPORTED: ClassVar[str | None] = (
+        "its data-parallel training is not implemented or tested yet")
+    SHARDS_ITSELF: ClassVar[bool] = False  # its train_batches() already yields this rank's part of each batch
 
     def __init__(self, ctx: RunContext) -> None:
         self.ctx = ctx

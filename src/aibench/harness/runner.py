@@ -30,15 +30,18 @@ from aibench.characterize.flops import characterize_compute
 from aibench.characterize.peak import achievable_peak, utilization
 from aibench.characterize.system import system_info
 from aibench.errors import UserError
+from aibench.harness.distributed import World, barrier, device_for
 from aibench.harness.energy import EnergyMeter
 from aibench.harness.infer import InferSettings, run_inference
+from aibench.harness.launch import StoppedByLauncher
 from aibench.harness.memory import peak_memory, reset_peaks
+from aibench.harness.precision import apply_compute_options, check_compute, compute_options
 from aibench.harness.preserve import model_state_preserved
 from aibench.harness.progress import TrainProgress
 from aibench.harness.smoke import run_smoke, smoke_context
 from aibench.harness.train import TrainResult, one_line, train
 from aibench.results.liveness import Heartbeat
-from aibench.results.mllog import RunLog, lowest_precision
+from aibench.results.mllog import NullLog, RunLog, lowest_precision
 from aibench.results.store import DEFAULT_DIR, ResultStore
 from aibench.spec import PaperCard, ScaleConfig
 
@@ -63,6 +66,11 @@ class RunOptions:
     smoke: bool = False  # a full-size configuration check: a few steps, one small evaluation, a short LoadGen pass
     pretrained: dict[str, Path] = field(default_factory=dict)  # alias -> state-dict file
     untrained: bool = False  # --mode infer may serve a freshly initialised model (else it needs a checkpoint)
+    precision: str = "fp32"  # --precision fp32|bf16|fp16: autocast of steps, evaluation and inference
+    channels_last: bool = False  # --channels-last: models with 4-D convolutions in torch.channels_last
+    compile: bool = False  # --compile: models compiled in place with torch.compile
+    world: World = field(default_factory=World)  # this process among torchrun's (one process: rank 0 of 1)
+    launch_id: str | None = None  # set by `aibench run --nproc N` for the processes it launches
 
 
 def pick_device(name: str) -> torch.device:
@@ -141,13 +149,25 @@ def synthesize(card: PaperCard, path: Path, scale: str, seed: int) -> None:
 def build(card: PaperCard, opts: RunOptions, data_dir: Path, seed: int) -> Benchmark:
     cls = registry.benchmark_class(card)
     cfg = registry.spec(card).scale(opts.scale)
-    device, pretrained = pick_device(opts.device), opts.pretrained.get(card.alias)
-    seed_everything(seed)
+    device, pretrained = device_for(opts.world, pick_device(opts.device)), opts.pretrained.get(card.alias)
+    seed_everything(seed)  # the same seed on every rank: the same initial weights and the same batches
     if opts.smoke:
         ctx = smoke_context(opts.scale, cfg, data_dir, seed, str(device), pretrained)
-        return cls(dataclasses.replace(ctx, cache_dir=opts.cache_dir))
+        return cls(dataclasses.replace(ctx, cache_dir=opts.cache_dir, **compute_options(opts)))
     return cls(RunContext(scale=opts.scale, config=cfg, data_dir=data_dir, device=device, seed=seed,
-                          pretrained=pretrained, cache_dir=opts.cache_dir))
+                          pretrained=pretrained, cache_dir=opts.cache_dir, **compute_options(opts), world=opts.world))
+
+
+def check_data_parallel(card: PaperCard, opts: RunOptions, nproc: int) -> None:
+    """Several training processes: only for training, and only for benchmarks whose data-parallel training works."""
+    if nproc <= 1:
+        return
+    if opts.mode != "train" or opts.smoke:
+        raise UserError(f"--nproc {nproc} trains on several processes: use it with --mode train (not "
+                        f"{'--smoke' if opts.smoke else '--mode ' + opts.mode}); serve the checkpoint with one process")
+    reason = registry.benchmark_class(card).DATA_PARALLEL_UNSUPPORTED
+    if reason:
+        raise UserError(f"{card.alias} cannot train on {nproc} processes: {reason}")
 
 
 def check_pretrained(card: PaperCard, opts: RunOptions) -> None:
@@ -191,6 +211,8 @@ def live_record(store: ResultStore, **fields: Any) -> Iterator[int]:
     with Heartbeat(lambda: store.heartbeat(record_id)):
         try:
             yield record_id
+        except StoppedByLauncher:  # `aibench run --nproc` ends the record, naming the rank that failed
+            raise
         except BaseException as err:
             aborted = isinstance(err, KeyboardInterrupt)
             import traceback
@@ -203,23 +225,33 @@ def live_record(store: ResultStore, **fields: Any) -> Iterator[int]:
 
 def _record_base(bench: Benchmark, opts: RunOptions, data_dir: Path, system: dict[str, Any]) -> dict[str, Any]:
     card = bench.SPEC.card
+    world = opts.world
+    parallel = {**world.describe(), "global_batch_size": bench.config.batch_size,
+                "per_rank_batch_size": -(-bench.config.batch_size // world.world_size), "launch_id": opts.launch_id}
+    if world.distributed:
+        parallel["backend"] = "nccl" if bench.device.type == "cuda" else "gloo"
+        parallel["batchnorm"] = "per-rank statistics (no SyncBatchNorm)"  # evaluation uses rank 0's
     return {
         "benchmark": card.id, "name": card.name, "scale": opts.scale, "metric": card.metric,
         "target": bench.config.target, "seed": bench.ctx.seed, "system": system,
         "config": {"scale_config": dataclasses.asdict(bench.config), "data_dir": str(data_dir),
                    "device": str(bench.device), "max_epochs": opts.max_epochs or bench.config.max_epochs,
                    "mode": opts.mode, "paper_target": card.paper_target, "smoke": opts.smoke,
-                   "pretrained": str(bench.ctx.pretrained) if bench.ctx.pretrained else None},
+                   **compute_options(opts),  # precision, channels_last, compile as requested
+                   "pretrained": str(bench.ctx.pretrained) if bench.ctx.pretrained else None,
+                   "distributed": parallel},
     }
 
 
 def run_training(bench: Benchmark, opts: RunOptions, store: ResultStore, base: dict[str, Any],
                  console: Console | None) -> tuple[int, TrainResult]:
     card = bench.SPEC.card
+    if not opts.world.is_main:  # the other ranks train alongside; rank 0 alone logs, stores and saves
+        return -1, train(bench, NullLog(), max_epochs=opts.max_epochs or bench.config.max_epochs)
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     log = RunLog(opts.out_dir / "logs" / f"{card.alias}-{opts.scale}-{stamp}-seed{bench.ctx.seed}.mllog")
     log.submission(card.name, system_platform(base["system"]), f"{card.alias}:{opts.scale}",
-                   bench.config.batch_size, precision=lowest_precision(bench.device.type))
+                   bench.config.batch_size, precision=lowest_precision(bench.device.type, opts.precision))
     max_epochs = opts.max_epochs or bench.config.max_epochs
     window = reset_peaks(bench.device)
     with live_record(store, **base, mode="train", log_path=str(log.writing_path)) as record_id:
@@ -241,9 +273,12 @@ def run_training(bench: Benchmark, opts: RunOptions, store: ResultStore, base: d
         characterization = _characterize(bench) if result.status not in ("aborted", "error") else {}
         metrics = result.metrics()
         metrics["memory"] = peak_memory(bench.device, window)
-        metrics["utilization"] = utilization(characterization.get("flops_train_per_sample"),
-                                             result.throughput_samples_per_s, _peak(bench, opts))
+        # the throughput counts every rank's samples; the peak is one process's device: MFU per device
+        per_rank = (result.throughput_samples_per_s or 0) / opts.world.world_size
+        metrics["utilization"] = utilization(characterization.get("flops_train_per_sample"), per_rank,
+                                             _peak(bench, opts))
         metrics["details"] = bench.describe() if result.status != "error" else {}
+        metrics["compute"] = bench.ctx.compute_applied  # what --precision, --channels-last, --compile did
         metrics["artefacts"] = bench.ctx.artefacts  # data-set artefacts built before the clock, named and keyed
         if result.status not in ("aborted", "error"):  # only trained weights become a served checkpoint
             path = _checkpoint_path(card, opts, record_id)
@@ -273,6 +308,7 @@ def run_inference_record(bench: Benchmark, opts: RunOptions, store: ResultStore,
     settings = dataclasses.replace(opts.infer, log_dir=opts.out_dir / "loadgen" / f"{card.alias}-{opts.scale}")
     with live_record(store, **base, mode="infer") as record_id:
         trained = model_state()
+        apply_compute_options(bench)  # once: a trained model already has them
         window = reset_peaks(bench.device)
         out = run_inference(bench, bench.device, settings, EnergyMeter(device=bench.device))
         scenarios = {name: dataclasses.asdict(r) for name, r in out["scenarios"].items()}
@@ -280,6 +316,7 @@ def run_inference_record(bench: Benchmark, opts: RunOptions, store: ResultStore,
         metrics: dict[str, Any] = {"model_state": trained, "scenarios": scenarios, "quality_extra": quality.extra,
                                    "accuracy_samples": out["samples"], "loadgen_log_dir": out["log_dir"],
                                    "memory": peak_memory(bench.device, window)}
+        metrics["compute"] = bench.ctx.compute_applied
         single = scenarios.get("SingleStream")
         if single:
             metrics["latency_ms"] = single["latency_ms"]
@@ -306,6 +343,7 @@ def run_smoke_record(bench: Benchmark, opts: RunOptions, store: ResultStore, bas
         window = reset_peaks(bench.device)
         out = run_smoke(bench, opts.out_dir / "loadgen" / f"{card.alias}-{opts.scale}-smoke")
         out["metrics"]["memory"] = peak_memory(bench.device, window)
+        out["metrics"]["compute"] = bench.ctx.compute_applied
         if console:
             for warning in out["metrics"]["warnings"]:
                 console.print(f"[yellow]warning:[/yellow] {card.alias}: {warning}")
@@ -328,6 +366,7 @@ def check_before_run(card: PaperCard, opts: RunOptions, store: ResultStore, cons
     """What must hold before any work starts: the pretrained weights a real run needs, a checkpoint to serve;
     and what the user should read first (a documented choice about the target)."""
     check_pretrained(card, opts)
+    check_compute(card, registry.benchmark_class(card), opts, pick_device(opts.device))  # --precision, --compile
     if opts.mode == "infer" and not opts.smoke and not opts.untrained and not latest_checkpoint(store, card,
                                                                                                  opts.scale):
         raise UserError(f"{card.alias}: no checkpoint of a `--mode train` run at scale {opts.scale} in this store "
@@ -345,7 +384,11 @@ def run_benchmark(card: PaperCard, opts: RunOptions, store: ResultStore, console
     A run that fails with an unexpected exception is stored as `error` (traceback in the record), said in one
     line, and ends this benchmark's repeats; bad input (a DataError) is raised on as a UserError."""
     check_before_run(card, opts, store, console)
-    data_dir = prepare_data(card, opts, console)
+    if opts.world.is_main:  # one process writes a synthesized set; the others then find it complete
+        data_dir = prepare_data(card, opts, console)
+    barrier(opts.world)
+    if not opts.world.is_main:
+        data_dir = prepare_data(card, opts)
     system = system_info()
     first = len(store.created)
     try:
@@ -359,6 +402,8 @@ def run_benchmark(card: PaperCard, opts: RunOptions, store: ResultStore, console
             trained = "untrained"
             if opts.mode in ("train", "all"):
                 record_id, result = run_training(bench, opts, store, base, console)
+                if not opts.world.is_main:
+                    continue
                 if result.status == "aborted":
                     raise KeyboardInterrupt
                 if result.user_error:
@@ -389,7 +434,7 @@ def _say_error(console: Console | None, card: PaperCard, message: str, record_id
     where = f"record #{record_id}" if record_id else "its record"
     text = f"aibench: {card.alias}: error: {message} (the traceback is kept in {where}; `aibench results --json`)"
     if console:
-        console.print(f"[red]{text}[/red]", highlight=False)
+        console.print(text, style="red", markup=False, highlight=False)
     else:
         print(text, file=sys.stderr)
 

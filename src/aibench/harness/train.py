@@ -23,7 +23,11 @@ from mlperf_logging.mllog import constants as C
 
 from aibench.benchmarks.base import Benchmark, Quality, StepOutput
 from aibench.harness.cache import drop_file_cache
+from aibench.harness.distributed import (DataParallelModels, World, alone, from_rank_zero, shard_batch,
+                                         sum_over_ranks)
 from aibench.harness.energy import EnergyMeter
+from aibench.harness.launch import StoppedByLauncher
+from aibench.harness.precision import apply_compute_options, compute_context, train_step as precise_train_step
 from aibench.harness.timing import now, synchronize
 from aibench.results.mllog import RunLog
 
@@ -146,8 +150,11 @@ class _Diverged(Exception):
 
 
 def _timed_steps(bench: Benchmark, batches: Iterable[Any], device: torch.device, stats: _StepStats,
-                 budget: _Budget, on_step: Any) -> tuple[list[float], int, bool]:
-    """Run one epoch's steps; returns losses, samples and whether the budget ran out mid-epoch."""
+                 budget: _Budget, on_step: Any, world: World = World()) -> tuple[list[float], int, bool]:
+    """Run one epoch's steps; returns losses, samples and whether the budget ran out mid-epoch.
+
+    With several processes each step trains this rank's part of the global batch, and the loss (averaged), the
+    samples (summed) and whether the budget is spent (on any rank) are agreed over all ranks."""
     losses: list[float] = []
     samples = 0
     iterator = iter(batches)
@@ -158,26 +165,44 @@ def _timed_steps(bench: Benchmark, batches: Iterable[Any], device: torch.device,
         except StopIteration:
             return losses, samples, False
         t1 = now()
-        out: StepOutput = bench.train_step(batch)
+        out: StepOutput = precise_train_step(bench, batch if bench.SHARDS_ITSELF else shard_batch(batch, world))
         synchronize(device)
         t2 = now()
+        spent = budget.spent()
+        if world.distributed:
+            loss_sum, step_samples, spent_ranks = sum_over_ranks([out.loss, out.samples, float(spent)], world,
+                                                                 device)
+            out = StepOutput(loss=loss_sum / world.world_size, samples=int(step_samples), losses=out.losses)
+            spent = spent_ranks > 0
         if not math.isfinite(out.loss):
             raise _Diverged(f"non-finite training loss {out.loss} at step {len(losses) + 1}")
         stats.add(out.samples, t1 - t0, t2 - t1)
         losses.append(out.loss)
         samples += out.samples
         on_step(out)
-        if budget.spent():
+        if spent:
             return losses, samples, True
 
 
 def evaluate_untracked(bench: Benchmark) -> Quality:
     """One evaluation in eval mode without gradients, leaving the model in training mode."""
     bench.train_mode(False)
-    with torch.no_grad():
+    with torch.no_grad(), compute_context(bench):  # at the run's --precision
         quality = bench.evaluate()
     bench.train_mode(True)
     return quality
+
+
+def _evaluate(bench: Benchmark, parallel: DataParallelModels | None) -> Quality:
+    """The evaluation every rank acts on: measured on rank 0 with the unwrapped model, then broadcast."""
+    if parallel is None:
+        return evaluate_untracked(bench)
+    world = bench.ctx.world
+    quality = None
+    if world.is_main:
+        with parallel.raw(), alone():
+            quality = evaluate_untracked(bench)
+    return from_rank_zero(quality, world)
 
 
 def train(bench: Benchmark, log: RunLog, meter: EnergyMeter | None = None, progress: Any = None,
@@ -188,8 +213,9 @@ def train(bench: Benchmark, log: RunLog, meter: EnergyMeter | None = None, progr
     `progress` is an optional callback object with `epoch(epoch, steps)`, `step(loss)` and `eval(quality)`;
     `on_curve(curve)` is called with the curve so far after each epoch (the store keeps it, should the run die).
     """
-    spec, cfg, device = bench.SPEC, bench.config, bench.device
+    spec, cfg, device, world = bench.SPEC, bench.config, bench.device, bench.ctx.world
     target = cfg.target
+    parallel: DataParallelModels | None = None
     max_epochs = max_epochs or cfg.max_epochs
     meter = meter or EnergyMeter(device=device)  # NVML for the GPU this run uses, not every GPU on the host
     result = TrainResult()
@@ -200,6 +226,9 @@ def train(bench: Benchmark, log: RunLog, meter: EnergyMeter | None = None, progr
     t_init = now()
     try:
         bench.initialize()
+        apply_compute_options(bench)  # --channels-last and --compile, on the models initialize() built
+        if world.distributed:  # DDP wraps the models the benchmark built; its train_step calls the wrappers
+            parallel = DataParallelModels(bench, world)
     except (Exception, KeyboardInterrupt) as err:
         result.status = result.failed(err)
         log.end(C.RUN_STOP, status=_mllog_status(result.status), aibench_status=result.status)
@@ -207,6 +236,8 @@ def train(bench: Benchmark, log: RunLog, meter: EnergyMeter | None = None, progr
     result.init_time_s = now() - t_init
     log.event(C.SEED, bench.ctx.seed)
     log.event(C.GLOBAL_BATCH_SIZE, cfg.batch_size)
+    for key, value in world.describe().items():  # MLPerf's number_of_nodes and accelerators_per_node
+        log.event(key, value)
     log.event(C.EPOCH_COUNT, max_epochs)
     log.event("target_quality", target, metric=spec.card.metric)
     log.end(C.INIT_STOP)
@@ -237,7 +268,7 @@ def train(bench: Benchmark, log: RunLog, meter: EnergyMeter | None = None, progr
             t_epoch = now()
             losses, samples, out_of_time = _timed_steps(
                 bench, bench.train_batches(epoch), device, stats, budget,
-                progress.step if progress else (lambda out: None))
+                progress.step if progress else (lambda out: None), world)
             result.epoch_times_s.append(now() - t_epoch)
             result.samples_trained += samples
             result.epochs = epoch + 1
@@ -254,7 +285,7 @@ def train(bench: Benchmark, log: RunLog, meter: EnergyMeter | None = None, progr
             if due:
                 log.start(C.EVAL_START, epoch_num=epoch + 1)
                 t_eval = now()
-                quality = evaluate_untracked(bench)
+                quality = _evaluate(bench, parallel)
                 result.eval_time_s += now() - t_eval
                 log.event(C.EVAL_ACCURACY, quality.value, epoch_num=epoch + 1, metric=spec.card.metric)
                 log.end(C.EVAL_STOP, epoch_num=epoch + 1)
@@ -281,7 +312,12 @@ def train(bench: Benchmark, log: RunLog, meter: EnergyMeter | None = None, progr
         status, result.message = "diverged", str(err)
     except (Exception, KeyboardInterrupt) as err:  # anything else ends the run too, and is stored as such
         status = result.failed(err)
+    except StoppedByLauncher:  # another rank failed: the launching process finalizes the record, naming it
+        status, result.message = "error", "stopped by the launcher"
+        raise
     finally:
+        if parallel is not None:  # what is characterized, saved and served is the model itself
+            parallel.unwrap()
         synchronize(device)
         result.run_time_s = now() - t_run
         energy = meter.stop()

@@ -64,9 +64,27 @@ class RunLog:
             self.writing_path.replace(self.path)
 
 
-def lowest_precision(device_type: str) -> str:
-    """What float32 math really runs as: on CUDA, PyTorch lets cuDNN convolutions (by default) and matmuls (when
-    allowed) use TF32; on the CPU it is float32. The harness does not autocast to lower precisions yet."""
+class NullLog(RunLog):
+    """The log of a rank other than 0: one MLPerf log per run, written by rank 0 alone."""
+
+    def __init__(self) -> None:  # noqa: D107 - nothing to open
+        self.path = self.writing_path = Path("/dev/null")
+
+    def event(self, key: str, value: Any = None, **metadata: Any) -> None:
+        pass
+
+    start = end = event
+
+    def close(self) -> None:
+        pass
+
+
+def lowest_precision(device_type: str, autocast: str = "fp32") -> str:
+    """The lowest precision the run's math really uses, in MLPerf's words: the autocast dtype under `--precision
+    bf16|fp16` ("bfloat16", "fp16"); else what float32 math runs as: on CUDA, PyTorch lets cuDNN convolutions (by
+    default) and matmuls (when allowed) use TF32; on the CPU it is float32."""
+    if autocast in ("bf16", "fp16"):
+        return {"bf16": "bfloat16", "fp16": "fp16"}[autocast]  # the values MLPerf's compliance checker accepts
     if device_type != "cuda":
         return "fp32"
     import torch
