@@ -24,8 +24,11 @@ def _aibench(*args: str) -> subprocess.CompletedProcess:
 def _curve_length(db, status="running") -> int:
     if not db.exists():
         return 0
-    with sqlite3.connect(db, timeout=30) as conn:
-        rows = conn.execute("SELECT curve FROM runs WHERE status = ?", (status,)).fetchall()
+    try:
+        with sqlite3.connect(db, timeout=30) as conn:
+            rows = conn.execute("SELECT curve FROM runs WHERE status = ?", (status,)).fetchall()
+    except sqlite3.OperationalError:  # the store is being created
+        return 0
     return max((len(json.loads(r[0] or "[]")) for r in rows), default=0)
 
 
@@ -148,3 +151,39 @@ def test_a_full_disk_while_saving_the_checkpoint_is_one_line_exit_2_and_leaves_n
     assert record["status"] == "error" and "No space left" in record["message"]
     assert record["log_path"].endswith(".mllog") and os.path.exists(record["log_path"])  # a whole log
     assert not list((out / "logs").glob("*.partial"))
+
+
+def test_a_run_killed_after_its_third_epoch_resumes_from_there_to_success_marked_resumed(tmp_path):
+    out = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, "-m", "aibench.cli", "run", "C1", "--threads", "1", "--out", str(out)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    db, deadline = out / "results.sqlite", time.monotonic() + 240
+    checkpoint = out / "checkpoints" / "C1-tiny-run1.train.pt"
+    try:
+        while _curve_length(db) < 3 or not checkpoint.exists():
+            assert proc.poll() is None, "the run ended before its third epoch"
+            assert time.monotonic() < deadline, "no third epoch within 4 minutes"
+            time.sleep(0.1)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    done = subprocess.run([sys.executable, "-m", "aibench.cli", "run", "C1", "--resume", "--threads", "1",
+                           "--out", str(out)], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    old, new = json.loads(_aibench("results", "--json", "--out", str(out)).stdout)
+    assert old["status"] == "crashed"  # it keeps its own ending
+    assert new["status"] == "success" and new["config"]["resumed_from"] == old["id"]
+    resumed_at = new["metrics"]["resumed_at_epoch"]
+    assert resumed_at >= 3 and new["curve"][:resumed_at] == old["curve"][:resumed_at]  # it carried on from there
+    assert [p["epoch"] for p in new["curve"]] == list(range(1, len(new["curve"]) + 1))
+    assert new["metrics"]["time_to_quality_s"] >= new["curve"][resumed_at - 1]["time_s"]
+    assert not (out / "checkpoints" / f"C1-tiny-run{new['id']}.train.pt").exists()  # finished: not resumable
+    assert (out / "checkpoints" / f"C1-tiny-run{new['id']}.pt").exists()  # its served checkpoint
+
+
+def test_resume_without_an_interrupted_run_is_one_line_exit_2(tmp_path):
+    proc = _aibench("run", "C15", "--resume", "--out", str(tmp_path / "out"))
+    assert proc.returncode == 2 and "no interrupted training run" in proc.stderr
+    assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr

@@ -52,3 +52,14 @@ def test_a_later_failed_run_never_replaces_the_successful_result(tmp_path):
     assert other_run_rows(records, "train") == [["DC-AI-C15", "tiny", "aborted", "1"]]
     text = write_report(records, tmp_path / "report.html").read_text()
     assert "Other training runs" in text and "n/a (1 run)" in text
+
+
+def test_a_resumed_run_is_marked_in_tables_and_the_report():
+    from aibench.report.html import quality_rows
+    from aibench.report.tables import status_label
+
+    record = {"id": 2, "benchmark": "DC-AI-C1", "mode": "train", "scale": "tiny", "status": "success",
+              "quality": 0.9, "target": 0.8, "metrics": {"time_to_quality_s": 3.0}, "config": {"resumed_from": 1}}
+    assert status_label(record) == "success (resumed #1)"
+    assert status_label({**record, "config": {}}) == "success"
+    assert quality_rows([record])[0][8] == "success (resumed #1)"

@@ -71,6 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="check the scale's real configuration: a few optimizer steps at a small batch, one evaluation "
                         "on a few samples, a short LoadGen pass; stores a record with status smoke, never a result "
                         "(run it on `aibench data synth --scale small|full` data before renting GPUs)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the newest interrupted (aborted, crashed or error) training run of each benchmark, "
+                        "scale and seed from its last training checkpoint; the new record is marked resumed")
     p.add_argument("--nproc", type=_positive_int, default=1,
                    help="train on N processes of this machine (torchrun; gloo on the CPU, NCCL on CUDA, one GPU "
                         "each); across machines start `torchrun ... -m aibench run ...` yourself")
@@ -194,8 +197,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     opts = RunOptions(scale=args.scale, mode=args.mode, data_dir=args.data_dir, seed=args.seed,
                       repeats=args.repeats, device=args.device, out_dir=args.out, max_epochs=args.max_epochs,
                       infer=infer, smoke=args.smoke, pretrained=pretrained,
-                      untrained=args.untrained, precision=args.precision, channels_last=args.channels_last,
-                      compile=args.compile)
+                      untrained=args.untrained, resume=args.resume, precision=args.precision,
+                      channels_last=args.channels_last, compile=args.compile)
     from aibench.harness.precision import check_cards
 
     check_cards(cards, opts)  # an option this device or benchmark cannot honour: one line, before any work

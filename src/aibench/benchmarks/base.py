@@ -269,6 +269,14 @@ class Benchmark(ABC):
         for role, m in self.models().items():
             m.load_state_dict(state[role])
 
+    def extra_training_state(self) -> Any:
+        """What a resumed run needs beyond what the harness finds on the benchmark object (its modules, optimizers,
+        schedulers, random generators and plain counters): None by default."""
+        return None
+
+    def load_extra_training_state(self, state: Any) -> None:
+        """Restore `extra_training_state()` when a run resumes."""
+
     def train_mode(self, training: bool) -> None:
         for m in self.models().values():
             m.train(training)

@@ -31,6 +31,7 @@ from aibench.characterize.peak import achievable_peak, utilization
 from aibench.characterize.system import system_info
 from aibench.errors import UserError
 from aibench.harness.distributed import World, barrier, device_for
+from aibench.harness import resume
 from aibench.harness.energy import EnergyMeter
 from aibench.harness.infer import InferSettings, run_inference
 from aibench.harness.launch import StoppedByLauncher
@@ -71,6 +72,7 @@ class RunOptions:
     compile: bool = False  # --compile: models compiled in place with torch.compile
     world: World = field(default_factory=World)  # this process among torchrun's (one process: rank 0 of 1)
     launch_id: str | None = None  # set by `aibench run --nproc N` for the processes it launches
+    resume: bool = False  # continue the newest interrupted run of each benchmark from its training checkpoint
 
 
 def pick_device(name: str) -> torch.device:
@@ -244,10 +246,15 @@ def _record_base(bench: Benchmark, opts: RunOptions, data_dir: Path, system: dic
 
 
 def run_training(bench: Benchmark, opts: RunOptions, store: ResultStore, base: dict[str, Any],
-                 console: Console | None) -> tuple[int, TrainResult]:
+                 console: Console | None, resumes: dict[str, Any] | None = None) -> tuple[int, TrainResult]:
+    """Train and store the record; `resumes`: the interrupted run's record this one continues from its last
+    training checkpoint (the new record names it in `resumed_from`; the old one keeps its status)."""
     card = bench.SPEC.card
+    state = resume.load(training_checkpoint_path(card, opts, resumes["id"])) if resumes else None
     if not opts.world.is_main:  # the other ranks train alongside; rank 0 alone logs, stores and saves
-        return -1, train(bench, NullLog(), max_epochs=opts.max_epochs or bench.config.max_epochs)
+        return -1, train(bench, NullLog(), max_epochs=opts.max_epochs or bench.config.max_epochs, resume_from=state)
+    if resumes:
+        base = {**base, "config": {**base["config"], "resumed_from": resumes["id"]}}
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     log = RunLog(opts.out_dir / "logs" / f"{card.alias}-{opts.scale}-{stamp}-seed{bench.ctx.seed}.mllog")
     log.submission(card.name, system_platform(base["system"]), f"{card.alias}:{opts.scale}",
@@ -264,7 +271,8 @@ def run_training(bench: Benchmark, opts: RunOptions, store: ResultStore, base: d
         try:
             with TrainProgress(card.alias, max_epochs, console) as progress:
                 result = train(bench, log, progress=progress, max_epochs=max_epochs,
-                               on_curve=lambda curve: keep(curve=curve))
+                               on_curve=lambda curve: keep(curve=curve), resume_from=state,
+                               checkpoint_to=training_checkpoint_path(card, opts, record_id))
         finally:
             log.close()
             keep(log_path=str(log.path))  # the whole log now has its final name
@@ -284,10 +292,30 @@ def run_training(bench: Benchmark, opts: RunOptions, store: ResultStore, base: d
             path = _checkpoint_path(card, opts, record_id)
             save_atomically(bench.state_dict(), path)
             metrics["checkpoint"] = str(path)
+        if result.status not in RESUMABLE:  # a finished run is not resumed: its training checkpoint goes
+            training_checkpoint_path(card, opts, record_id).unlink(missing_ok=True)
         store.finish(record_id, result.status, quality=result.quality, metrics=metrics, curve=result.curve,
                      characterization=characterization, message=result.message or None,
                      traceback=result.traceback or None)
     return record_id, result
+
+
+RESUMABLE = ("aborted", "crashed", "error")  # ended by something outside the run's own course
+
+
+def training_checkpoint_path(card: PaperCard, opts: RunOptions, record_id: int) -> Path:
+    """A run's training checkpoint (model, optimizers, random states, progress), rewritten at each evaluation."""
+    return opts.out_dir / "checkpoints" / f"{card.alias}-{opts.scale}-run{record_id}.train.pt"
+
+
+def run_to_resume(store: ResultStore, card: PaperCard, opts: RunOptions, seed: int) -> dict[str, Any]:
+    """The newest interrupted training run of this benchmark, scale and seed that left a training checkpoint."""
+    for record in reversed(store.records(benchmark=card.id, mode="train")):
+        if (record["scale"] == opts.scale and record["seed"] == seed and record["status"] in RESUMABLE
+                and training_checkpoint_path(card, opts, record["id"]).exists()):
+            return record
+    raise UserError(f"{card.alias}: no interrupted training run (aborted, crashed or error) at scale {opts.scale}, "
+                    f"seed {seed}, with a training checkpoint in {opts.out_dir / 'checkpoints'} to resume")
 
 
 def _characterize(bench: Benchmark) -> dict[str, Any]:
@@ -366,7 +394,7 @@ def check_before_run(card: PaperCard, opts: RunOptions, store: ResultStore, cons
     """What must hold before any work starts: the pretrained weights a real run needs, a checkpoint to serve;
     and what the user should read first (a documented choice about the target)."""
     check_pretrained(card, opts)
-    check_compute(card, registry.benchmark_class(card), opts, pick_device(opts.device))  # --precision, --compile
+    check_compute(card, opts, pick_device(opts.device))  # --precision, --compile: what the device can do
     if opts.mode == "infer" and not opts.smoke and not opts.untrained and not latest_checkpoint(store, card,
                                                                                                  opts.scale):
         raise UserError(f"{card.alias}: no checkpoint of a `--mode train` run at scale {opts.scale} in this store "
@@ -401,7 +429,8 @@ def run_benchmark(card: PaperCard, opts: RunOptions, store: ResultStore, console
                 continue
             trained = "untrained"
             if opts.mode in ("train", "all"):
-                record_id, result = run_training(bench, opts, store, base, console)
+                resumes = run_to_resume(store, card, opts, seed) if opts.resume else None
+                record_id, result = run_training(bench, opts, store, base, console, resumes)
                 if not opts.world.is_main:
                     continue
                 if result.status == "aborted":

@@ -15,6 +15,8 @@ import math
 import statistics
 import traceback
 from collections.abc import Callable, Iterable
+from contextlib import nullcontext
+from pathlib import Path
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -26,6 +28,7 @@ from aibench.harness.cache import drop_file_cache
 from aibench.harness.distributed import (DataParallelModels, World, alone, from_rank_zero, shard_batch,
                                          sum_over_ranks)
 from aibench.harness.energy import EnergyMeter
+from aibench.harness import resume
 from aibench.harness.launch import StoppedByLauncher
 from aibench.harness.precision import apply_compute_options, compute_context, train_step as precise_train_step
 from aibench.harness.timing import now, synchronize
@@ -42,6 +45,7 @@ class TrainResult:
     time_to_quality_s: float | None = None
     init_time_s: float = 0.0
     data_prep_time_s: float = 0.0  # prepare_data(), inside the timed run
+    resumed_at_epoch: int | None = None  # a resumed run: the epochs its checkpoint had done
     run_time_s: float = 0.0
     epoch_times_s: list[float] = field(default_factory=list)
     eval_time_s: float = 0.0
@@ -206,12 +210,15 @@ def _evaluate(bench: Benchmark, parallel: DataParallelModels | None) -> Quality:
 
 
 def train(bench: Benchmark, log: RunLog, meter: EnergyMeter | None = None, progress: Any = None,
-          max_epochs: int | None = None, on_curve: Callable[[list[dict[str, Any]]], None] | None = None
-          ) -> TrainResult:
+          max_epochs: int | None = None, on_curve: Callable[[list[dict[str, Any]]], None] | None = None,
+          checkpoint_to: Path | None = None, resume_from: dict[str, Any] | None = None) -> TrainResult:
     """Initialize, train to the target (or the budget), and return the measured result; never raises.
 
     `progress` is an optional callback object with `epoch(epoch, steps)`, `step(loss)` and `eval(quality)`;
     `on_curve(curve)` is called with the curve so far after each epoch (the store keeps it, should the run die).
+    `checkpoint_to`: where a training checkpoint is written after each evaluation (atomically; its writing is not
+    training time); `resume_from`: such a checkpoint, loaded, to continue from (its training time, epochs, samples
+    and curve carry on; the gap between the runs is not counted).
     """
     spec, cfg, device, world = bench.SPEC, bench.config, bench.device, bench.ctx.world
     target = cfg.target
@@ -219,6 +226,8 @@ def train(bench: Benchmark, log: RunLog, meter: EnergyMeter | None = None, progr
     max_epochs = max_epochs or cfg.max_epochs
     meter = meter or EnergyMeter(device=device)  # NVML for the GPU this run uses, not every GPU on the host
     result = TrainResult()
+    prior_s = 0.0  # training time before this process, when resuming
+    paused_s = 0.0  # time spent writing training checkpoints: not training time
 
     cleared, files = drop_file_cache(bench.ctx.data_dir)
     log.event(C.CACHE_CLEAR, cleared, files=files)  # True only when every data file was dropped from the cache
@@ -259,8 +268,13 @@ def train(bench: Benchmark, log: RunLog, meter: EnergyMeter | None = None, progr
         bench.prepare_data()
         result.data_prep_time_s = now() - t_run
         log.event(C.TRAIN_SAMPLES, bench.train_samples())  # known once the data is prepared
+        start_epoch = 0
+        if resume_from is not None:
+            with parallel.raw() if parallel else nullcontext():
+                resume.restore(bench, resume_from["benchmark"])
+            start_epoch, prior_s = _carry_on(result, resume_from["progress"])
         bench.train_mode(True)
-        for epoch in range(max_epochs):
+        for epoch in range(start_epoch, max_epochs):
             phase = bench.phase(epoch)
             log.start(C.EPOCH_START, epoch_num=epoch + 1, phase=phase)
             if progress:
@@ -300,10 +314,15 @@ def train(bench: Benchmark, log: RunLog, meter: EnergyMeter | None = None, progr
                     raise _Diverged(f"non-finite quality {quality.value} at epoch {epoch + 1}")
                 if regular and not out_of_time and quality.counts and spec.meets_target(quality.value, target):
                     status = "success"
-            point["time_s"] = now() - t_run
+            point["time_s"] = prior_s + now() - t_run - paused_s
             result.curve.append(point)
             if on_curve:
                 on_curve(result.curve)
+            if checkpoint_to is not None and due and status != "success" and not out_of_time:
+                t_save = now()
+                with parallel.raw() if parallel else nullcontext():
+                    resume.save(checkpoint_to, bench, _progress(result, epoch + 1, point["time_s"]))
+                paused_s += now() - t_save
             if status == "success" or out_of_time:
                 if out_of_time and status != "success":
                     result.message = f"time budget of {cfg.time_budget_s:.0f} s spent"
@@ -319,7 +338,7 @@ def train(bench: Benchmark, log: RunLog, meter: EnergyMeter | None = None, progr
         if parallel is not None:  # what is characterized, saved and served is the model itself
             parallel.unwrap()
         synchronize(device)
-        result.run_time_s = now() - t_run
+        result.run_time_s = prior_s + now() - t_run - paused_s
         energy = meter.stop()
         result.energy_j, result.energy_source = energy.joules, ",".join(energy.sources)
         result.energy_detail = energy.as_dict()
@@ -332,6 +351,24 @@ def train(bench: Benchmark, log: RunLog, meter: EnergyMeter | None = None, progr
         result.time_to_quality_s = result.run_time_s
         result.energy_to_quality_j = result.energy_j
     return result
+
+
+def _progress(result: TrainResult, epochs_done: int, training_time_s: float) -> dict[str, Any]:
+    """The harness's side of a training checkpoint: where the run stands."""
+    return {"epochs_done": epochs_done, "training_time_s": training_time_s, "curve": list(result.curve),
+            "samples_trained": result.samples_trained, "epoch_times_s": list(result.epoch_times_s),
+            "eval_time_s": result.eval_time_s, "quality": result.quality, "quality_extra": result.quality_extra}
+
+
+def _carry_on(result: TrainResult, progress: dict[str, Any]) -> tuple[int, float]:
+    """Take over a checkpoint's progress; returns the epoch to start from and the training time so far."""
+    result.curve = list(progress["curve"])
+    result.samples_trained = progress["samples_trained"]
+    result.epoch_times_s = list(progress["epoch_times_s"])
+    result.eval_time_s = progress["eval_time_s"]
+    result.quality, result.quality_extra = progress["quality"], progress["quality_extra"]
+    result.epochs = result.resumed_at_epoch = progress["epochs_done"]
+    return progress["epochs_done"], progress["training_time_s"]
 
 
 def _mllog_status(status: str) -> str:

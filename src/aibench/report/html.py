@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from aibench import registry
+from aibench.report.tables import status_label
 from aibench.analysis.variation import summarize_repeats
 
 
@@ -72,7 +73,7 @@ def quality_rows(records: list[dict[str, Any]]) -> list[list[str]]:
     for bench, r in sorted(_latest(records, "train").items(), key=lambda kv: registry.card(kv[0]).number):
         c, m = registry.card(bench), r["metrics"]
         rows.append([c.id, c.task, c.algorithm, c.metric, c.paper_target_text, r["scale"], _fmt(r["target"]),
-                     _fmt(r["quality"]), r["status"], _fmt(m.get("time_to_quality_s"), "{:.1f}"),
+                     _fmt(r["quality"]), status_label(r), _fmt(m.get("time_to_quality_s"), "{:.1f}"),
                      _fmt(m.get("epochs_to_quality")), _fmt(m.get("throughput_samples_per_s"), "{:.1f}"),
                      _fmt((m.get("utilization") or {}).get("mfu"), "{:.1%}"),
                      _fmt(m.get("energy_to_quality_j"), "{:.1f}") if m.get("energy_j") is not None else "unavailable"])

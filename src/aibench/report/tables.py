@@ -27,6 +27,13 @@ def benchmark_table(cards: Iterable[PaperCard]) -> Table:
     return table
 
 
+def status_label(record: dict[str, Any]) -> str:
+    """A run's status, marked when it was resumed from another run's checkpoint (its time to quality joins two
+    processes' training time: not a time-to-train result MLPerf would accept)."""
+    resumed = (record.get("config") or {}).get("resumed_from")
+    return f"{record['status']} (resumed #{resumed})" if resumed else record["status"]
+
+
 def results_table(rows: list[dict[str, Any]], title: str) -> Table:
     """One line per stored run; short headers so it fits an 80-column terminal."""
     table = Table(title=title)
@@ -38,7 +45,7 @@ def results_table(rows: list[dict[str, Any]], title: str) -> Table:
         lat = m.get("latency_ms") or {}
         energy = m.get("energy_j") if r["mode"] == "train" else m.get("energy_per_sample_j")
         table.add_row(
-            str(r["id"]), r["benchmark"].removeprefix("DC-AI-"), r["mode"], r["scale"], r["status"],
+            str(r["id"]), r["benchmark"].removeprefix("DC-AI-"), r["mode"], r["scale"], status_label(r),
             f"{_num(r.get('quality'))}/{_num(r.get('target'))}", _num(m.get("time_to_quality_s"), "{:.1f}"),
             _num(m.get("epochs")), _num(m.get("throughput_samples_per_s"), "{:.0f}"),
             f"{_num(lat.get('50.00'), '{:.2f}')}/{_num(lat.get('99.00'), '{:.2f}')}" if lat else "-",
