@@ -130,3 +130,13 @@ def test_a_rank_that_dies_ends_the_run_as_error_naming_it_without_hanging(tmp_pa
     assert "rank 1 of 2 failed (exit code 3)" in proc.stderr.strip().splitlines()[-1]
     (record,) = _records(out)
     assert record["status"] == "error" and record["message"].startswith("rank 1 of 2 failed (exit code 3)")
+
+
+def test_the_gpu_check_script_says_in_one_line_when_there_is_no_gpu(tmp_path):
+    import shutil
+
+    if shutil.which("nvidia-smi"):
+        pytest.skip("this machine has nvidia-smi: the script would run for real")
+    proc = subprocess.run(["bash", str(HERE.parent / "scripts" / "gpu_check.sh"), str(tmp_path / "g")],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and "no NVIDIA GPU" in proc.stderr
