@@ -95,3 +95,17 @@ def test_infer_needs_a_checkpoint_and_names_the_run_that_wrote_it(tmp_path, caps
     assert main(["results", "--json", "--mode", "infer", "--out", out]) == 0
     (record,) = json.loads(capsys.readouterr().out)
     assert "of run #1, status target_missed, 1 epochs" in record["metrics"]["model_state"]
+
+
+def test_main_gives_back_the_callers_sigterm_handling():
+    import signal
+
+    def mine(signum, frame):
+        pass
+
+    previous = signal.signal(signal.SIGTERM, mine)
+    try:
+        assert main(["list"]) == 0
+        assert signal.getsignal(signal.SIGTERM) is mine
+    finally:
+        signal.signal(signal.SIGTERM, previous)

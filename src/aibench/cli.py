@@ -392,7 +392,7 @@ COMMANDS = {"list": cmd_list, "run": cmd_run, "profile": cmd_profile, "results":
 
 
 def main(argv: list[str] | None = None) -> int:
-    signal.signal(signal.SIGTERM, _raise_interrupt)  # a kill is recorded as aborted, like Ctrl-C
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt)  # a kill is recorded as aborted, like Ctrl-C
     try:
         args = build_parser().parse_args(argv)
         args.argv = list(sys.argv[1:] if argv is None else argv)  # what `--nproc` hands to the processes it starts
@@ -403,6 +403,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("aibench: aborted (runs finished so far are stored)", file=sys.stderr)
         return 130
+    finally:  # a caller that runs main() in its own process (a test session) keeps its own SIGTERM handling
+        signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":
