@@ -20,6 +20,7 @@ import mlperf_loadgen as lg
 import torch
 
 from aibench.harness.energy import EnergyMeter, per_query, per_sample
+from aibench.harness.precision import compute_context
 from aibench.harness.timing import synchronize
 
 PERCENTILES = ("50.00", "90.00", "95.00", "97.00", "99.00", "99.90")
@@ -68,7 +69,7 @@ class _ServedModel:
         self.samples_done += len(query_samples)
         for start in range(0, len(query_samples), self.batch_size):
             chunk = query_samples[start:start + self.batch_size]
-            with torch.no_grad():
+            with torch.no_grad(), compute_context(self.bench):  # LoadGen's thread: autocast is per thread
                 outs = self.bench.infer([self.samples[q.index] for q in chunk])
             synchronize(self.device)
             if self.keep_outputs:
@@ -168,7 +169,7 @@ def run_inference(bench: Any, device: torch.device, cfg: InferSettings, meter: E
 def _warm_up(sut: _ServedModel, samples: Sequence[Any]) -> tuple[float, float]:
     """One untimed-by-LoadGen pass: a short run needs no calibration, only the one-time costs paid, and its
     latency, taken from that pass, sizes the few queries well enough."""
-    with torch.no_grad():
+    with torch.no_grad(), compute_context(sut.bench):
         start = time.perf_counter()
         sut.bench.infer([samples[0]])
         synchronize(sut.device)
@@ -182,7 +183,7 @@ def _calibrate(sut: _ServedModel, samples: Sequence[Any], batch_size: int) -> tu
     LoadGen sizes a run from the expected latency / QPS; telling it what this machine does makes the run
     last its minimum duration instead of ending early (an INVALID result) or overrunning.
     """
-    with torch.no_grad():
+    with torch.no_grad(), compute_context(sut.bench):
         sut.bench.infer([samples[0]])  # one-time costs (allocations, lazy init) stay out of the measurement
         times = []
         for sample in list(samples)[:5]:

@@ -20,6 +20,7 @@ from aibench.characterize.flops import characterize_compute
 from aibench.errors import UserError
 from aibench.harness.energy import EnergyMeter
 from aibench.harness.infer import InferSettings, run_inference
+from aibench.harness.precision import apply_compute_options, train_step as precise_train_step
 from aibench.harness.preserve import model_state_preserved
 from aibench.harness.timing import now, synchronize
 from aibench.harness.train import evaluate_untracked
@@ -61,7 +62,7 @@ def _train_steps(bench: Benchmark, steps: int) -> tuple[list[float], list[float]
         except StopIteration:
             break
         start = now()
-        out = bench.train_step(batch)
+        out = precise_train_step(bench, batch)
         synchronize(bench.device)
         times.append(now() - start)
         losses.append(out.loss)
@@ -78,6 +79,7 @@ def run_smoke(bench: Benchmark, log_dir: Path) -> dict[str, Any]:
     start = now()
     bench.setup()
     init_s = now() - start
+    apply_compute_options(bench)
     losses, step_times, samples = _train_steps(bench, cfg.smoke.steps)
     if not losses:
         raise UserError(f"{bench.SPEC.card.alias}: the training data gave no batch of {cfg.batch_size}")
