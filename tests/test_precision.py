@@ -49,6 +49,20 @@ def test_train_steps_and_evaluation_run_under_the_runs_autocast(tmp_path):
     assert math.isfinite(out.loss) and out.samples == 32
 
 
+def test_loadgen_inference_runs_under_the_runs_autocast(tmp_path):
+    """Warm-up and every LoadGen query (issued from LoadGen's side, so the autocast is taken inside each query)."""
+    from aibench.harness.infer import InferSettings, run_inference
+
+    bench = make_toy(tmp_path, inference_samples=8)
+    bench.ctx.precision = "bf16"
+    bench.setup()
+    seen = []
+    bench.model.register_forward_hook(lambda m, i, output: seen.append(output.dtype))
+    run_inference(bench, bench.device, InferSettings(scenarios=("SingleStream",), min_duration_ms=0,
+                                                     min_query_count=4, log_dir=tmp_path / "lg", calibrate=False))
+    assert len(seen) > 4 and set(seen) == {torch.bfloat16}
+
+
 def test_fp16_gradients_are_scaled_then_unscaled_before_the_step(tmp_path):
     ref, scaled = make_toy(tmp_path), make_toy(tmp_path)
     scaled.ctx.precision = "fp16"
