@@ -131,6 +131,33 @@ def test_too_few_images_to_hold_out_is_an_error(tmp_path):
         BENCHMARK.check_data(tmp_path, _config())
 
 
+def test_initialize_only_indexes_the_images_and_the_timed_preparation_decodes_them(synthetic_dir, tmp_path,
+                                                                                    monkeypatch):
+    """The untimed initialize() splits the export's keys and builds the GAN; decoding the held-out images and
+    the (preloaded) training images happens in prepare_data(), inside the clock."""
+    from aibench.datasets import lsun
+
+    def untouched(*args, **kwargs):
+        raise AssertionError("an image decoded during the untimed initialization")
+
+    monkeypatch.setattr(lsun, "decode_image", untouched)
+    torch.manual_seed(0)
+    bench = BENCHMARK(RunContext("tiny", _config(), synthetic_dir, torch.device("cpu"), 0, cache_dir=tmp_path))
+    bench.initialize()
+    assert not hasattr(bench, "heldout") and not hasattr(bench, "train_images")
+    assert len(bench.train_set) == 192 and len(bench.eval_noise) == len(bench.heldout_set) == 48
+    assert bench.train_set.source._keys is not None  # LSUN's keys are listed: indexing, not reading
+    monkeypatch.undo()
+    bench.prepare_data()
+    size = TINY.hparams["image_size"]
+    assert bench.heldout.shape == (48, 3, size, size) and bench.train_images.shape == (192, 3, size, size)
+    assert len(bench.eval_critic_images) == 128 and bench.train_samples() == 192
+    reference = _bench(synthetic_dir)  # setup(): the same images, weights and evaluation noise
+    assert torch.equal(bench.heldout, reference.heldout) and torch.equal(bench.train_images, reference.train_images)
+    assert torch.equal(bench.eval_noise, reference.eval_noise)
+    assert bench.training_estimate() == reference.training_estimate()
+
+
 # ----- metric -------------------------------------------------------------------------------------------
 class _SumCritic(nn.Module):
     def forward(self, x):

@@ -1,5 +1,6 @@
 """DC-AI-C4 Show and Tell on COCO: synthetic captions, vocabulary, batching, the model's parts and the metrics."""
 
+import dataclasses
 import math
 
 import numpy as np
@@ -24,7 +25,8 @@ def bench(tmp_path_factory):
     root = tmp_path_factory.mktemp("coco")
     BENCHMARK.synthesize(root, TINY, seed=3)
     torch.manual_seed(0)
-    b = BENCHMARK(RunContext("tiny", TINY, root, torch.device("cpu"), seed=0))
+    b = BENCHMARK(RunContext("tiny", TINY, root, torch.device("cpu"), seed=0,
+                             cache_dir=tmp_path_factory.mktemp("coco_cache")))
     b.setup()
     return b
 
@@ -54,6 +56,43 @@ def test_synth_check_data_round_trip_and_vocabulary(bench):
     assert bench.vocab.encode("A LARGE red Circle.") == [bench.vocab.index[w] for w in ("a", "large", "red", "circle")]
     assert bench.vocab.encode("a zebra") == [bench.vocab.index["a"], UNK_ID]
     assert bench.vocab.decode([bench.vocab.index["a"], EOS_ID, bench.vocab.index["circle"]]) == "a circle"
+
+
+def test_the_vocabulary_is_an_artefact_and_captions_and_images_wait_for_the_timed_preparation(bench, tmp_path,
+                                                                                              monkeypatch):
+    """initialize() loads (or builds once) the vocabulary and sizes the model by it; reading and encoding the
+    captions, decoding the images and the unigram baseline happen in prepare_data(), inside the clock."""
+    from aibench.benchmarks.c04_image_to_text import bench as module
+    from aibench.datasets.coco_captions import read_captions
+
+    def untouched(*args, **kwargs):
+        raise AssertionError("samples touched during the untimed initialization")
+
+    for target, name in ((module, "load_image"), (module, "unigram_perplexity"), (Vocab, "encode")):
+        monkeypatch.setattr(target, name, untouched)
+    contexts = [RunContext("tiny", TINY, bench.ctx.data_dir, torch.device("cpu"), seed=0, cache_dir=tmp_path)
+                for _ in range(2)]
+    torch.manual_seed(0)
+    first = BENCHMARK(contexts[0])
+    first.initialize()
+    assert [a["built_in_run"] for a in contexts[0].artefacts] == [True]
+    assert not hasattr(first, "train_set") and not hasattr(first, "eval_references")
+    assert "train_images" not in first.describe()  # a run stopped before prepare_data() still describes its model
+    second = BENCHMARK(contexts[1])
+    second.initialize()
+    assert [(a["name"], a["built_in_run"], a["path"]) for a in contexts[1].artefacts] == \
+        [("vocab", False, contexts[0].artefacts[0]["path"])]
+    train = read_captions(bench.ctx.data_dir, "train")
+    built = Vocab.build((c for item in train for c in item.captions), TINY.hparams["min_word_count"])
+    assert second.vocab.words == built.words == bench.vocab.words
+    assert first.model.output.out_features == first.model.embedding.num_embeddings == len(built)
+    monkeypatch.undo()
+    first.prepare_data()  # the same bench setup() gives: same vocabulary, weights, data and baseline
+    assert first.unigram == bench.unigram and np.array_equal(first.query_rows, bench.query_rows)
+    assert torch.equal(first.train_set.images, bench.train_set.images)
+    assert first.train_set.captions == bench.train_set.captions and first.train_samples() == 3600
+    state, reference = first.model.state_dict(), bench.model.state_dict()
+    assert all(torch.equal(state[k], reference[k]) for k in reference)
 
 
 def test_vocabulary_keeps_words_seen_min_count_times():
@@ -163,7 +202,8 @@ def full_bench(tmp_path_factory):
     root = tmp_path_factory.mktemp("coco_full")
     BENCHMARK.synthesize(root, synthesis_config(FULL, "full"), seed=1)
     torch.manual_seed(0)
-    b = BENCHMARK(smoke_context("full", FULL, root))
+    b = BENCHMARK(dataclasses.replace(smoke_context("full", FULL, root),
+                                      cache_dir=tmp_path_factory.mktemp("coco_full_cache")))
     b.setup()
     return b
 

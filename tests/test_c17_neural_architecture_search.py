@@ -29,9 +29,14 @@ def data_dir(tmp_path_factory):
     return path
 
 
+def cache_for(data_dir):
+    """A test's artefact cache: beside its data, never the working directory's."""
+    return data_dir.with_name(data_dir.name + "-cache")
+
+
 def make_bench(data_dir, config=FAST, seed=0):
     torch.manual_seed(seed)
-    bench = BENCHMARK(RunContext("tiny", config, data_dir, torch.device("cpu"), seed))
+    bench = BENCHMARK(RunContext("tiny", config, data_dir, torch.device("cpu"), seed, cache_dir=cache_for(data_dir)))
     bench.setup()
     return bench
 
@@ -123,6 +128,41 @@ def test_shared_model_holds_every_edge_and_derived_only_its_own():
     for model, call_arch in ((shared, arch), (derived, None)):
         logits, state = model(tokens, model.initial_state(3), call_arch)
         assert logits.shape == (5, 3, 20) and state.shape == (3, 8)
+
+
+# ----- initialization and the timed data preparation ---------------------------------------------------
+def test_the_vocabulary_is_an_artefact_and_the_token_streams_wait_for_the_timed_preparation(data_dir, tmp_path,
+                                                                                            monkeypatch):
+    """`aibench data prepare` builds the train file's vocabulary alone; initialize() loads it and sizes the
+    model by it; reading, encoding and batching the three token streams happen in prepare_data()."""
+    from aibench.benchmarks.c17_neural_architecture_search import bench as module
+    from aibench.datasets import ptb
+
+    def untouched(*args, **kwargs):
+        raise AssertionError("token streams touched during the untimed initialization")
+
+    monkeypatch.setattr(ptb, "encode", untouched)
+    monkeypatch.setattr(module, "batchify", untouched)
+    prepared = BENCHMARK(RunContext("tiny", FAST, data_dir, torch.device("cpu"), 0, cache_dir=tmp_path))
+    prepared.prepare_artefacts()  # what `aibench data prepare C17` runs: no model, no token stream
+    assert [a["built_in_run"] for a in prepared.ctx.artefacts] == [True]
+    assert not hasattr(prepared, "shared")
+    torch.manual_seed(0)
+    bench = BENCHMARK(RunContext("tiny", FAST, data_dir, torch.device("cpu"), 0, cache_dir=tmp_path))
+    bench.initialize()
+    assert [(a["name"], a["built_in_run"]) for a in bench.ctx.artefacts] == [("vocab", False)]
+    assert bench.ctx.artefacts[0]["path"] == prepared.ctx.artefacts[0]["path"]
+    assert not hasattr(bench, "corpus") and not hasattr(bench, "train_data")
+    monkeypatch.undo()
+    vocab = read_ptb(data_dir).vocab
+    assert bench.vocab == vocab and bench.shared.embedding.weight.shape[0] == len(vocab)
+    bench.prepare_data()  # the same bench setup() gives: same streams, same weights
+    reference = make_bench(data_dir)
+    for name in ("train_data", "test_data"):
+        assert torch.equal(getattr(bench, name), getattr(reference, name))
+    assert bench.train_samples() == reference.train_samples() > 0
+    state, expected = bench.state_dict(), reference.state_dict()
+    assert all(torch.equal(state[role][k], expected[role][k]) for role in expected for k in expected[role])
 
 
 # ----- training phases ---------------------------------------------------------------------------------
@@ -237,7 +277,7 @@ def test_full_smoke_set_has_ptbs_vocabulary_and_builds_the_reference_size(tmp_pa
     BENCHMARK.synthesize(tmp_path, synth, seed=1)
     assert BENCHMARK.check_data(tmp_path, FULL)["vocab_size"] == 10_000  # and every split is long enough
     cfg = smoke_config(FULL)
-    ctx = smoke_context("full", FULL, tmp_path)
+    ctx = dataclasses.replace(smoke_context("full", FULL, tmp_path), cache_dir=tmp_path / "cache")
     bench = BENCHMARK(ctx)
     bench.setup()
     assert not ctx.warnings
@@ -249,6 +289,6 @@ def test_full_smoke_set_has_ptbs_vocabulary_and_builds_the_reference_size(tmp_pa
 
 def test_a_vocabulary_other_than_ptbs_is_a_warning_at_small_and_full(data_dir):
     cfg = dataclasses.replace(FAST, hparams={**FAST.hparams, "vocab_size": 10_000})
-    ctx = RunContext("full", cfg, data_dir, torch.device("cpu"), seed=0)
+    ctx = RunContext("full", cfg, data_dir, torch.device("cpu"), seed=0, cache_dir=cache_for(data_dir))
     BENCHMARK(ctx).setup()
     assert len(ctx.warnings) == 1 and "not the 10,000 of Mikolov's PTB" in ctx.warnings[0]

@@ -81,6 +81,14 @@ class Vocabulary:
     def index(self) -> dict[str, int]:
         return {word: i for i, word in enumerate(self.words)}
 
+    def save(self, path: Path) -> None:
+        """One word a line, in id order (PTB's words hold no whitespace)."""
+        Path(path).write_text("".join(f"{word}\n" for word in self.words), encoding="utf-8")
+
+    @classmethod
+    def load(cls, path: Path) -> Vocabulary:
+        return cls(tuple(Path(path).read_text(encoding="utf-8").splitlines()))
+
 
 @dataclass(frozen=True)
 class PTBCorpus:
@@ -106,11 +114,12 @@ def encode(tokens: Sequence[str], vocab: Vocabulary, path: Path) -> np.ndarray:
     return np.fromiter((index[t] for t in tokens), dtype=np.int64, count=len(tokens))
 
 
-def read_ptb(path: Path) -> PTBCorpus:
-    """Read and validate the three splits; the vocabulary is the train file's."""
+def read_ptb(path: Path, vocab: Vocabulary | None = None) -> PTBCorpus:
+    """Read and validate the three splits; the vocabulary is the train file's (`vocab`: one already read from
+    it, which every split, the train file included, must stay within)."""
     root = find_ptb_dir(path)
     tokens = {split: read_tokens(root / split_file(split)) for split in SPLITS}
-    vocab = Vocabulary.from_tokens(tokens["train"])
+    vocab = Vocabulary.from_tokens(tokens["train"]) if vocab is None else vocab
     ids = {split: encode(tokens[split], vocab, root / split_file(split)) for split in SPLITS}
     return PTBCorpus(vocab=vocab, **ids)
 

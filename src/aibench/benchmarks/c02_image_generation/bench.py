@@ -28,6 +28,7 @@ from aibench.benchmarks.base import Benchmark, Quality, StepOutput
 from aibench.benchmarks.c02_image_generation import SPEC
 from aibench.benchmarks.c02_image_generation.data import (
     ImageTensors,
+    index_keys,
     load_all,
     preloaded_batches,
     split,
@@ -78,17 +79,17 @@ class WassersteinGAN(Benchmark):
 
     # ----- training ---------------------------------------------------------------------------------
     def initialize(self) -> None:
+        """Untimed: split the export's keys into training and held-out images, build both MLPs and their
+        optimizers, draw the fixed evaluation noise (its count is the held-out index's). No image is decoded."""
         hp, size = self.hp, self.hp["image_size"]
         splits = split(self.ctx.data_dir, hp["eval_images"], hp.get("max_train_images"))
         self._warn_if_short(len(splits.train_indices), len(splits.heldout_indices))
+        for source in (splits.train, splits.heldout):  # the same source twice lists it once
+            index_keys(source)  # listing LSUN's keys is indexing the data set, not reading its images
         self.train_set = ImageTensors(splits.train, splits.train_indices, size)
-        self.train_images = load_all(self.train_set).to(self.device) if hp["preload"] else None
-        heldout_indices = self.limit_eval(splits.heldout_indices)
-        self.heldout = load_all(ImageTensors(splits.heldout, heldout_indices, size)).to(self.device)
+        self.heldout_set = ImageTensors(splits.heldout, self.limit_eval(splits.heldout_indices), size)
         # training images the evaluation critic trains on (held in memory even when training streams)
-        subset = splits.train_indices[: hp["eval_critic_images"]]
-        self.eval_critic_images = (self.train_images[: len(subset)] if self.train_images is not None
-                                   else load_all(ImageTensors(splits.train, subset, size)).to(self.device))
+        self.eval_critic_set = ImageTensors(splits.train, splits.train_indices[: hp["eval_critic_images"]], size)
 
         self.generator = MLPGenerator(hp["noise_dim"], hp["hidden"], size).to(self.device)
         self.critic = MLPCritic(hp["hidden"], size).to(self.device)
@@ -99,12 +100,20 @@ class WassersteinGAN(Benchmark):
         self.noise_gen = torch.Generator(self.device).manual_seed(self.ctx.seed)
         # fixed noise for evaluation, so successive evaluations compare the generator and not the draw
         eval_draw = torch.Generator(self.device).manual_seed(self.ctx.seed + 1)
-        self.eval_noise = self._noise(len(self.heldout), eval_draw)
+        self.eval_noise = self._noise(len(self.heldout_set), eval_draw)
         self.generator_iterations = 0
         self.critic_steps_since_generator = 0
         self.last_generator_loss = float("nan")
         self.critic_trained_at: int | None = None  # generator iteration of the first refresh after the warm-up
         self.peak_estimate: float | None = None  # the largest estimate measured at the end of a critic burst
+
+    def prepare_data(self) -> None:
+        """Timed: decode the held-out images, the evaluation critic's training images and, where the scale
+        preloads, every training image into tensors (streaming scales decode training images in the loop)."""
+        self.train_images = load_all(self.train_set).to(self.device) if self.hp["preload"] else None
+        self.heldout = load_all(self.heldout_set).to(self.device)
+        self.eval_critic_images = (self.train_images[: len(self.eval_critic_set)] if self.train_images is not None
+                                   else load_all(self.eval_critic_set).to(self.device))
 
     def _warn_if_short(self, train: int, heldout: int) -> None:
         """A smaller LSUN export than the scale assumes is used as it is; the record says so."""

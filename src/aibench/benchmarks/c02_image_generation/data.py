@@ -80,6 +80,13 @@ def split(data_dir: Path, heldout_images: int, max_train_images: int | None = No
     return Splits(train, train_idx, heldout, heldout_idx)
 
 
+def index_keys(source: ImageSource) -> None:
+    """List an LMDB export's image ids now (a folder lists its files when opened), so the listing is part of
+    indexing the data set and not of the first image read."""
+    if isinstance(source, LmdbImages):
+        source.keys()
+
+
 def image_transform(size: int) -> v2.Compose:
     """The reference preprocessing: Resize(size), CenterCrop(size), ToTensor, Normalize(0.5, 0.5)."""
     return v2.Compose([v2.ToImage(), v2.Resize(size, antialias=True), v2.CenterCrop(size),

@@ -27,7 +27,7 @@ from aibench.benchmarks.c04_image_to_text import SPEC
 from aibench.benchmarks.c04_image_to_text.data import (
     BOS_ID, EOS_ID, PAD_ID, Vocab, bleu4, load_image, normalize, synthesize_coco, tokenize, unigram_perplexity)
 from aibench.benchmarks.c04_image_to_text.model import MIN_IMAGE_SIZE, ShowAndTell
-from aibench.datasets.coco_captions import SPLITS, CaptionedImage, read_captions
+from aibench.datasets.coco_captions import SPLITS, CaptionedImage, annotation_path, read_captions
 from aibench.errors import UserError
 from aibench.spec import ScaleConfig
 
@@ -136,15 +136,31 @@ class ImageToText(Benchmark):
             raise NotImplementedError("C4 sizes its vocabulary from the data at this scale")
         return {"model": cls.build_model(config.hparams, config.hparams["vocab_size"])}
 
-    def _build_vocab(self, train: list[CaptionedImage]) -> Vocab:
-        """The training words seen min_word_count times, capped to the softmax's rows (less its 4 specials)."""
-        rows = self.hp["vocab_size"]
-        vocab = Vocab.build((c for item in train for c in item.captions), self.hp["min_word_count"],
-                            None if rows is None else rows - 4)
+    VOCAB_FILE = "vocab.json"
+
+    def prepare_artefacts(self) -> None:
+        """The word vocabulary (it fixes the embedding's and the softmax's rows), as im2txt's
+        build_mscoco_data.py writes its word_counts.txt before training: built from the training captions once
+        per caption file and setting, then loaded."""
+        hp = self.hp
+        rows = hp["vocab_size"]
+        settings = {"min_word_count": hp["min_word_count"], "max_words": None if rows is None else rows - 4,
+                    "max_train_images": hp["max_train_images"], "tokenizer": "lower-case [a-z0-9]+"}
+
+        def build(folder: Path) -> None:
+            train = read_captions(self.ctx.data_dir, "train", check_files=False, limit=hp["max_train_images"])
+            Vocab.build((c for item in train for c in item.captions), settings["min_word_count"],
+                        settings["max_words"]).save(folder / self.VOCAB_FILE)
+
+        folder = self.artefact("vocab", settings, [annotation_path(self.ctx.data_dir, "train")], build)
+        self.vocab = Vocab.load(folder / self.VOCAB_FILE)
+
+    def _warn_if_capped(self) -> None:
+        """More training words seen min_word_count times than the softmax's rows (less its 4 specials) hold."""
+        vocab, rows = self.vocab, self.hp["vocab_size"]
         if vocab.seen > len(vocab) - 4:
             self.warn(f"COCO captions: {vocab.seen} training words are seen at least {self.hp['min_word_count']} "
                       f"times; the {rows}-row softmax keeps the {len(vocab) - 4} most frequent")
-        return vocab
 
     def _read_eval(self) -> list[CaptionedImage]:
         hp = self.hp
@@ -179,21 +195,29 @@ class ImageToText(Benchmark):
         return _OPTIMIZERS[hp["optimizer"]]([{**g, "lr": hp["lr"]} for g in groups])
 
     def initialize(self) -> None:
+        """Untimed: load (or build) the vocabulary artefact, build the captioner at its size, load the pretrained
+        CNN and set up the first phase's optimizer. No caption is encoded and no image decoded."""
         hp = self.hp
-        train = read_captions(self.ctx.data_dir, "train", limit=hp["max_train_images"])
-        self.eval_items = self._read_eval()
-        self.vocab = self._build_vocab(train)
-        captions = [[self.vocab.encode(c) for c in item.captions] for item in train]
-        self.train_set = CaptionedImages(train, captions, hp["image_size"], hp["preload"])
-        self.eval_references = [[self.vocab.encode(c) for c in item.captions] for item in self.eval_items]
-        self.eval_images = (torch.stack([load_image(i.path, hp["image_size"]) for i in self.eval_items])
-                            if hp["preload"] else None)
+        self.prepare_artefacts()
+        self._warn_if_capped()
         self.model = self.build_model(hp, hp["vocab_size"] or len(self.vocab))
         self._load_pretrained()
         self.model.to(self.device)
         self.optimizer = self._optimizer()
         self.cnn_frozen = False
         self._enter_phase(0)
+
+    def prepare_data(self) -> None:
+        """Timed: read both splits' captions, encode them with the vocabulary, preload the images where the
+        scale does, and fit the unigram baseline to the encoded training captions."""
+        hp = self.hp
+        train = read_captions(self.ctx.data_dir, "train", limit=hp["max_train_images"])
+        self.eval_items = self._read_eval()
+        captions = [[self.vocab.encode(c) for c in item.captions] for item in train]
+        self.train_set = CaptionedImages(train, captions, hp["image_size"], hp["preload"])
+        self.eval_references = [[self.vocab.encode(c) for c in item.captions] for item in self.eval_items]
+        self.eval_images = (torch.stack([load_image(i.path, hp["image_size"]) for i in self.eval_items])
+                            if hp["preload"] else None)
         self.unigram = unigram_perplexity([c for cs in captions for c in cs],
                                           [c for refs in self.eval_references for c in refs], len(self.vocab))
         rng = np.random.default_rng([self.ctx.seed, 0])
@@ -327,13 +351,16 @@ class ImageToText(Benchmark):
         return len(self.example_batch().owners)
 
     def describe(self) -> dict[str, Any]:
+        """The model's facts, and the data's once prepare_data() has run (a run stopped before has none)."""
         divisor, encoder = self.hp["encoder_divisor"], self.hp["encoder"]
-        return {"vocab_words": len(self.vocab), "softmax_rows": self.model.output.out_features,
-                "train_images": len(self.train_set.items), "train_pairs": self.train_set.pairs,
-                "eval_split": self.hp["eval_split"], "eval_images": len(self.eval_items),
-                "encoder": f"torchvision {encoder}" + (f", channels / {divisor}" if divisor != 1 else ""),
-                "pretrained_tensors_missing": self.pretrained_missing, "decoding": "greedy",
-                "unigram_perplexity": self.unigram}
+        facts = {"vocab_words": len(self.vocab), "softmax_rows": self.model.output.out_features,
+                 "eval_split": self.hp["eval_split"],
+                 "encoder": f"torchvision {encoder}" + (f", channels / {divisor}" if divisor != 1 else ""),
+                 "pretrained_tensors_missing": self.pretrained_missing, "decoding": "greedy"}
+        if hasattr(self, "train_set"):
+            facts.update(train_images=len(self.train_set.items), train_pairs=self.train_set.pairs,
+                         eval_images=len(self.eval_items), unigram_perplexity=self.unigram)
+        return facts
 
 
 BENCHMARK = ImageToText

@@ -10,6 +10,7 @@ circle.`. So the captioner must see colour, size, shape and where the shapes lie
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections import Counter
@@ -58,6 +59,17 @@ class Vocab:
         kept = sorted((w for w, n in counts.items() if n >= min_count), key=lambda w: (-counts[w], w))
         vocab = cls(sorted(kept[:max_words]))
         vocab.seen = len(kept)
+        return vocab
+
+    def save(self, path: Path) -> None:
+        """The words after the specials, and how many passed the count before any cap, as JSON."""
+        Path(path).write_text(json.dumps({"words": self.words[4:], "seen": self.seen}), encoding="utf-8")
+
+    @classmethod
+    def load(cls, path: Path) -> Vocab:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        vocab = cls(list(data["words"]))
+        vocab.seen = int(data["seen"])
         return vocab
 
     def __len__(self) -> int:

@@ -28,7 +28,8 @@ from aibench.benchmarks.c17_neural_architecture_search.data import (
     Window, batchify, query_windows, synthesize_ptb, window_count, windows)
 from aibench.benchmarks.c17_neural_architecture_search.model import (
     ACTIVATIONS, Architecture, Controller, RecurrentLM, Sample, derived_model, shared_model)
-from aibench.datasets.ptb import PTBCorpus, find_ptb_dir, read_ptb, split_file, unigram_perplexity
+from aibench.datasets.ptb import (
+    EOS, LAYOUT, PTBCorpus, Vocabulary, find_ptb_dir, read_ptb, read_tokens, split_file, unigram_perplexity)
 from aibench.errors import DataError
 from aibench.spec import ScaleConfig
 
@@ -91,17 +92,30 @@ class ENASSearch(Benchmark):
                 "shared": build_shared(hp["vocab_size"], hp)}
 
     # ----- setup ------------------------------------------------------------------------------------
+    VOCAB_FILE = "vocab.txt"
+
+    def prepare_artefacts(self) -> None:
+        """The vocabulary of PTB's train file (it fixes the embedding's and the softmax's rows): built once per
+        train file, then loaded."""
+        train_file = find_ptb_dir(self.ctx.data_dir) / split_file("train")
+        if not train_file.is_file():
+            raise DataError(train_file, f"missing: expected {LAYOUT}")
+
+        def build(folder: Path) -> None:
+            Vocabulary.from_tokens(read_tokens(train_file)).save(folder / self.VOCAB_FILE)
+
+        folder = self.artefact("vocab", {"order": "first appearance", "eos": EOS}, [train_file], build)
+        self.vocab = Vocabulary.load(folder / self.VOCAB_FILE)
+
     def initialize(self) -> None:
+        """Untimed: load (or build) the vocabulary artefact, build the shared child model at its size, the
+        controller and their optimizers. The token streams are read in prepare_data()."""
         hp = self.hp
-        self.corpus: PTBCorpus = read_ptb(self.ctx.data_dir)
-        self.vocab_size = len(self.corpus.vocab)
+        self.prepare_artefacts()
+        self.vocab_size = len(self.vocab)
         if self.vocab_size != hp["vocab_size"] and self.ctx.scale != "tiny":  # tiny's 100 words: its shrink
             self.warn(f"PTB's train file has {self.vocab_size:,} distinct words (<eos> included), not the "
                       f"{hp['vocab_size']:,} of Mikolov's PTB: the embedding and softmax differ from the reference")
-        bs = self.config.batch_size
-        self.train_data = batchify(self.corpus.train, bs, self.device)
-        self.valid_windows = list(windows(batchify(self.corpus.valid, bs, self.device), hp["bptt"]))
-        self.test_data = batchify(self._test_ids(), bs, self.device)
         self.child_options = child_options(hp)
         self.shared = build_shared(self.vocab_size, hp).to(self.device)
         self.controller = build_controller(hp).to(self.device)
@@ -115,6 +129,15 @@ class ENASSearch(Benchmark):
         self.final_optimizer: torch.optim.Optimizer | None = None
         self.derivation: dict[str, Any] = {}
         self.state: torch.Tensor | None = None
+
+    def prepare_data(self) -> None:
+        """Timed: read the three token streams, encode them with the vocabulary (a word outside it is an
+        error: PTB's vocabulary is closed) and cut them into batch-parallel streams on the device."""
+        self.corpus: PTBCorpus = read_ptb(self.ctx.data_dir, self.vocab)
+        bs = self.config.batch_size
+        self.train_data = batchify(self.corpus.train, bs, self.device)
+        self.valid_windows = list(windows(batchify(self.corpus.valid, bs, self.device), self.hp["bptt"]))
+        self.test_data = batchify(self._test_ids(), bs, self.device)
 
     def _test_ids(self) -> np.ndarray:
         """The test token stream; in a smoke run only `eval_limit` BPTT windows of it (spread over the streams)."""
