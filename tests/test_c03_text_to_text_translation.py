@@ -1,6 +1,8 @@
 """DC-AI-C3 Transformer on WMT en-de: the synthetic language, vocabulary, batching, model parts, schedule, metrics."""
 
+import dataclasses
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -28,7 +30,8 @@ def bench(tmp_path_factory):
     root = tmp_path_factory.mktemp("wmt")
     BENCHMARK.synthesize(root, TINY, seed=3)
     torch.manual_seed(0)
-    b = BENCHMARK(RunContext("tiny", TINY, root, torch.device("cpu"), seed=0))
+    b = BENCHMARK(RunContext("tiny", TINY, root, torch.device("cpu"), seed=0,
+                             cache_dir=tmp_path_factory.mktemp("cache")))
     b.setup()
     return b
 
@@ -53,6 +56,53 @@ def test_synth_check_data_round_trip_and_shared_vocabulary(bench, tmp_path):
     assert 4 < bench.vocab.get_piece_size() <= TINY.hparams["vocab_size"]
     line = "Heute sieht der kleine Hund den roten Ball."
     assert bench.vocab.decode(bench.vocab.encode(line)) == line
+
+
+def test_subword_model_is_a_cached_artefact_and_encoding_waits_for_timed_data_preparation(tmp_path, monkeypatch):
+    """initialize() trains (or loads) the sentencepiece model and builds the model over it but encodes no
+    sentence; a second run on the same data loads the cached model instead of training it; prepare_data()
+    encodes both splits, after which the bench trains and evaluates."""
+    from aibench.benchmarks.c03_text_to_text_translation import bench as bench_module
+
+    small = {"train": 300, "valid": 10, "test": 12}
+    cfg = dataclasses.replace(TINY, inference_samples=4,
+                              hparams={**TINY.hparams, "synth_pairs": small, "max_decode_extra": 2})
+    BENCHMARK.synthesize(tmp_path / "wmt", cfg, seed=4)
+    trained, encoded = [], []
+    real_train, real_encode = bench_module.train_sentencepiece, bench_module.encode_lines
+    monkeypatch.setattr(bench_module, "train_sentencepiece", lambda *a: trained.append(1) or real_train(*a))
+    monkeypatch.setattr(bench_module, "encode_lines", lambda *a: encoded.append(1) or real_encode(*a))
+
+    def initialized():
+        ctx = RunContext("tiny", cfg, tmp_path / "wmt", torch.device("cpu"), seed=0, cache_dir=tmp_path / "cache")
+        b = BENCHMARK(ctx)
+        b.initialize()
+        return b, ctx
+
+    first, ctx = initialized()
+    assert (len(trained), encoded) == (1, []) and not hasattr(first, "train_sources")
+    [artefact] = ctx.artefacts
+    assert artefact["name"] == "sentencepiece" and artefact["built_in_run"] is True
+    folder = Path(artefact["path"])
+    assert folder.parent.parent == tmp_path / "cache" / "artefacts" and (folder / "sentencepiece.model").is_file()
+    assert first.model.embedding.num_embeddings == first.vocab.get_piece_size() > 4  # the artefact sizes the model
+
+    second, ctx = initialized()
+    assert len(trained) == 1 and encoded == []  # loaded, not trained again
+    assert ctx.artefacts == [{**artefact, "built_in_run": False, "build_s": None}]
+    assert second.vocab.serialized_model_proto() == first.vocab.serialized_model_proto()
+
+    second.prepare_data()
+    assert len(encoded) == 4  # train and evaluation text, both sides
+    assert second.train_samples() == small["train"] and len(second.eval_targets) == small["test"]
+    line = "Der kleine Hund sieht die Katze."
+    assert second.vocab.decode(second.vocab.encode(line)) == line
+    second.train_mode(True)
+    assert math.isfinite(second.train_step(next(iter(second.train_batches(0)))).loss)
+    second.train_mode(False)
+    with torch.no_grad():
+        quality = second.evaluate()
+    assert 0.0 <= quality.value <= 1.0 and quality.samples == small["test"]
 
 
 def test_token_batches_respect_the_budget_and_cover_every_row_once():
@@ -181,7 +231,7 @@ def test_full_smoke_set_gives_the_whole_vocabulary_and_the_reference_size(tmp_pa
     assert counts["test_pairs"] == FULL.smoke.synth["synth_pairs"]["test"]
     assert counts["train_pairs"] > FULL.smoke.synth["synth_filler_words"] // 10
     cfg = smoke_config(FULL)
-    ctx = smoke_context("full", FULL, tmp_path)
+    ctx = dataclasses.replace(smoke_context("full", FULL, tmp_path), cache_dir=tmp_path / "cache")
     b = BENCHMARK(ctx)
     b.setup()
     assert b.vocab.get_piece_size() == 37_000 and not ctx.warnings
@@ -191,11 +241,9 @@ def test_full_smoke_set_gives_the_whole_vocabulary_and_the_reference_size(tmp_pa
 
 
 def test_a_corpus_too_small_for_the_vocabulary_is_a_warning_not_an_error(tmp_path):
-    import dataclasses
-
     BENCHMARK.synthesize(tmp_path, TINY, seed=2)
     cfg = dataclasses.replace(TINY, hparams={**TINY.hparams, "vocab_size": 5000})
-    ctx = RunContext("tiny", cfg, tmp_path, torch.device("cpu"), seed=0)
+    ctx = RunContext("tiny", cfg, tmp_path, torch.device("cpu"), seed=0, cache_dir=tmp_path / "cache")
     BENCHMARK(ctx).setup()
     assert len(ctx.warnings) == 1 and "fewer than the configured 5,000" in ctx.warnings[0]
 

@@ -30,7 +30,8 @@ def data_dir(tmp_path_factory):
 
 def make_bench(data_dir, seed=0):
     torch.manual_seed(seed)
-    bench = BENCHMARK(RunContext("tiny", FAST, data_dir, torch.device("cpu"), seed))
+    bench = BENCHMARK(RunContext("tiny", FAST, data_dir, torch.device("cpu"), seed,
+                                 cache_dir=data_dir.parent / f"{data_dir.name}-cache"))
     bench.setup()
     return bench
 
@@ -66,6 +67,60 @@ def test_vocab_orders_by_frequency_and_decodes_to_first_eos():
     ids = vocab.encode(["a", "zzz", "b"], vocab.index())
     assert ids == [5, 1, 4]
     assert vocab.decode([BOS_ID, 5, 4, EOS_ID, 5]) == "a b"
+
+
+def test_vocabulary_file_round_trip(tmp_path):
+    from collections import Counter
+    vocab = Vocab.build(Counter({"é#": 3, "b": 2, "UNK": 2, "a-b": 1}), max_size=10, min_count=1)
+    vocab.save(tmp_path / "v")
+    assert Vocab.load(tmp_path / "v") == vocab
+    (tmp_path / "bad").write_text("b\na\n")
+    with pytest.raises(ValueError, match="not a vocabulary file"):
+        Vocab.load(tmp_path / "bad")
+
+
+def test_vocabularies_are_a_cached_artefact_and_encoding_waits_for_timed_data_preparation(data_dir, tmp_path,
+                                                                                         monkeypatch):
+    """initialize() counts (or loads) both vocabularies and builds the model over them but encodes no pair; a
+    second run on the same data loads the cached vocabularies instead of counting again; prepare_data() encodes
+    the splits and scores the lead baseline, after which the bench trains and evaluates."""
+    from aibench.benchmarks.c14_text_summarization import bench as bench_module
+
+    counted, encoded = [], []
+    real_build, real_encode = bench_module.build_vocabs, bench_module.encode_train
+    monkeypatch.setattr(bench_module, "build_vocabs", lambda *a: counted.append(1) or real_build(*a))
+    monkeypatch.setattr(bench_module, "encode_train", lambda *a: encoded.append(1) or real_encode(*a))
+
+    def initialized():
+        ctx = RunContext("tiny", FAST, data_dir, torch.device("cpu"), seed=0, cache_dir=tmp_path / "cache")
+        b = BENCHMARK(ctx)
+        b.initialize()
+        return b, ctx
+
+    first, ctx = initialized()
+    assert (len(counted), encoded) == (1, []) and not hasattr(first, "eval_sources")
+    assert not hasattr(first, "lead_rouge_l")
+    [artefact] = ctx.artefacts
+    assert artefact["name"] == "vocabularies" and artefact["built_in_run"] is True
+    source, target = real_build(data_dir, FAST.hparams)  # what the artefact must hold
+    assert (first.source_vocab, first.target_vocab) == (source, target)
+    assert first.model.encoder.embedding.num_embeddings == len(source)  # the artefact sizes the model
+    assert first.model.output.out_features == len(target)
+
+    second, ctx = initialized()
+    assert len(counted) == 1 and encoded == []  # loaded, not counted again
+    assert ctx.artefacts == [{**artefact, "built_in_run": False, "build_s": None}]
+    assert (second.source_vocab, second.target_vocab) == (source, target)
+
+    second.prepare_data()
+    assert len(encoded) == 1 and second.train_samples() == SMALL_SET["train"]
+    assert len(second.eval_sources) == SMALL_SET["test"] and 0.0 < second.lead_rouge_l < 1.0
+    second.train_mode(True)
+    assert np.isfinite(second.train_step(next(iter(second.train_batches(0)))).loss)
+    second.train_mode(False)
+    with torch.no_grad():
+        quality = second.evaluate()
+    assert 0.0 <= quality.value <= 1.0 and quality.samples == SMALL_SET["test"]
 
 
 def test_epoch_batches_cover_every_pair_once_sorted_within_windows():
@@ -205,7 +260,7 @@ def test_full_smoke_set_fills_both_vocabularies_and_builds_the_reference_size(tm
     BENCHMARK.synthesize(tmp_path, synth, seed=1)
     assert BENCHMARK.check_data(tmp_path, FULL)["test_pairs"] == FULL.smoke.synth["synth_pairs"]["test"]
     cfg = smoke_config(FULL)
-    ctx = smoke_context("full", FULL, tmp_path)
+    ctx = dataclasses.replace(smoke_context("full", FULL, tmp_path), cache_dir=tmp_path / "cache")
     bench = BENCHMARK(ctx)
     bench.setup()
     assert (len(bench.source_vocab), len(bench.target_vocab)) == (119_505, 68_885) and not ctx.warnings
@@ -213,9 +268,9 @@ def test_full_smoke_set_fills_both_vocabularies_and_builds_the_reference_size(tm
     assert len(bench.eval_sources) == cfg.smoke.eval_samples
 
 
-def test_smaller_vocabularies_than_configured_are_a_warning_at_small_and_full(data_dir):
+def test_smaller_vocabularies_than_configured_are_a_warning_at_small_and_full(data_dir, tmp_path):
     cfg = dataclasses.replace(FULL, hparams={**FAST.hparams, "source_vocab": 119_505, "target_vocab": 68_885})
-    ctx = RunContext("full", cfg, data_dir, torch.device("cpu"), seed=0)
+    ctx = RunContext("full", cfg, data_dir, torch.device("cpu"), seed=0, cache_dir=tmp_path / "cache")
     BENCHMARK(ctx).setup()
     assert len(ctx.warnings) == 2 and "instead of the configured 119,505" in ctx.warnings[0]
     assert "instead of the configured 68,885" in ctx.warnings[1]

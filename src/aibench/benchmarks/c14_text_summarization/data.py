@@ -132,6 +132,18 @@ class Vocab:
     def encode(self, tokens: Iterable[str], index: dict[str, int]) -> list[int]:
         return [index.get(t, UNK_ID) for t in tokens]
 
+    def save(self, path: Path) -> None:
+        """One word a line in id order, specials first (a word never holds whitespace: the text is split on it)."""
+        path.write_bytes("".join(w + "\n" for w in self.words).encode("utf-8"))
+
+    @classmethod
+    def load(cls, path: Path) -> Vocab:
+        """The vocabulary `save` wrote."""
+        words = tuple(path.read_bytes().decode("utf-8").split("\n")[:-1])
+        if words[:len(SPECIALS)] != SPECIALS:
+            raise ValueError(f"{path}: not a vocabulary file (it must start with {', '.join(SPECIALS)})")
+        return cls(words)
+
     def decode(self, ids: Iterable[int]) -> str:
         """Words up to the first end-of-sequence, without padding or start symbols."""
         words = []
