@@ -35,6 +35,16 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _scenarios(text: str) -> tuple[str, ...]:
+    known = ("SingleStream", "MultiStream", "Server", "Offline")
+    names = tuple(dict.fromkeys(t.strip() for t in text.split(",") if t.strip()))
+    bad = [n for n in names if n not in known]
+    if bad or not names:
+        raise argparse.ArgumentTypeError(f"unknown scenario(s) {', '.join(bad) or repr(text)}; choose from "
+                                         f"{','.join(known)}")
+    return names
+
+
 def _existing_dir(text: str) -> Path:
     path = Path(text)
     if not path.is_dir():
@@ -66,7 +76,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help="models with 2-D convolutions in the channels-last memory format")
     p.add_argument("--compile", action="store_true", help="torch.compile the models (on the CPU: needs a C++ compiler)")
     _add_threads_arg(p)
-    p.add_argument("--infer-duration-ms", type=_positive_int, help="LoadGen minimum duration per scenario")
+    p.add_argument("--infer-duration-ms", type=_positive_int,
+                   help="LoadGen minimum duration per scenario; below the scale's own (MLPerf's 600 s above tiny) "
+                        "the record is flagged short and never shown as a result")
+    p.add_argument("--scenarios", type=_scenarios, metavar="LIST",
+                   help="LoadGen scenarios, comma-separated: SingleStream,MultiStream,Server,Offline (default: all "
+                        "four; at tiny a default scenario whose LoadGen minimum query count would take over "
+                        "20 s on this machine is skipped and says so)")
+    p.add_argument("--audit", choices=("TEST01",),
+                   help="MLPerf compliance audit: TEST01 logs a tenth of a performance run's responses and checks "
+                        "them against the accuracy run's")
     p.add_argument("--smoke", action="store_true",
                    help="check the scale's real configuration: a few optimizer steps at a small batch, one evaluation "
                         "on a few samples, a short LoadGen pass; stores a record with status smoke, never a result "
@@ -169,6 +188,7 @@ def _spec_facts(c: Any) -> dict[str, Any]:
             "full_size_source": size.source if size else None,
             "full_size_note": size.note if size else None,
             "pretrained": {scale: cfg.pretrained for scale, cfg in spec.scales.items() if cfg.pretrained},
+            "server_latency_ms": dict(spec.server_latency_ms), "server_latency_basis": spec.server_latency_basis,
             "choices": dict(spec.choices)}
 
 
@@ -179,7 +199,6 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise UserError(f"not implemented yet: {', '.join(missing)} (see `aibench list`)")
     for c in cards:
         registry.spec(c).scale(args.scale)
-    from aibench.harness.infer import InferSettings
     from aibench.harness.pretrained import parse_pretrained
     from aibench.harness.runner import RunOptions, run_benchmark, pick_device
     from aibench.report.tables import results_table
@@ -189,11 +208,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.smoke and args.scale == "tiny":
         raise UserError("--smoke checks a small or full configuration: add --scale small or --scale full")
     pretrained = parse_pretrained(args.pretrained)
-    infer = InferSettings()
-    if args.infer_duration_ms:
-        infer.min_duration_ms = args.infer_duration_ms
-    elif args.scale != "tiny":
-        infer.min_duration_ms = 60_000  # MLPerf uses 600 s; a minute keeps percentiles stable on real runs
+    from aibench.harness.infer import inference_settings
+
+    infer = inference_settings(args.scale, args.scenarios, args.infer_duration_ms, args.audit)
     opts = RunOptions(scale=args.scale, mode=args.mode, data_dir=args.data_dir, seed=args.seed,
                       repeats=args.repeats, device=args.device, out_dir=args.out, max_epochs=args.max_epochs,
                       infer=infer, smoke=args.smoke, pretrained=pretrained,

@@ -105,6 +105,10 @@ class BenchmarkSpec:
     full_size: ModelSize | None = None
     # where the paper's words leave a choice (which MovieLens, the units of a target), what we chose and why
     choices: dict[str, str] = field(default_factory=dict)
+    # LoadGen Server scenario: the p99 latency bound per scale, in ms (MLPerf Inference's bound where MLPerf has
+    # one for this kind of model; otherwise derived), and where each number comes from
+    server_latency_ms: dict[str, float] = field(default_factory=dict)
+    server_latency_basis: str = ""
 
     def scale(self, name: str) -> ScaleConfig:
         from aibench.errors import UserError
@@ -112,6 +116,9 @@ class BenchmarkSpec:
         if name not in self.scales:
             raise UserError(f"{self.card.id} has no scale {name!r}; choose one of {', '.join(self.scales)}")
         return self.scales[name]
+
+    def server_bound_ms(self, scale: str) -> float | None:
+        return self.server_latency_ms.get(scale)
 
     def meets_target(self, quality: float, target: float) -> bool:
         return quality >= target if self.card.higher_is_better else quality <= target

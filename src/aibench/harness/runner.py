@@ -331,9 +331,12 @@ def _characterize(bench: Benchmark) -> dict[str, Any]:
 def run_inference_record(bench: Benchmark, opts: RunOptions, store: ResultStore, base: dict[str, Any],
                          model_state: Callable[[], str]) -> int:
     """Serve the model through LoadGen and store the record; `model_state()` readies the model (set-up and
-    checkpoint, in `--mode infer`) inside the record's life and says what it serves."""
+    checkpoint, in `--mode infer`) inside the record's life and says what it serves. A scenario LoadGen reports
+    INVALID makes the record `invalid`, its reasons in the message (a peak-QPS search's failed steps do not)."""
     card = bench.SPEC.card
-    settings = dataclasses.replace(opts.infer, log_dir=opts.out_dir / "loadgen" / f"{card.alias}-{opts.scale}")
+    settings = dataclasses.replace(opts.infer, log_dir=opts.out_dir / "loadgen" / f"{card.alias}-{opts.scale}",
+                                   server_latency_ms=opts.infer.server_latency_ms
+                                   or registry.spec(card).server_bound_ms(opts.scale))
     with live_record(store, **base, mode="infer") as record_id:
         trained = model_state()
         apply_compute_options(bench)  # once: a trained model already has them
@@ -343,13 +346,23 @@ def run_inference_record(bench: Benchmark, opts: RunOptions, store: ResultStore,
         quality = out["quality"]
         metrics: dict[str, Any] = {"model_state": trained, "scenarios": scenarios, "quality_extra": quality.extra,
                                    "accuracy_samples": out["samples"], "loadgen_log_dir": out["log_dir"],
+                                   "accuracy": out["accuracy"], "audit": out["audit"],
+                                   "calibration": out["calibration"], "short": settings.short,
                                    "memory": peak_memory(bench.device, window)}
         metrics["compute"] = bench.ctx.compute_applied
         single = scenarios.get("SingleStream")
-        if single:
+        if single and not single["skipped"]:
             metrics["latency_ms"] = single["latency_ms"]
             metrics["single_stream_qps"] = single["qps"]
-        if "Offline" in scenarios:
+            metrics["single_stream_p90_ms"] = single["headline"]  # LoadGen's early-stopping estimate
+        multi = scenarios.get("MultiStream")
+        if multi and not multi["skipped"]:
+            metrics["multi_stream_p99_ms"] = multi["headline"]
+        server = scenarios.get("Server")
+        if server and not server["skipped"]:
+            metrics["server_peak_qps"] = server["headline"]
+            metrics["server_latency_bound_ms"] = server["latency_bound_ms"]
+        if "Offline" in scenarios and not scenarios["Offline"]["skipped"]:
             metrics["offline_qps"] = scenarios["Offline"]["qps"]
             metrics["energy_per_query_j"] = scenarios["Offline"]["energy_per_query_j"]
             metrics["energy_per_sample_j"] = scenarios["Offline"]["energy_per_sample_j"]
@@ -357,8 +370,11 @@ def run_inference_record(bench: Benchmark, opts: RunOptions, store: ResultStore,
         characterization = _characterize(bench)
         metrics["utilization"] = utilization(characterization.get("flops_inference_per_sample"),
                                              metrics.get("offline_qps"), _peak(bench, opts))
-        store.finish(record_id, "completed", quality=quality.value, metrics=metrics,
-                     characterization=characterization)
+        invalid = [f"{name}: {r['invalid_reason']}" for name, r in scenarios.items()
+                   if not r["skipped"] and r["valid"] is False]
+        store.finish(record_id, "invalid" if invalid else "completed", quality=quality.value, metrics=metrics,
+                     characterization=characterization,
+                     message=("LoadGen INVALID: " + " | ".join(invalid)) if invalid else None)
     return record_id
 
 

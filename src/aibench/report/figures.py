@@ -57,6 +57,29 @@ def cluster_figure(clustering: Any, path: Path) -> Path:
     return _save(fig, path)
 
 
+def server_figure(curves: dict[str, dict[str, Any]], path: Path) -> Path:
+    """Latency against offered load: each Server search step's p99 at its target QPS (filled: VALID), one line
+    per benchmark, its p99 bound dashed."""
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    for name, c in curves.items():
+        steps = sorted(c["search"], key=lambda s: s["target_qps"])
+        pts = [(s["target_qps"], s["p99_ms"], s["valid"]) for s in steps if s.get("p99_ms") is not None]
+        if not pts:
+            continue
+        line, = ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="", label=name)
+        for x, y, valid in pts:
+            ax.scatter([x], [y], color=line.get_color(), facecolors=line.get_color() if valid else "none", s=30)
+        if c.get("bound_ms"):
+            ax.axhline(c["bound_ms"], color=line.get_color(), linestyle="--", linewidth=0.8)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("offered load: Server target QPS")
+    ax.set_ylabel("p99 latency (ms)")
+    ax.set_title("Server scenario: p99 latency vs offered QPS (filled: VALID; dashed: bound)")
+    ax.legend(fontsize=7)
+    return _save(fig, path)
+
+
 def _save(fig: Any, path: Path) -> Path:
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from aibench import registry
-from aibench.report.tables import status_label
+from aibench.report.tables import inference_headlines, status_label, validity_text
 from aibench.analysis.variation import summarize_repeats
 
 
@@ -91,17 +91,35 @@ def cost_rows(records: list[dict[str, Any]]) -> list[list[str]]:
     return rows
 
 
+def _shown_inference(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Inference records shown as results: never a short one (runs shortened below the scale's minimums)."""
+    return _latest([r for r in records if not (r.get("metrics") or {}).get("short")], "infer")
+
+
 def inference_rows(records: list[dict[str, Any]]) -> list[list[str]]:
+    """Each scenario's MLPerf metric, LoadGen's verdict, and the raw SingleStream percentiles beside them."""
     rows = []
-    for bench, r in sorted(_latest(records, "infer").items(), key=lambda kv: registry.card(kv[0]).number):
+    for bench, r in sorted(_shown_inference(records).items(), key=lambda kv: registry.card(kv[0]).number):
         m, lat = r["metrics"], r["metrics"].get("latency_ms", {})
-        rows.append([bench, r["scale"], m.get("model_state", ""), _fmt(r["quality"]), _fmt(lat.get("50.00"), "{:.2f}"),
+        h = inference_headlines(m)
+        rows.append([bench, r["scale"], m.get("model_state", ""), _fmt(r["quality"]), status_label(r),
+                     _fmt(h["SingleStream"], "{:.2f}"), _fmt(lat.get("50.00"), "{:.2f}"),
                      _fmt(lat.get("90.00"), "{:.2f}"), _fmt(lat.get("99.00"), "{:.2f}"),
-                     _fmt(lat.get("99.90"), "{:.2f}"), _fmt(m.get("single_stream_qps"), "{:.1f}"),
-                     _fmt(m.get("offline_qps"), "{:.1f}"),
+                     _fmt(h["MultiStream"], "{:.2f}"), _fmt(h["Server"], "{:.1f}"), _fmt(h["bound_ms"], "{:g}"),
+                     _fmt(h["Offline"], "{:.1f}"),
                      _fmt(m.get("energy_per_sample_j"), "{:.3g}") if m.get("energy_per_sample_j") is not None
-                     else "unavailable"])
+                     else "unavailable", validity_text(m)])
     return rows
+
+
+def server_curves(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per benchmark, its shown record's peak-QPS search steps (target QPS, p99, validity) and p99 bound."""
+    out = {}
+    for bench, r in _shown_inference(records).items():
+        server = ((r.get("metrics") or {}).get("scenarios") or {}).get("Server") or {}
+        if server.get("search"):
+            out[bench.removeprefix("DC-AI-")] = {"search": server["search"], "bound_ms": server.get("latency_bound_ms")}
+    return out
 
 
 def hotspot_rows(profiles: dict[str, dict[str, Any]]) -> list[list[str]]:
@@ -147,8 +165,18 @@ def write_report(records: list[dict[str, Any]], out: Path) -> Path:
     parts.append(_table(["benchmark", "scale", "paper epoch (s)", "paper total (h)", "epoch here (s)",
                          "run here (s)"], cost_rows(records)))
     parts.append("<h2>Inference (MLPerf LoadGen)</h2>")
-    parts.append(_table(["benchmark", "scale", "model", "quality", "p50 ms", "p90 ms", "p99 ms", "p99.9 ms",
-                         "SingleStream QPS", "Offline samples/s", "energy/sample (J)"], inference_rows(records)))
+    parts.append(_table(["benchmark", "scale", "model", "quality", "status", "SingleStream p90 ms (early stop.)",
+                         "SS p50 ms", "SS p90 ms", "SS p99 ms", "MultiStream p99 ms (early stop.)",
+                         "Server peak QPS", "Server p99 bound ms", "Offline samples/s", "energy/sample (J)",
+                         "LoadGen validity"], inference_rows(records)))
+    parts.append("<p>Headline metrics are MLPerf's: SingleStream p90 and MultiStream p99 are LoadGen's early-stopping "
+                 "estimates (the raw SingleStream percentiles beside them); Server is the highest target QPS whose run "
+                 "was VALID (p99 under the bound); Offline is samples per second. Runs shortened with "
+                 "--infer-duration-ms are not shown.</p>")
+    curves = server_curves(records)
+    if curves:
+        parts.append("<h3>Server: p99 latency vs offered QPS (each peak-QPS search step)</h3>")
+        parts.append(_img(figures.server_figure(curves, fig_dir / "server.png")))
     profiles = {b.removeprefix("DC-AI-"): r["characterization"] for b, r in _latest(records, "profile").items()}
     train = _latest(records, "train")
     points = {b.removeprefix("DC-AI-"): {"params": r["characterization"]["params"]["total"],

@@ -18,12 +18,14 @@ def _num(value: Any, fmt: str = "{:.4g}") -> str:
 def benchmark_table(cards: Iterable[PaperCard]) -> Table:
     table = Table(title="AIBench component benchmarks (paper Tables 3, 5, 6)")
     for col in ("id", "name", "algorithm", "data set", "metric", "paper target", "variation", "epoch (s)",
-                "total (h)", "subset", "implemented"):
+                "total (h)", "subset", "implemented", "Server p99\nms t/s/f"):
         table.add_column(col)
     for c in cards:
+        bounds = registry.spec(c).server_latency_ms if registry.implemented(c) else {}
         table.add_row(c.id, c.name, c.algorithm, c.dataset, c.metric + (" ↑" if c.higher_is_better else " ↓"),
                       c.paper_target_text, _num(c.variation_pct, "{:.2f}%"), _num(c.epoch_time_s, "{:.2f}"),
-                      _num(c.total_time_h), "✓" if c.in_subset else "", "✓" if registry.implemented(c) else "")
+                      _num(c.total_time_h), "✓" if c.in_subset else "", "✓" if registry.implemented(c) else "",
+                      "/".join(_num(bounds.get(s), "{:g}") for s in ("tiny", "small", "full")) if bounds else "-")
     return table
 
 
@@ -31,27 +33,61 @@ def status_label(record: dict[str, Any]) -> str:
     """A run's status, marked when it was resumed from another run's checkpoint (its time to quality joins two
     processes' training time: not a time-to-train result MLPerf would accept)."""
     resumed = (record.get("config") or {}).get("resumed_from")
-    return f"{record['status']} (resumed #{resumed})" if resumed else record["status"]
+    label = f"{record['status']} (resumed #{resumed})" if resumed else record["status"]
+    if (record.get("metrics") or {}).get("short"):  # LoadGen runs shortened below the scale's minimums
+        label += " (short)"
+    return label
+
+
+def inference_headlines(metrics: dict[str, Any]) -> dict[str, Any]:
+    """Each LoadGen scenario's MLPerf metric: SingleStream p90 and MultiStream p99 (early-stopping estimates,
+    ms), Server peak QPS at its p99 bound, Offline samples/s; None where the scenario did not run."""
+    scen = metrics.get("scenarios") or {}
+
+    def head(name: str) -> Any:
+        r = scen.get(name) or {}
+        return None if r.get("skipped") else r.get("headline")
+
+    return {"SingleStream": head("SingleStream"), "MultiStream": head("MultiStream"), "Server": head("Server"),
+            "Offline": head("Offline") if "headline" in (scen.get("Offline") or {}) else metrics.get("offline_qps"),
+            "bound_ms": (scen.get("Server") or {}).get("latency_bound_ms")}
+
+
+def validity_text(metrics: dict[str, Any]) -> str:
+    """LoadGen's verdict per scenario that ran: VALID, or INVALID with its reason; skipped ones say so."""
+    parts = []
+    for name, r in (metrics.get("scenarios") or {}).items():
+        if r.get("skipped"):
+            parts.append(f"{name}: skipped")
+        elif r.get("valid") is False:
+            parts.append(f"{name}: INVALID ({r.get('invalid_reason')})")
+        elif r.get("valid"):
+            parts.append(f"{name}: VALID")
+    return "; ".join(parts) or "-"
 
 
 def results_table(rows: list[dict[str, Any]], title: str) -> Table:
     """One line per stored run; short headers so it fits an 80-column terminal."""
     table = Table(title=title)
     for col in ("#", "bench", "mode", "scale", "status", "quality/target", "TTQ s", "epochs", "train/s",
-                "p50/p99 ms", "QPS", "MFU", "J"):
+                "SS p90/MS p99 ms", "Server/Offline QPS", "MFU", "J"):
         table.add_column(col, overflow="fold")
     for r in rows:
         m = r.get("metrics") or {}
-        lat = m.get("latency_ms") or {}
         energy = m.get("energy_j") if r["mode"] == "train" else m.get("energy_per_sample_j")
+        h = inference_headlines(m) if r["mode"] == "infer" else {}
         table.add_row(
             str(r["id"]), r["benchmark"].removeprefix("DC-AI-"), r["mode"], r["scale"], status_label(r),
             f"{_num(r.get('quality'))}/{_num(r.get('target'))}", _num(m.get("time_to_quality_s"), "{:.1f}"),
             _num(m.get("epochs")), _num(m.get("throughput_samples_per_s"), "{:.0f}"),
-            f"{_num(lat.get('50.00'), '{:.2f}')}/{_num(lat.get('99.00'), '{:.2f}')}" if lat else "-",
-            _num(m.get("offline_qps"), "{:.0f}"), _mfu(m),
+            f"{_num(h.get('SingleStream'), '{:.2f}')}/{_num(h.get('MultiStream'), '{:.2f}')}" if h else "-",
+            f"{_num(h.get('Server'), '{:.0f}')}/{_num(h.get('Offline'), '{:.0f}')}" if h else "-", _mfu(m),
             _num(energy, "{:.3g}") if energy is not None else "n/a",
         )
+    invalid = [r for r in rows if r["status"] == "invalid"]
+    if invalid:
+        table.caption = "\n".join(f"#{r['id']} {r['benchmark'].removeprefix('DC-AI-')}: {r.get('message') or ''}"
+                                  for r in invalid)
     return table
 
 

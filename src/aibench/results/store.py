@@ -27,7 +27,8 @@ from aibench.results.liveness import host_name, process_start, run_gone
 DEFAULT_DIR = Path("aibench-results")
 DEFAULT_URL = f"sqlite:///{DEFAULT_DIR / 'results.sqlite'}"
 
-STATUSES = ("running", "success", "target_missed", "diverged", "aborted", "crashed", "completed", "error", "smoke")
+STATUSES = ("running", "success", "target_missed", "diverged", "aborted", "crashed", "completed", "error", "smoke",
+            "invalid")  # invalid: an inference run LoadGen reported INVALID (its reason in the message)
 FINAL_STATUSES = tuple(s for s in STATUSES if s != "running")
 SCHEMA_VERSION = 2  # 1: aibench before crash-safe records (no version table, no liveness columns)
 

@@ -61,6 +61,8 @@ _TINY_SHRINK = (
     "learning as fast as the LSTM drifts faster than the LSTM learns to read it; images preloaded in memory")
 
 SPEC = BenchmarkSpec(
+    server_latency_ms={"tiny": 500, "small": 250, "full": 250},
+    server_latency_basis=("no MLPerf captioning model: derived from MLPerf's sequence-decoding bound (GNMT, 250 ms) for small/full; tiny: about 8x the tiny captioner's decode latency on 2 cores (64 ms loaded)"),
     card=card("C4"),
     scales={
         # baseline: the unigram distribution of the training words (add-one smoothed), measured on the

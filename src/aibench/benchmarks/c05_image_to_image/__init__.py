@@ -27,6 +27,8 @@ _SMOKE = SmokeConfig(batch_size=1, steps=1, eval_samples=1, queries=1, synth={
     "synth_val_per_city": 2, "synth_width": 512, "synth_height": 256})
 
 SPEC = BenchmarkSpec(
+    server_latency_ms={"tiny": 100, "small": 1000, "full": 1000},
+    server_latency_basis=("no MLPerf image-to-image model (3D-UNet has no Server scenario): derived; small/full: 1 s for a full-resolution CycleGAN generator; tiny: about 10x the tiny generator's latency (9.5 ms loaded, 2 cores)"),
     card=card("C5"),
     data_layout="Cityscapes: leftImg8bit/{train,val}/<city>/<city>_xxxxxx_yyyyyy_leftImg8bit.png and "
                 "gtFine/{train,val}/<city>/<city>_xxxxxx_yyyyyy_gtFine_color.png and _gtFine_labelIds.png",

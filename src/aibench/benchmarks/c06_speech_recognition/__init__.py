@@ -35,6 +35,8 @@ _SMOKE = SmokeConfig(
 )
 
 SPEC = BenchmarkSpec(
+    server_latency_ms={"tiny": 300, "small": 1000, "full": 1000},
+    server_latency_basis=("small/full: MLPerf Inference's Server bound for speech recognition (RNN-T, 1000 ms); tiny: derived, about 10x the tiny DeepSpeech2's latency on 2 cores (28 ms loaded)"),
     card=card("C6"),
     data_layout="LibriSpeech (OpenSLR 12): <split>/<speaker>/<chapter>/<speaker>-<chapter>-<utterance>.flac "
                 "(16 kHz mono) with <speaker>-<chapter>.trans.txt per chapter, splits train-clean-100, "

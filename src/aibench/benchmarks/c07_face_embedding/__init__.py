@@ -33,6 +33,8 @@ _SMOKE = SmokeConfig(
     hparams={"identities_per_batch": 3, "faces_per_identity": 2, "workers": 0})
 
 SPEC = BenchmarkSpec(
+    server_latency_ms={"tiny": 300, "small": 15, "full": 15},
+    server_latency_basis=("small/full: MLPerf's image-classification bound (ResNet-50, 15 ms), FaceNet being an ImageNet-class CNN per face crop; tiny: derived, about 10x the tiny embedder's latency on 2 cores (26 ms loaded)"),
     card=card("C7"),
     data_layout="VGGFace2 training identities train/<n000002>/*.jpg, and LFW beside them: lfw/<Name>/<Name>_0001.jpg "
                 "with pairs.txt (header '<folds> <pairs per fold>', then per fold the matched lines 'name i j' and "

@@ -27,6 +27,8 @@ def _smoke(num_identities: int) -> SmokeConfig:
                        hparams={"num_workers": 0})
 
 SPEC = BenchmarkSpec(
+    server_latency_ms={"tiny": 100, "small": 15, "full": 15},
+    server_latency_basis=("small/full: MLPerf's ResNet-50 bound (15 ms), the model being a ResNet-50 on RGB-D crops; tiny: derived, about 10x the tiny model's latency on 2 cores (7.7 ms loaded)"),
     card=card("C8"),
     data_layout="RGB-D face folders: {train,test}/<identity>/<sample>_rgb.png, each with a pixel-aligned "
                 "<sample>_depth.png (16-bit PNG, depth in millimetres, 0 = missing), one folder per identity; "

@@ -45,6 +45,8 @@ REFERENCE_TRAINING = {
 }
 
 SPEC = BenchmarkSpec(
+    server_latency_ms={"tiny": 500, "small": 100, "full": 100},
+    server_latency_basis=("small/full: MLPerf Inference's Server bound for object detection (SSD-ResNet34 / RetinaNet, 100 ms); tiny: derived, about 10x the tiny Faster R-CNN's latency on 2 cores (45 ms loaded)"),
     card=card("C9"),
     data_layout=LAYOUT,
     scales={

@@ -33,6 +33,8 @@ _SMOKE = SmokeConfig(
 )
 
 SPEC = BenchmarkSpec(
+    server_latency_ms={"tiny": 400, "small": 100, "full": 100},
+    server_latency_basis=("no MLPerf compression model: derived; small/full: 100 ms like MLPerf's detection bound for a full image; tiny: about 12x the tiny codec's latency on 2 cores (33 ms loaded)"),
     card=card("C12"),
     data_layout=f"ImageNet (ILSVRC2012) folders, shared with C1: {LAYOUT}; the class labels are not used",
     scales={

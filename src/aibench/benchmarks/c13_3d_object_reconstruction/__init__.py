@@ -34,6 +34,8 @@ _SMOKE_FULL = SmokeConfig(batch_size=2, steps=2, eval_samples=4, queries=4, hpar
                           synth={"objects_train": 4, "objects_test": 2, "synth_synsets": _SYNSETS_13})
 
 SPEC = BenchmarkSpec(
+    server_latency_ms={"tiny": 50, "small": 100, "full": 100},
+    server_latency_basis=("no MLPerf 3D-reconstruction model: derived; small/full: 100 ms (MLPerf's bound for its heavier vision models); tiny: about 12x the tiny model's latency on 2 cores (4 ms loaded)"),
     card=card("C13"),
     data_layout=DATA_LAYOUT,
     default_data_subdir="shapenet_views",
