@@ -109,3 +109,15 @@ def test_main_gives_back_the_callers_sigterm_handling():
         assert signal.getsignal(signal.SIGTERM) is mine
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def test_data_prepare_builds_the_artefacts_once_then_finds_them_cached(tmp_path, monkeypatch, capsys):
+    data = tmp_path / "d"
+    monkeypatch.chdir(tmp_path)  # the cache is the working directory's .aibench-cache
+    assert main(["data", "synth", "C3", "C15", "--dir", str(data)]) == 0
+    assert main(["data", "prepare", "C3", "C15", "--dir", str(data)]) == 0
+    first = capsys.readouterr().out
+    assert "C3: sentencepiece built in" in first and "C15: no artefacts" in first
+    assert main(["data", "prepare", "C3", "--dir", str(data)]) == 0
+    assert "C3: sentencepiece already cached" in capsys.readouterr().out
+    assert list((tmp_path / ".aibench-cache" / "artefacts" / "C3").iterdir())

@@ -484,6 +484,13 @@ def _say_error(console: Console | None, card: PaperCard, message: str, record_id
         print(text, file=sys.stderr)
 
 
+def prepare_artefacts(card: PaperCard, opts: RunOptions) -> list[dict[str, Any]]:
+    """Build one benchmark's data-set artefacts (`aibench data prepare`); returns what each record will name."""
+    bench = build(card, opts, prepare_data(card, opts), opts.seed)
+    bench.prepare_artefacts()
+    return bench.ctx.artefacts
+
+
 def run_profile(card: PaperCard, opts: RunOptions, store: ResultStore, steps: int = 3) -> dict[str, Any]:
     """Characterize one benchmark: params, FLOPs, runtime breakdown by kernel category, hardware counters."""
     from aibench.characterize.breakdown import profile_training
