@@ -23,3 +23,11 @@ def test_loadgen_scenarios_and_accuracy_pass(tmp_path):
     assert out["quality"].samples == bench.config.inference_samples
     assert out["quality"].value >= 0.9
     assert (tmp_path / "lg" / "SingleStream" / "mlperf_log_summary.txt").exists()
+    # LoadGen's verdict and its early-stopping p90 are kept; all four scenarios are the default
+    assert single.valid is True and single.invalid_reason is None and single.headline == single.early_stopping_ms
+    assert set(out["scenarios"]) == {"SingleStream", "MultiStream", "Server", "Offline"}
+    assert out["scenarios"]["MultiStream"].samples_per_query == 8
+    # without a latency bound a default Server scenario is skipped, and says why
+    assert "latency bound" in out["scenarios"]["Server"].skipped
+    # the accuracy pass was scored from what LoadGen logged
+    assert out["accuracy"]["scored_from"] == "mlperf_log_accuracy.json"
