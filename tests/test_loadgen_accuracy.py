@@ -66,3 +66,14 @@ def test_multistream_and_early_stopping_headlines(served):
     assert multi.samples_per_query == 8 and multi.samples == 8 * multi.queries and multi.queries >= 662
     assert multi.headline == multi.early_stopping_ms >= multi.latency_ms["99.00"]
     assert single.qps_without_loadgen_overhead >= single.qps > 0
+
+
+def test_test01_audit_compares_logged_performance_responses_with_the_accuracy_run(tmp_path):
+    bench = make_toy(tmp_path)
+    bench.setup()
+    out = run_inference(bench, bench.device, InferSettings(
+        scenarios=("Offline",), scenarios_chosen=True, min_duration_ms=100, log_dir=tmp_path / "lg",
+        expected_qps=20_000, audit="TEST01"))
+    audit = out["audit"]
+    assert audit["test"] == "TEST01" and audit["logged"] > 0 and audit["mismatched"] == [] and audit["passed"]
+    assert (tmp_path / "lg" / "audit-TEST01" / "mlperf_log_accuracy.json").stat().st_size > 10

@@ -59,6 +59,9 @@ def test_search_brackets_and_bisects_with_bounded_steps():
     assert [s.target_qps for s in out.steps] == calls and all(s.valid == (s.target_qps <= 137) for s in out.steps)
     # a step budget of 3 ends after three runs, whatever the answer
     assert len(find_peak_qps(run_at, start_qps=1.0, max_steps=3).steps) == 3
+    # a step the time budget cannot afford (a low target: LoadGen's query minimum at a low rate) ends the search
+    short = find_peak_qps(lambda q: (False, None), start_qps=100.0, max_steps=10, affordable=lambda q: q > 20)
+    assert [s.target_qps for s in short.steps] == [100.0, 50.0, 25.0]
     # nothing VALID: no peak
     assert find_peak_qps(lambda q: (False, None), start_qps=8.0, max_steps=4).peak is None
 

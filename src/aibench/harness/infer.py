@@ -78,6 +78,7 @@ class InferSettings:
     audit: str | None = None  # "TEST01": log a fraction of performance responses and compare with accuracy's
     performance_sample_count: int | None = None  # samples LoadGen keeps loaded (None: all inference samples)
     step_cap_s: float | None = 60.0  # the search goes no lower than the QPS that serves a step's queries in this
+    search_budget_s: float | None = None  # the search runs no step it expects to end after this many seconds
 
 
 @dataclass
@@ -328,8 +329,14 @@ def server_search(predict: Any, library: SampleLibrary, cfg: InferSettings, mete
     steps_done: list[ScenarioResult] = []
     start = served_qps * cfg.server_batching.workers
     floor = min_queries(cfg, "Server") / cfg.step_cap_s if cfg.step_cap_s else 1e-3
+    began = time.perf_counter()
+
+    def affordable(qps: float) -> bool:  # a step lasts its minimum duration or its query minimum at that rate
+        expected = max(cfg.min_duration_ms / 1000, min_queries(cfg, "Server") / qps)
+        return cfg.search_budget_s is None or time.perf_counter() - began + expected <= cfg.search_budget_s
+
     outcome = find_peak_qps(run_at, start_qps=max(start, 1e-3), max_steps=cfg.search_steps,
-                            precision=cfg.search_precision, floor_qps=floor)
+                            precision=cfg.search_precision, floor_qps=floor, affordable=affordable)
     search = [{"target_qps": s.target_qps, "valid": s.valid, "p99_ms": s.result.latency_ms.get("99.00"),
                "p50_ms": s.result.latency_ms.get("50.00"), "completed_qps": s.result.qps_without_loadgen_overhead,
                "queries": s.result.queries, "invalid_reason": s.result.invalid_reason} for s in outcome.steps]
@@ -463,8 +470,8 @@ def inference_settings(scale: str, scenarios: Sequence[str] | None = None, durat
     cfg = InferSettings(audit=audit)
     if scenarios:
         cfg.scenarios, cfg.scenarios_chosen = tuple(scenarios), True
-    if scale == "tiny":
-        cfg.budget_s, cfg.search_steps = 20.0, 5
+    if scale == "tiny":  # the search's time is bounded too: a scenario the user named may take 2 minutes
+        cfg.budget_s, cfg.search_steps, cfg.search_budget_s = 20.0, 5, 60.0 if cfg.scenarios_chosen else 30.0
         default_ms = cfg.min_duration_ms
     else:
         cfg.min_duration_ms = default_ms = MLPERF_MIN_DURATION_MS

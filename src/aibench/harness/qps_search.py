@@ -34,8 +34,11 @@ class SearchOutcome:
 
 
 def find_peak_qps(run_at: Callable[[float], tuple[bool, Any]], start_qps: float, max_steps: int = 8,
-                  precision: float = 0.05, floor_qps: float = 1e-3) -> SearchOutcome:
-    """`run_at(qps) -> (valid, result)` is one LoadGen Server run at that target."""
+                  precision: float = 0.05, floor_qps: float = 1e-3,
+                  affordable: Callable[[float], bool] | None = None) -> SearchOutcome:
+    """`run_at(qps) -> (valid, result)` is one LoadGen Server run at that target; `affordable(qps)` says whether
+    a run at that target still fits the search's time (a low target takes long: LoadGen's query minimum at a
+    low rate), else the search ends there."""
     if start_qps <= 0 or max_steps < 1:
         raise ValueError("the search needs a positive starting QPS and at least one step")
     steps: list[SearchStep] = []
@@ -43,6 +46,8 @@ def find_peak_qps(run_at: Callable[[float], tuple[bool, Any]], start_qps: float,
     hi: float | None = None  # lowest INVALID target above lo
     qps = start_qps
     while len(steps) < max_steps:
+        if steps and affordable is not None and not affordable(qps):
+            break
         valid, result = run_at(qps)
         steps.append(SearchStep(qps, valid, result))
         if valid:
