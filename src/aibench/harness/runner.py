@@ -232,7 +232,9 @@ def _record_base(bench: Benchmark, opts: RunOptions, data_dir: Path, system: dic
                 "per_rank_batch_size": -(-bench.config.batch_size // world.world_size), "launch_id": opts.launch_id}
     if world.distributed:
         parallel["backend"] = "nccl" if bench.device.type == "cuda" else "gloo"
-        parallel["batchnorm"] = "per-rank statistics (no SyncBatchNorm)"  # evaluation uses rank 0's
+        # BatchNorm layers, where a model has them, normalise with each rank's own statistics (no SyncBatchNorm
+        # yet); evaluation uses rank 0's running averages
+        parallel["batchnorm"] = "per-rank statistics where the model has BatchNorm (no SyncBatchNorm)"
     return {
         "benchmark": card.id, "name": card.name, "scale": opts.scale, "metric": card.metric,
         "target": bench.config.target, "seed": bench.ctx.seed, "system": system,
