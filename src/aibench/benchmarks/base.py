@@ -79,6 +79,8 @@ class Benchmark(ABC):
     DATA_PARALLEL_UNSUPPORTED: ClassVar[str | None] = (
         "its data-parallel training is not implemented or tested yet")
     SHARDS_ITSELF: ClassVar[bool] = False  # its train_batches() already yields this rank's part of each batch
+    # why the same seed on one CPU thread would not repeat this benchmark's run exactly (None: it does)
+    NONDETERMINISTIC: ClassVar[str | None] = None
 
     def __init__(self, ctx: RunContext) -> None:
         self.ctx = ctx

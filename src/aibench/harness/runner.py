@@ -243,8 +243,25 @@ def _record_base(bench: Benchmark, opts: RunOptions, data_dir: Path, system: dic
                    "mode": opts.mode, "paper_target": card.paper_target, "smoke": opts.smoke,
                    **compute_options(opts),  # precision, channels_last, compile as requested
                    "pretrained": str(bench.ctx.pretrained) if bench.ctx.pretrained else None,
-                   "distributed": parallel},
+                   "distributed": parallel, "determinism": determinism(bench, opts.world)},
     }
+
+
+def determinism(bench: Benchmark, world: World) -> dict[str, Any]:
+    """Whether this run should repeat bit for bit with the same seed, and if not, why not."""
+    threads, device = torch.get_num_threads(), bench.device.type
+    reasons = []
+    if device == "cuda" and not torch.are_deterministic_algorithms_enabled():
+        reasons.append("CUDA kernels may add floating-point values in a different order each run (atomics, "
+                       "autotuned algorithms)")
+    if threads > 1:
+        reasons.append(f"{threads} threads split floating-point reductions differently from run to run")
+    if world.distributed:
+        reasons.append("several processes: collectives may add the ranks' gradients in any order")
+    if bench.NONDETERMINISTIC:
+        reasons.append(bench.NONDETERMINISTIC)
+    return {"repeatable": not reasons, "why_not": "; ".join(reasons) or None, "seed": bench.ctx.seed,
+            "torch_threads": threads, "deterministic_algorithms": torch.are_deterministic_algorithms_enabled()}
 
 
 def run_training(bench: Benchmark, opts: RunOptions, store: ResultStore, base: dict[str, Any],
