@@ -75,7 +75,7 @@ def server_figure(curves: dict[str, dict[str, Any]], path: Path) -> Path:
     ax.set_yscale("log")
     ax.set_xlabel("offered load: Server target QPS")
     ax.set_ylabel("p99 latency (ms)")
-    ax.set_title("Server scenario: p99 latency vs offered QPS (filled: VALID; dashed: bound)")
+    ax.set_title("Server: p99 vs offered QPS (filled: VALID; dashed: bound)")
     ax.legend(fontsize=7)
     return _save(fig, path)
 
