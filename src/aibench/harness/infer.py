@@ -43,6 +43,8 @@ SCENARIOS = {"SingleStream": lg.TestScenario.SingleStream, "Offline": lg.TestSce
              "MultiStream": lg.TestScenario.MultiStream, "Server": lg.TestScenario.Server}
 SCENARIO_ORDER = ("SingleStream", "MultiStream", "Server", "Offline")
 MULTI_STREAM_SAMPLES = 8  # MLPerf's samples per MultiStream query
+EXPECTATION_MARGIN = 4.0  # SingleStream/MultiStream: LoadGen is told a latency this many times below calibration
+OFFLINE_MARGIN = 2.0  # Offline: LoadGen is told a throughput this many times the calibrated one
 # LoadGen's early stopping needs this many queries (with none over the percentile) to estimate a percentile
 # or, in Server, to pass: fewer makes the run INVALID (SingleStream p90: 64; MultiStream p99: 662; Server p99: 459)
 EARLY_STOPPING_QUERIES = {"SingleStream": 64, "MultiStream": 662, "Server": 459}
@@ -138,10 +140,15 @@ def _settings(scenario: str, mode: Any, cfg: InferSettings, n_samples: int, late
     s.min_duration_ms = cfg.min_duration_ms
     s.min_query_count = min_queries(cfg, scenario)
     s.performance_sample_count_override = min(cfg.performance_sample_count or n_samples, n_samples)
-    s.single_stream_expected_latency_ns = max(1, int(latency_s * 1e9))
-    s.multi_stream_expected_latency_ns = max(1, int(ms_latency_s * 1e9))
+    # LoadGen pre-generates the queries of a run from these: SingleStream and MultiStream stop issuing once both
+    # minimums are met, so an expected latency set low only costs memory, while one set high (a calibration on a
+    # busy moment) runs out of queries before the minimum duration (INVALID); Offline's one query holds expected
+    # QPS x duration samples, so a margin of 2 costs at most a run twice as long, and too low is INVALID
+    s.single_stream_expected_latency_ns = max(1, int(latency_s * 1e9 / EXPECTATION_MARGIN))
+    s.multi_stream_expected_latency_ns = max(1, int(ms_latency_s * 1e9 / EXPECTATION_MARGIN))
     s.multi_stream_samples_per_query = MULTI_STREAM_SAMPLES
-    s.offline_expected_qps = max(expected_qps, cfg.offline_min_samples / max(cfg.min_duration_ms / 1000, 1e-3))
+    s.offline_expected_qps = max(expected_qps * OFFLINE_MARGIN,
+                                 cfg.offline_min_samples / max(cfg.min_duration_ms / 1000, 1e-3))
     s.server_target_qps = expected_qps
     if cfg.server_latency_ms:
         s.server_target_latency_ns = int(cfg.server_latency_ms * 1e6)

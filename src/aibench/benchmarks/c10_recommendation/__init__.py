@@ -44,8 +44,8 @@ CHOICES = {
 }
 
 SPEC = BenchmarkSpec(
-    server_latency_ms={"tiny": 10, "small": 30, "full": 30},
-    server_latency_basis=("small/full: MLPerf Inference's Server bound for recommendation (DLRM, 30 ms); tiny: derived, the tiny NCF scores a query's candidates in 0.25 ms on 2 cores, 10 ms leaves room for queueing"),
+    server_latency_ms={"tiny": 25, "small": 30, "full": 30},
+    server_latency_basis=("small/full: MLPerf Inference's Server bound for recommendation (DLRM, 30 ms); tiny: derived, the tiny NCF scores a query's candidates in 0.25 ms on 2 cores; a tiny bound is never under 25 ms: below that, on a shared 2-core machine, the p99 measures the OS scheduler's wake-up delays (10-15 ms seen at 50 QPS for a 0.5 ms model under load), not the model"),
     card=card("C10"),
     data_layout="a MovieLens folder: ml-100k/ with u.data (user<TAB>item<TAB>rating<TAB>timestamp), "
                 "ml-1m/ with ratings.dat (UserID::MovieID::Rating::Timestamp) or ml-20m/ with ratings.csv "

@@ -16,8 +16,8 @@ _REFERENCE = {"optimizer": "sgd", "lr": 0.01, "momentum": 0.0, "weight_decay": 0
 _SMOKE = SmokeConfig(batch_size=8, synth={"train_copies": 1, "test_copies": 1})
 
 SPEC = BenchmarkSpec(
-    server_latency_ms={"tiny": 20, "small": 15, "full": 15},
-    server_latency_basis=("small/full: MLPerf's image-classification bound (15 ms), an STN classifier on MNIST-sized digits being far lighter; tiny: derived, about 13x its latency on 2 cores (1.5 ms loaded)"),
+    server_latency_ms={"tiny": 25, "small": 15, "full": 15},
+    server_latency_basis=("small/full: MLPerf's image-classification bound (15 ms), an STN classifier on MNIST-sized digits being far lighter; tiny: derived from its latency on 2 cores (1.5 ms loaded); a tiny bound is never under 25 ms: below that, on a shared 2-core machine, the p99 measures the OS scheduler's wake-up delays (10-15 ms seen at 50 QPS for a 0.5 ms model under load), not the model"),
     card=card("C15"),
     scales={
         "tiny": ScaleConfig(

@@ -41,8 +41,8 @@ CHOICES = {
 }
 
 SPEC = BenchmarkSpec(
-    server_latency_ms={"tiny": 10, "small": 30, "full": 30},
-    server_latency_basis=("small/full: MLPerf Inference's recommendation bound (DLRM, 30 ms); tiny: derived, the tiny ranker scores all items in 0.5 ms on 2 cores, 10 ms leaves room for queueing"),
+    server_latency_ms={"tiny": 25, "small": 30, "full": 30},
+    server_latency_basis=("small/full: MLPerf Inference's recommendation bound (DLRM, 30 ms); tiny: derived, the tiny ranker scores all items in 0.5 ms on 2 cores; a tiny bound is never under 25 ms: below that, on a shared 2-core machine, the p99 measures the OS scheduler's wake-up delays (10-15 ms seen at 50 QPS for a 0.5 ms model under load), not the model"),
     card=card("C16"),
     data_layout="loc-gowalla_totalCheckins.txt (or .gz) from SNAP: user<TAB>time (2010-10-19T23:55:27Z)"
                 "<TAB>latitude<TAB>longitude<TAB>location id, one check-in a line",
