@@ -191,10 +191,15 @@ def tiny_dir(tmp_path_factory):
     return path
 
 
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+    return tmp_path_factory.mktemp("c10-cache")  # the id-map artefacts: never the working folder's cache
+
+
 @pytest.fixture
-def bench(tiny_dir):
+def bench(tiny_dir, cache):
     torch.manual_seed(0)
-    b = BENCHMARK(RunContext("tiny", TINY, tiny_dir, torch.device("cpu"), seed=0))
+    b = BENCHMARK(RunContext("tiny", TINY, tiny_dir, torch.device("cpu"), seed=0, cache_dir=cache))
     b.setup()
     return b
 
@@ -249,7 +254,7 @@ def test_the_smoke_set_has_the_releases_users_and_items_and_builds_the_reference
     summary = BENCHMARK.check_data(tmp_path, config)
     assert (summary["users"], summary["items"]) == RELEASE_SIZES[config.hparams["dataset"]]
     ctx = RunContext(scale, config, tmp_path, torch.device("cpu"), seed=0, smoke=True,
-                     eval_limit=config.smoke.eval_samples)
+                     eval_limit=config.smoke.eval_samples, cache_dir=tmp_path / "cache")
     bench = BENCHMARK(ctx)
     bench.setup()
     with torch.device("meta"):
@@ -259,11 +264,11 @@ def test_the_smoke_set_has_the_releases_users_and_items_and_builds_the_reference
     assert ctx.warnings == []
 
 
-def test_a_file_unlike_the_release_builds_its_own_tables_with_a_warning(tiny_dir):
-    ctx = RunContext("small", with_dataset(TINY, "ml-100k"), tiny_dir, torch.device("cpu"), seed=0)
+def test_a_file_unlike_the_release_builds_its_own_tables_with_a_warning(tiny_dir, cache):
+    ctx = RunContext("small", with_dataset(TINY, "ml-100k"), tiny_dir, torch.device("cpu"), seed=0, cache_dir=cache)
     BENCHMARK(ctx).setup()
     assert len(ctx.warnings) == 1 and "MovieLens ml-100k has 943 users" in ctx.warnings[0]
-    tiny = RunContext("tiny", TINY, tiny_dir, torch.device("cpu"), seed=0)
+    tiny = RunContext("tiny", TINY, tiny_dir, torch.device("cpu"), seed=0, cache_dir=cache)
     BENCHMARK(tiny).setup()
     assert tiny.warnings == []  # tiny's synthetic set is small by design
 
@@ -325,3 +330,48 @@ def test_score_of_the_held_out_item_first_is_perfect(bench):
     assert quality.value == 1.0 and quality.extra["ndcg_at_10"] == 1.0
     missed = bench.score([0, 1], [[-1] * 10, [-1] * 10])
     assert missed.value == 0.0 and missed.extra["ndcg_at_10"] == 0.0 and missed.samples == 2
+
+
+# ----- initialization (untimed) and data preparation (timed) ----------------------------------------------
+def test_initialize_sizes_the_model_from_the_id_map_artefact_without_reading_the_ratings(tiny_dir, tmp_path,
+                                                                                         monkeypatch):
+    from aibench.benchmarks.c10_recommendation import bench as bench_module
+    cache = tmp_path / "cache"
+    first = BENCHMARK(RunContext("tiny", TINY, tiny_dir, torch.device("cpu"), seed=0, cache_dir=cache))
+    first.prepare_artefacts()  # what `aibench data prepare C10` does
+    assert [a["name"] for a in first.ctx.artefacts] == ["id-map"] and first.ctx.artefacts[0]["built_in_run"]
+
+    def no_reading(*args, **kwargs):
+        raise AssertionError("initialize() read the ratings: that belongs to the timed prepare_data()")
+
+    monkeypatch.setattr(bench_module, "read_ratings", no_reading)
+    bench = BENCHMARK(RunContext("tiny", TINY, tiny_dir, torch.device("cpu"), seed=0, cache_dir=cache))
+    bench.initialize()
+    assert not hasattr(bench, "split") and bench.ctx.artefacts[0]["built_in_run"] is False  # cached
+    split = leave_one_out(read_ratings(tiny_dir))  # indexed on its own: the map must agree with it
+    assert (bench.model.gmf_user.num_embeddings, bench.model.gmf_item.num_embeddings) == (split.n_users,
+                                                                                        split.n_items)
+    monkeypatch.undo()
+    bench.prepare_data()
+    for field in ("train_user", "train_item", "test_user", "test_item", "user_ids", "item_ids", "interacted"):
+        assert np.array_equal(getattr(bench.split, field), getattr(split, field)), field
+    assert bench.describe()["popularity_hr_at_10"] == pytest.approx(TINY.baseline, abs=0.02)
+
+
+def test_data_preparation_parses_the_ratings_anew_not_the_copy_the_data_check_parsed(tiny_dir, cache,
+                                                                                     monkeypatch):
+    from aibench.datasets import movielens
+    bench = BENCHMARK(RunContext("tiny", TINY, tiny_dir, torch.device("cpu"), seed=0, cache_dir=cache))
+    bench.initialize()
+    BENCHMARK.check_data(tiny_dir, TINY)  # the runner's untimed check, right before the run: parses the file
+    lines = []
+    parse = movielens._parse_line
+    monkeypatch.setattr(movielens, "_parse_line", lambda *args: lines.append(1) or parse(*args))
+    bench.prepare_data()
+    assert len(lines) == len(read_ratings(tiny_dir)) > 0  # every line parsed inside the clock
+
+
+def test_a_ratings_id_missing_from_the_id_map_is_a_data_error():
+    data = ratings([(1, 10, 5, 100), (2, 20, 4, 200)])
+    with pytest.raises(DataError, match="item id 20 is not in the id map"):
+        leave_one_out(data, (np.array([1, 2]), np.array([10, 30])))

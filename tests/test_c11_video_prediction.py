@@ -195,3 +195,22 @@ def test_smoke_set_has_the_release_shards_and_the_run_honours_the_eval_limit(tmp
     assert bench.test_set.images.shape[1:] == (10, 3, 64, 64)
     assert count_parameters(bench.models())["total"] == SPEC.full_size.params
     assert set(SPEC.choices) >= {"metric", "model"}
+
+
+# ----- initialization (untimed) and data preparation (timed) ----------------------------------------------
+def test_initialize_decodes_no_sequence_and_prepare_data_loads_the_configured_shards(data_dir, monkeypatch):
+    from aibench.benchmarks.c11_video_prediction import data as data_module
+
+    def no_decoding(*args, **kwargs):
+        raise AssertionError("initialize() decoded sequences: that belongs to the timed prepare_data()")
+
+    config = dataclasses.replace(TINY, hparams={**TINY.hparams, "train_shards": 1})  # preload, first shard
+    bench = VideoPrediction(RunContext("tiny", config, data_dir, torch.device("cpu"), seed=0))
+    monkeypatch.setattr(data_module, "read_sequences", no_decoding)
+    bench.initialize()
+    assert not hasattr(bench, "test_set") and not hasattr(bench, "train_set")
+    assert bench.n_train == 8  # the first of the 2 shards' 16 sequences, counted from the framing alone
+    monkeypatch.undo()
+    bench.prepare_data()
+    assert len(bench.train_set) == bench.n_train == 8 and len(bench.test_set) == 8
+    assert bench.baseline_mse > 0 and bench.train_samples() == 0  # 8 sequences: no full batch of 16

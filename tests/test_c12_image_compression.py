@@ -264,3 +264,23 @@ def test_learning_rate_steps_down_at_the_milestones(tiny_dir):
     for epoch, expected in ((0, hp["lr"]), (hp["lr_milestones"][0], hp["lr"] * hp["lr_gamma"]), (1, hp["lr"])):
         next(iter(bench.train_batches(epoch)))
         assert bench.optimizer.param_groups[0]["lr"] == pytest.approx(expected)
+
+
+# ----- initialization (untimed) and data preparation (timed) ----------------------------------------------
+def test_initialize_decodes_no_image_and_prepare_data_decodes_the_evaluation_set(tiny_dir, monkeypatch):
+    from aibench.datasets import imagefolder
+    decoded = []
+    load_rgb = imagefolder.load_rgb
+
+    def counting(path):
+        decoded.append(path)
+        return load_rgb(path)
+
+    monkeypatch.setattr(imagefolder, "load_rgb", counting)
+    bench = BENCHMARK(RunContext("tiny", TINY, tiny_dir, torch.device("cpu"), seed=0))
+    bench.initialize()
+    assert decoded == [] and not hasattr(bench, "val_images")  # listing only, before the clock
+    bench.prepare_data()
+    val = sorted((tiny_dir / "val").rglob("*.JPEG"))
+    assert sorted(decoded) == val and bench.val_images.shape == (len(val), 3, *(TINY.hparams["eval_size"],) * 2)
+    assert bench.val_images.min() >= -1 and bench.val_images.max() <= 1

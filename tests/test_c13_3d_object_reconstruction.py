@@ -104,7 +104,7 @@ def test_synthesis_is_deterministic(tmp_path):
 def test_synthesized_masks_are_the_models_projection_of_the_voxels(data_dir):
     """Masks come from the same perspective transformer the model trains through."""
     key = read_split(data_dir, "train")[0]
-    obj = ObjectDataset(data_dir, [key], image_size=32, mask_size=32, vox_size=16, preload=False)[0]
+    obj = ObjectDataset(data_dir, [key], image_size=32, mask_size=32, vox_size=16)[0]
     projector = PerspectiveTransformer(32, int(TINY.hparams["depth_samples"]))
     sil = projector(obj.voxels[None, None].float(), obj.cameras[None])[0] >= 0.5
     assert torch.equal(sil, obj.masks >= 0.5)
@@ -217,7 +217,7 @@ def test_spec_tiny_target_is_well_above_its_baseline():
 
 
 def test_collate_stacks_models(data_dir):
-    ds = ObjectDataset(data_dir, read_split(data_dir, "test"), 32, 16, 16, preload=True)
+    ds = ObjectDataset(data_dir, read_split(data_dir, "test"), 32, 16, 16).load()
     objs = collate_objects([ds[0], ds[1]])
     assert objs.images.shape == (2, 8, 3, 32, 32) and objs.voxels.shape == (2, 16, 16, 16)
 
@@ -254,3 +254,22 @@ def test_smoke_set_has_the_reference_sizes_and_the_smoke_run_honours_the_eval_li
     assert obj.images.shape == (24, 3, 64, 64) and obj.voxels.shape == (32, 32, 32)
     assert sum(p.numel() for p in bench.model.parameters()) == FULL_PARAMS
     assert len(bench.test_set) * len(bench.eval_views) <= cfg.smoke.eval_samples
+
+
+# ----- initialization (untimed) and data preparation (timed) ----------------------------------------------
+def test_initialize_reads_no_model_and_prepare_data_preloads_them_all(data_dir, monkeypatch):
+    from aibench.benchmarks.c13_3d_object_reconstruction import data as data_module
+
+    def no_reading(*args, **kwargs):
+        raise AssertionError("read a model's views or voxels outside the timed prepare_data()")
+
+    bench = BENCHMARK(RunContext("tiny", SMALL_SET, data_dir, torch.device("cpu"), 0))
+    monkeypatch.setattr(data_module, "read_object", no_reading)
+    bench.initialize()  # lists the splits and reads one cameras.json for the view count
+    assert bench.n_views == 8 and bench.train_set.cache is None and bench.test_set.cache is None
+    monkeypatch.undo()
+    bench.prepare_data()
+    assert len(bench.train_set.cache) == len(read_split(data_dir, "train"))
+    assert len(bench.test_set.cache) == len(read_split(data_dir, "test"))
+    monkeypatch.setattr(data_module, "read_object", no_reading)
+    assert 0 <= bench.evaluate().value <= 1  # evaluation reads from memory only

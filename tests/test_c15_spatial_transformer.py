@@ -88,3 +88,38 @@ def test_benchmark_learns_and_scores_with_torchmetrics(tiny_dir):
     labels = bench.test_data.labels[:8].tolist()
     expected = sum(o == y for o, y in zip(outputs, labels)) / 8
     assert bench.score(range(8), outputs).value == pytest.approx(expected)
+
+
+# ----- initialization (untimed) and data preparation (timed) ----------------------------------------------
+def test_initialize_sizes_the_model_from_the_idx_headers_and_reads_no_pixels(tmp_path, monkeypatch):
+    from aibench.benchmarks.c15_spatial_transformer import bench as bench_module
+    from aibench.datasets.mnist_idx import write_mnist_split
+    write_mnist_split(tmp_path, "train", np.zeros((4, 32, 32), np.uint8), np.array([0, 1, 2, 3]))
+    write_mnist_split(tmp_path, "test", np.full((2, 32, 32), 255, np.uint8), np.array([0, 1]))
+
+    def no_reading(*args, **kwargs):
+        raise AssertionError("initialize() read the pixels: that belongs to the timed prepare_data()")
+
+    monkeypatch.setattr(bench_module, "read_mnist_split", no_reading)
+    bench = BENCHMARK(RunContext("tiny", TINY, tmp_path, torch.device("cpu"), seed=0))
+    bench.initialize()
+    assert bench.image_size == (32, 32) and not hasattr(bench, "train_data")
+    assert bench.model(torch.zeros(1, 1, 32, 32)).shape == (1, 10)
+    monkeypatch.undo()
+    bench.prepare_data()
+    assert len(bench.train_data) == 4 and len(bench.test_data) == 2
+    assert bench.normalize.mean == 0.0  # fitted to the (all-black) training pixels only
+
+
+def test_idx_header_is_read_without_the_values_and_mismatched_sizes_are_refused(tmp_path):
+    import gzip
+    from aibench.datasets.mnist_idx import read_idx, read_idx_header, write_mnist_split
+    header_only = tmp_path / "header-only.gz"  # promises 5 x 32 x 32 bytes it does not hold
+    header_only.write_bytes(gzip.compress(bytes([0, 0, 0x08, 3]) + np.array([5, 32, 32], ">u4").tobytes()))
+    assert read_idx_header(header_only) == (np.dtype(np.uint8), (5, 32, 32))
+    with pytest.raises(DataError, match="bytes after the header"):
+        read_idx(header_only)
+    write_mnist_split(tmp_path, "train", np.zeros((2, 28, 28), np.uint8), np.array([0, 1]))
+    write_mnist_split(tmp_path, "test", np.zeros((2, 32, 32), np.uint8), np.array([0, 1]))
+    with pytest.raises(DataError, match="one image size"):
+        BENCHMARK(RunContext("tiny", TINY, tmp_path, torch.device("cpu"), seed=0)).initialize()

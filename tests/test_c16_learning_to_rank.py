@@ -213,7 +213,7 @@ def bench(tmp_path_factory):
     summary = BENCHMARK.check_data(root, SMALL_SYNTH)
     assert summary["kept_users"] == 40 and summary["users"] > 40  # casual users are filtered out
     torch.manual_seed(0)
-    b = BENCHMARK(RunContext("tiny", SMALL_SYNTH, root, torch.device("cpu"), seed=0))
+    b = BENCHMARK(RunContext("tiny", SMALL_SYNTH, root, torch.device("cpu"), seed=0, cache_dir=root / "cache"))
     b.setup()
     return b
 
@@ -296,7 +296,7 @@ def test_smoke_run_builds_the_reference_models_steps_every_phase_and_limits_eval
     config = dataclasses.replace(FULL, batch_size=FULL.smoke.batch_size)
     BENCHMARK.synthesize(tmp_path, synthesis_config(FULL, "full"), 0)
     ctx = RunContext("full", config, tmp_path, torch.device("cpu"), seed=0, smoke=True,
-                     eval_limit=config.smoke.eval_samples)
+                     eval_limit=config.smoke.eval_samples, cache_dir=tmp_path / "cache")
     bench = BENCHMARK(ctx)
     bench.setup()
     assert count_parameters(bench.models())["total"] == SPEC.full_size.params and ctx.warnings == []
@@ -308,6 +308,54 @@ def test_smoke_run_builds_the_reference_models_steps_every_phase_and_limits_eval
 
 def test_a_full_run_on_other_counts_warns(tmp_path):
     BENCHMARK.synthesize(tmp_path, SMALL_SYNTH, seed=0)
-    ctx = RunContext("full", SMALL_SYNTH, tmp_path, torch.device("cpu"), seed=0)
+    ctx = RunContext("full", SMALL_SYNTH, tmp_path, torch.device("cpu"), seed=0, cache_dir=tmp_path / "cache")
     BENCHMARK(ctx).setup()
     assert len(ctx.warnings) == 1 and "reference's preprocessed files have 13,149 and 14,009" in ctx.warnings[0]
+
+
+# ----- initialization (untimed) and data preparation (timed) ----------------------------------------------
+def test_the_id_map_sizes_the_models_and_the_timed_preparation_rebuilds_the_same_sequences(tmp_path, monkeypatch):
+    from aibench.benchmarks.c16_learning_to_rank import bench as bench_module
+    from aibench.datasets import gowalla
+    BENCHMARK.synthesize(tmp_path, SMALL_SYNTH, seed=0)
+    BENCHMARK.check_data(tmp_path, SMALL_SYNTH)  # the runner's untimed check: parses the file
+    hp = SMALL_SYNTH.hparams
+    reference = build_sequences(gowalla.read_checkins(tmp_path), hp["min_user_checkins"], hp["min_item_checkins"],
+                                hp["test_fraction"])
+    ctx = RunContext("tiny", SMALL_SYNTH, tmp_path, torch.device("cpu"), seed=0, cache_dir=tmp_path / "cache")
+    BENCHMARK(ctx).prepare_artefacts()  # `aibench data prepare C16`
+    assert [(a["name"], a["built_in_run"]) for a in ctx.artefacts] == [("id-map", True)]
+
+    def not_before_the_clock(*args, **kwargs):
+        raise AssertionError("initialize() read the check-ins: that belongs to the timed prepare_data()")
+
+    monkeypatch.setattr(bench_module, "read_checkins", not_before_the_clock)
+    bench = BENCHMARK(ctx)
+    bench.initialize()
+    assert not hasattr(bench, "data") and not hasattr(bench, "windows") and not ctx.artefacts[0]["built_in_run"]
+    for model in bench.models().values():
+        assert (model.user_embeddings.num_embeddings, model.W2.num_embeddings) == (40, reference.n_items)
+    monkeypatch.undo()
+    lines = []
+    parse = gowalla._parse_line
+    monkeypatch.setattr(gowalla, "_parse_line", lambda *args: lines.append(1) or parse(*args))
+    bench.prepare_data()
+    assert len(lines) == len(gowalla.read_checkins(tmp_path))  # parsed inside the clock, not the cached copy
+    assert np.array_equal(bench.data.location_ids, reference.location_ids)
+    assert all(np.array_equal(a, b) for a, b in zip(bench.data.train + bench.data.test,
+                                                    reference.train + reference.test))
+    assert bench.train_samples() == len(sliding_windows(reference.train, hp["L"], hp["T"])[0])
+
+
+@pytest.mark.parametrize("max_users", [None, 25])
+def test_the_id_map_selects_exactly_the_check_ins_the_cold_start_filter_keeps(max_users):
+    from aibench.benchmarks.c16_learning_to_rank.data import kept_ids
+    checkins = synthesize_checkins(1, regions=2, users_per_region=20, loop_locations=30)
+    chosen = np.ones(len(checkins), bool)
+    if max_users is not None:
+        chosen = np.isin(checkins.user, np.unique(checkins.user)[:max_users])
+    keep = np.zeros(len(checkins), bool)
+    keep[chosen] = keep_frequent(checkins.user[chosen], checkins.location[chosen], 12, 6)
+    users, locations = kept_ids(checkins, 12, 6, max_users)
+    assert 0 < keep.sum() < chosen.sum()  # the filter drops some check-ins here
+    assert np.array_equal(np.isin(checkins.user, users) & np.isin(checkins.location, locations), keep)

@@ -51,14 +51,20 @@ def find_checkins_file(path: Path) -> Path:
     return path
 
 
-def read_checkins(path: Path) -> CheckIns:
-    """Read and validate the whole file; a malformed line is a DataError naming the file and line number."""
+def read_checkins(path: Path, fresh: bool = False) -> CheckIns:
+    """Read and validate the whole file; a malformed line is a DataError naming the file and line number.
+
+    The last file read is kept in memory for the next untimed reader; `fresh` parses the file anew and drops
+    that copy, as a timed read must (a run's data preparation may not reuse what its untimed checks parsed)."""
     file = find_checkins_file(path)
     stat = file.stat()
+    if fresh:
+        _read_cached.cache_clear()
+        return _read_cached.__wrapped__(str(file.resolve()), stat.st_mtime_ns, stat.st_size)
     return _read_cached(str(file.resolve()), stat.st_mtime_ns, stat.st_size)
 
 
-@lru_cache(maxsize=1)  # check_data and setup read the same (possibly 6.4M-line) file back to back
+@lru_cache(maxsize=1)  # check_data and the id map's build read the same (possibly 6.4M-line) file back to back
 def _read_cached(file: str, mtime_ns: int, size: int) -> CheckIns:
     columns: tuple[list, ...] = ([], [], [], [], [])
     with _open_text(Path(file)) as handle:

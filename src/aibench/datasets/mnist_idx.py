@@ -81,6 +81,34 @@ def parse_idx(data: bytes, source: Path | str = "<bytes>") -> np.ndarray:
     return np.frombuffer(data, dtype=dtype, offset=header_len).reshape(shape)
 
 
+def _header_bytes(path: Path, count: int) -> bytes:
+    """The first `count` decompressed bytes of a file (gzip decompresses only as far as they need)."""
+    try:
+        with open(path, "rb") as handle:
+            gzipped = handle.read(2) == _GZIP_MAGIC
+        with (gzip.open(path, "rb") if gzipped else open(path, "rb")) as handle:
+            return handle.read(count)
+    except FileNotFoundError:
+        raise DataError(path, "does not exist; expected an IDX file") from None
+    except (OSError, EOFError, zlib.error) as err:
+        raise DataError(path, f"is not a readable gzip file ({err})") from None
+
+
+def read_idx_header(path: Path) -> tuple[np.dtype, tuple[int, ...]]:
+    """An IDX file's element type and shape, from its header alone: the values are not read."""
+    path = Path(path)
+    head = _header_bytes(path, 4)
+    if len(head) < 4 or head[0] or head[1] or head[2] not in IDX_TYPES or head[3] == 0:
+        raise DataError(path, f"bad IDX magic number 0x{head.hex()}: expected 0x0000 then a type code "
+                              f"({', '.join(f'0x{c:02x}' for c in IDX_TYPES)}) and a dimension count >= 1")
+    ndim = head[3]
+    head = _header_bytes(path, 4 + 4 * ndim)
+    if len(head) < 4 + 4 * ndim:
+        raise DataError(path, f"header promises {ndim} dimensions but the file ends after {len(head)} bytes")
+    shape = tuple(int(d) for d in np.frombuffer(head, dtype=">u4", count=ndim, offset=4))
+    return IDX_TYPES[head[2]].newbyteorder("="), shape
+
+
 def read_idx(path: Path) -> np.ndarray:
     """Read one IDX file (gzipped or not) into a native-endian array."""
     array = parse_idx(_file_bytes(Path(path)), Path(path))
@@ -134,6 +162,17 @@ def _read_typed(path: Path, ndim: int, what: str) -> np.ndarray:
         raise DataError(path, f"is an IDX file of {array.ndim}-D {array.dtype.name}, expected MNIST {what} "
                               f"({ndim}-D unsigned bytes, magic {0x800 + ndim})")
     return array
+
+
+def mnist_image_size(data_dir: Path, split: str) -> tuple[int, int]:
+    """A split's image height and width from its images file's header (the pixels are not read): what a model
+    needs to know before the data is decoded. The full read checks the rest."""
+    path = find_idx_file(mnist_root(data_dir), SPLIT_FILES[split][0])
+    dtype, shape = read_idx_header(path)
+    if dtype != np.uint8 or len(shape) != 3:
+        raise DataError(path, f"is an IDX file of {len(shape)}-D {dtype.name}, expected MNIST images "
+                              "(3-D unsigned bytes, magic 2051)")
+    return shape[1], shape[2]
 
 
 def read_mnist_split(data_dir: Path, split: str) -> MnistSplit:

@@ -79,15 +79,21 @@ def _dataset_file(path: Path, dataset: str) -> Path:
     raise DataError(path, f"no {name} here or in {dataset}/: the configuration reads MovieLens {dataset}")
 
 
-def read_ratings(path: Path, dataset: str | None = None) -> Ratings:
+def read_ratings(path: Path, dataset: str | None = None, fresh: bool = False) -> Ratings:
     """Read and validate a whole ratings file (given it or its folder, and optionally the release to read); a
-    malformed line is a DataError naming the file and the line number."""
+    malformed line is a DataError naming the file and the line number.
+
+    The last file read is kept in memory for the next untimed reader; `fresh` parses the file anew and drops
+    that copy, as a timed read must (a run's data preparation may not reuse what its untimed checks parsed)."""
     file = find_ratings_file(path, dataset)
     stat = file.stat()
+    if fresh:
+        _read_cached.cache_clear()
+        return _read_cached.__wrapped__(str(file.resolve()), stat.st_mtime_ns, stat.st_size)
     return _read_cached(str(file.resolve()), stat.st_mtime_ns, stat.st_size)
 
 
-@lru_cache(maxsize=1)  # check_data and setup read the same (1M-line) file back to back
+@lru_cache(maxsize=1)  # check_data and the id map's build read the same (1M-line) file back to back
 def _read_cached(file: str, mtime_ns: int, size: int) -> Ratings:
     path = Path(file)
     separator = SEPARATORS[path.name]

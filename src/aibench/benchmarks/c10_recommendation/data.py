@@ -45,11 +45,29 @@ class LeaveOneOut:
 
 
 # ----- split -------------------------------------------------------------------------------------------
-def leave_one_out(ratings: Ratings) -> LeaveOneOut:
-    """Index users and items and hold out each user's latest interaction. A pair rated twice counts once, at
-    its latest time; equal timestamps keep file order, so the later line is the held-out one."""
-    user_ids, user = np.unique(ratings.user, return_inverse=True)
-    item_ids, item = np.unique(ratings.item, return_inverse=True)
+def id_maps(ratings: Ratings) -> tuple[np.ndarray, np.ndarray]:
+    """The sorted user ids and item ids of a ratings file: index -> MovieLens id. Their lengths size NeuMF's
+    embedding tables, so they are the data set's artefact, built before the run (see Recommendation)."""
+    return np.unique(ratings.user), np.unique(ratings.item)
+
+
+def _index(ids: np.ndarray, values: np.ndarray, what: str, source: Path) -> np.ndarray:
+    """Each value's position in the sorted `ids`; a DataError when one is not there (an id map of other data)."""
+    at = np.minimum(np.searchsorted(ids, values), len(ids) - 1)
+    unknown = ids[at] != values
+    if unknown.any():
+        raise DataError(source, f"{what} id {int(values[unknown][0])} is not in the id map built from this file; "
+                                "the map belongs to other data")
+    return at
+
+
+def leave_one_out(ratings: Ratings, ids: tuple[np.ndarray, np.ndarray] | None = None) -> LeaveOneOut:
+    """Index users and items (by `ids`, the file's id maps, when given) and hold out each user's latest
+    interaction. A pair rated twice counts once, at its latest time; equal timestamps keep file order, so the
+    later line is the held-out one."""
+    user_ids, item_ids = id_maps(ratings) if ids is None else ids
+    user = _index(user_ids, ratings.user, "user", ratings.source)
+    item = _index(item_ids, ratings.item, "item", ratings.source)
     n_items = len(item_ids)
     keys = user * n_items + item
     order = np.lexsort((np.arange(len(keys)), ratings.timestamp, keys))

@@ -21,7 +21,7 @@ from torch.utils.data import DataLoader
 from aibench.benchmarks.base import Benchmark, Quality, StepOutput
 from aibench.benchmarks.c11_video_prediction import SPEC
 from aibench.benchmarks.c11_video_prediction.data import (
-    TEST_SPLIT, TRAIN_SPLIT, Sequences, StreamedSequences, copy_last_frame, frame_mse, load_split,
+    TEST_SPLIT, TRAIN_SPLIT, Sequences, StreamedSequences, copy_last_frame, frame_mse, load_sequences,
     prediction_quality, synthesize_push)
 from aibench.benchmarks.c11_video_prediction.model import CDNA, ground_truth_share
 from aibench.datasets.robot_push import read_sequences, split_files, split_size
@@ -61,21 +61,30 @@ class VideoPrediction(Benchmark):
 
     # ----- training -----------------------------------------------------------------------------------------
     def initialize(self) -> None:
+        """Untimed: list the shards (a record count reads only their framing) and build the model; the sequences
+        are decoded in prepare_data() (preload) or as training reads them (streamed)."""
         hp, root = self.hp, Path(self.ctx.data_dir)
-        steps, size = int(hp["sequence_length"]), int(hp["image_size"])
         self.context = int(hp["context_frames"])
-        files = train_files(root, hp)
-        if hp["preload"]:
-            self.train_set: Sequences | StreamedSequences = load_split(root, TRAIN_SPLIT, steps, size)
-            self.n_train = len(self.train_set)
-        else:
-            self.train_set = StreamedSequences(files, steps, size, int(hp["shuffle_buffer"]), self.ctx.seed)
-            self.n_train = split_size(files)
-        limits = [n for n in (int(hp["eval_sequences"]), self.ctx.eval_limit) if n]
-        self.test_set = load_split(root, TEST_SPLIT, steps, size, limit=min(limits, default=None))
+        self.train_files = train_files(root, hp)
+        self.test_files = split_files(root, TEST_SPLIT)
+        self.n_train = split_size(self.train_files)
+        if not hp["preload"]:
+            self.train_set: Sequences | StreamedSequences = StreamedSequences(
+                self.train_files, int(hp["sequence_length"]), int(hp["image_size"]), int(hp["shuffle_buffer"]),
+                self.ctx.seed)
         self.model = self.reference_models(self.config)["model"].to(self.device)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=hp["lr"])
         self.iteration = 0
+
+    def prepare_data(self) -> None:
+        """Timed: decode the test sequences (and with `preload` the training ones) into memory and score the
+        copy-last-frame baseline on them."""
+        hp = self.hp
+        steps, size = int(hp["sequence_length"]), int(hp["image_size"])
+        if hp["preload"]:
+            self.train_set = load_sequences(self.train_files, steps, size)
+        limits = [n for n in (int(hp["eval_sequences"]), self.ctx.eval_limit) if n]
+        self.test_set = load_sequences(self.test_files, steps, size, limit=min(limits, default=None))
         self.query_rows = [i % len(self.test_set) for i in range(self.config.inference_samples)]
         truth = self.test_set.images[:, self.context:].float() / 255
         self.baseline_mse = frame_mse(copy_last_frame(self.test_set.images.float() / 255, self.context), truth)

@@ -24,7 +24,7 @@ import torch
 from torchmetrics.functional import mean_squared_error
 from torchmetrics.functional.image import peak_signal_noise_ratio
 
-from aibench.datasets.robot_push import POSE_DIM, encode_sequence, read_sequences, split_files, write_split
+from aibench.datasets.robot_push import POSE_DIM, encode_sequence, read_sequences, write_split
 
 TRAIN_SPLIT, TEST_SPLIT = "push_train", "push_testseen"
 BLOCK_COLOURS = np.array([[0.9, 0.15, 0.1], [0.1, 0.75, 0.2], [0.15, 0.3, 0.95], [0.95, 0.85, 0.1],
@@ -48,10 +48,10 @@ class Sequences:
                 "states": self.states[rows].to(device)}
 
 
-def load_split(data_dir: Path, split: str, steps: int, image_size: int, limit: int | None = None) -> Sequences:
-    """Decode a split's sequences into memory (the first `limit` when given)."""
+def load_sequences(files: list[Path], steps: int, image_size: int, limit: int | None = None) -> Sequences:
+    """Decode the shards' sequences into memory (the first `limit` when given)."""
     images, actions, states = [], [], []
-    for seq in read_sequences(split_files(data_dir, split), steps, image_size):
+    for seq in read_sequences(files, steps, image_size):
         images.append(torch.from_numpy(seq.images).permute(0, 3, 1, 2))
         actions.append(torch.from_numpy(seq.actions))
         states.append(torch.from_numpy(seq.states))

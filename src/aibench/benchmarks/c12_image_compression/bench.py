@@ -95,6 +95,7 @@ class ImageCompression(Benchmark):
 
     # ----- training ---------------------------------------------------------------------------------
     def initialize(self) -> None:
+        """Untimed: list the images and build the codec; the evaluation images are decoded in prepare_data()."""
         hp = self.hp
         train_paths, eval_paths, notes = _read(self.ctx.data_dir, hp)
         for note in notes:
@@ -103,15 +104,20 @@ class ImageCompression(Benchmark):
             raise DataError(Path(self.ctx.data_dir) / "train", f"{len(train_paths)} training images, fewer than "
                                                                 f"one batch of {self.config.batch_size}")
         self.train_set = ImageFolderDataset([(p, 0) for p in train_paths], train_transform(hp["patch_size"]))
-        self.val_images = to_signed(load_all(self.limit_eval(eval_paths),
-                                             eval_transform(hp["eval_resize"], hp["eval_size"])))
+        self.eval_paths = list(self.limit_eval(eval_paths))
         models = build_models(hp)
         self.model = models["model"].to(self.device)
         self.entropy_coder = models["entropy_coder"].to(self.device)
         # one optimizer: the entropy coder learns from detached codes, so its gradients never reach the codec
         self.optimizer = torch.optim.Adam([*self.model.parameters(), *self.entropy_coder.parameters()],
                                           lr=hp["lr"])
-        self.query_rows = [i % len(self.val_images) for i in range(self.config.inference_samples)]
+        self.query_rows = [i % len(self.eval_paths) for i in range(self.config.inference_samples)]
+
+    def prepare_data(self) -> None:
+        """Timed: decode, resize and crop the evaluation images into memory (training patches are decoded as the
+        loader reads them)."""
+        self.val_images = to_signed(load_all(self.eval_paths, eval_transform(self.hp["eval_resize"],
+                                                                             self.hp["eval_size"])))
 
     def models(self) -> dict[str, nn.Module]:
         return {"model": self.model, "entropy_coder": self.entropy_coder}

@@ -23,7 +23,8 @@ from aibench.benchmarks.c13_3d_object_reconstruction import SPEC
 from aibench.benchmarks.c13_3d_object_reconstruction.data import (
     ObjectDataset, collate_objects, synthesize_views, training_batch, voxel_iou)
 from aibench.benchmarks.c13_3d_object_reconstruction.model import PTN
-from aibench.datasets.shapenet_views import SPLITS, check_object, object_dir, read_split, split_path
+from aibench.datasets.shapenet_views import (
+    SPLITS, check_object, object_dir, read_cameras, read_split, split_path)
 from aibench.errors import DataError
 from aibench.spec import ScaleConfig
 
@@ -75,19 +76,27 @@ class PerspectiveTransformerNets(Benchmark):
 
     # ----- training -----------------------------------------------------------------------------------------
     def initialize(self) -> None:
+        """Untimed: list the splits' models, count the views from one model's cameras.json and build the network;
+        with `preload`, the views and voxels are read in prepare_data()."""
         hp, root = self.hp, Path(self.ctx.data_dir)
         sizes = (int(hp["image_size"]), int(hp["mask_size"]), int(hp["vox_size"]))
-        self.train_set = ObjectDataset(root, split_keys(root, "train", hp.get("synsets", [])), *sizes,
-                                       preload=bool(hp["preload"]))
-        test_keys = split_keys(root, "test", hp.get("synsets", []))
-        self.test_set = ObjectDataset(root, list(self.limit_eval(test_keys)), *sizes, preload=bool(hp["preload"]))
+        self.train_set = ObjectDataset(root, split_keys(root, "train", hp.get("synsets", [])), *sizes)
+        test_keys = list(self.limit_eval(split_keys(root, "test", hp.get("synsets", []))))
+        self.test_set = ObjectDataset(root, test_keys, *sizes)
         self.model = build_ptn(hp).to(self.device)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=hp["lr"], betas=tuple(hp["betas"]),
                                           weight_decay=float(hp["weight_decay"]))
         self.view_generator = torch.Generator().manual_seed(self.ctx.seed)
-        self.n_views = len(self.test_set[0].cameras)
+        self.n_views = len(read_cameras(object_dir(root, test_keys[0]) / "cameras.json"))
         self.eval_views = np.linspace(0, self.n_views, self._eval_view_count(), endpoint=False).astype(int).tolist()
         self.query_pairs = self._query_pairs(self.config.inference_samples)
+
+    def prepare_data(self) -> None:
+        """Timed: with `preload` (tiny), decode every model's views, masks and voxels into memory; otherwise the
+        loader reads them as training and evaluation go."""
+        if self.hp["preload"]:
+            self.train_set.load()
+            self.test_set.load()
 
     def _eval_view_count(self) -> int:
         """Views reconstructed per test model: `eval_views` of them, fewer where the data or a smoke run's

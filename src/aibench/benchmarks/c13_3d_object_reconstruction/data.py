@@ -134,13 +134,17 @@ def to_tensors(obj: ObjectViews) -> ObjectTensors:
 
 
 class ObjectDataset(torch.utils.data.Dataset):
-    """Models of one split, read from disk on access, or all held in memory when `preload` is set."""
+    """Models of one split, read from disk on access, or all held in memory once `load()` has read them."""
 
-    def __init__(self, root: Path, keys: Sequence[str], image_size: int, mask_size: int, vox_size: int,
-                 preload: bool) -> None:
+    def __init__(self, root: Path, keys: Sequence[str], image_size: int, mask_size: int, vox_size: int) -> None:
         self.root, self.keys = Path(root), list(keys)
         self.image_size, self.mask_size, self.vox_size = image_size, mask_size, vox_size
-        self.cache = [self._read(i) for i in range(len(self.keys))] if preload else None
+        self.cache: list[ObjectTensors] | None = None
+
+    def load(self) -> ObjectDataset:
+        """Read and decode every model into memory (views, masks, voxels); later accesses read no file."""
+        self.cache = [self._read(i) for i in range(len(self.keys))]
+        return self
 
     def __len__(self) -> int:
         return len(self.keys)

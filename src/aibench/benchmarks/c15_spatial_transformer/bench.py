@@ -17,7 +17,7 @@ from aibench.benchmarks.c15_spatial_transformer.data import (
     DigitTensors, Normalizer, ordered_batches, shuffled_batches, synthesize_distorted_digits,
 )
 from aibench.benchmarks.c15_spatial_transformer.model import STNClassifier
-from aibench.datasets.mnist_idx import NUM_CLASSES, MnistSplit, mnist_root, read_mnist_split
+from aibench.datasets.mnist_idx import NUM_CLASSES, MnistSplit, mnist_image_size, mnist_root, read_mnist_split
 from aibench.errors import DataError
 from aibench.spec import ScaleConfig
 
@@ -53,16 +53,30 @@ class SpatialTransformerBenchmark(Benchmark):
                                        dropout=config.hparams["dropout"])}
 
     # ----- training ---------------------------------------------------------------------------------
+    @staticmethod
+    def _image_size(data_dir: Path) -> tuple[int, int]:
+        """Both splits' image size from the IDX headers alone (the model needs it before the data is read)."""
+        train, test = mnist_image_size(data_dir, "train"), mnist_image_size(data_dir, "test")
+        if train != test:
+            raise DataError(mnist_root(data_dir), f"train images are {train} but test images are {test}; both "
+                                                  "splits need one image size")
+        return train
+
     def initialize(self) -> None:
-        train, test = self._read_splits(self.ctx.data_dir)
-        self.train_data = DigitTensors.from_split(train, self.device, limit=self.hp.get("train_limit"))
-        self.test_data = DigitTensors.from_split(test, self.device, limit=self.ctx.eval_limit)
-        self.normalize = Normalizer.fit(self.train_data.images)
-        self.model = STNClassifier(num_classes=NUM_CLASSES, channels=1, image_size=tuple(train.images.shape[1:]),
+        """The model, sized by the IDX headers; the pixels are read in prepare_data()."""
+        self.image_size = self._image_size(self.ctx.data_dir)
+        self.model = STNClassifier(num_classes=NUM_CLASSES, channels=1, image_size=self.image_size,
                                    dropout=self.hp["dropout"]).to(self.device)
         self.optimizer = torch.optim.SGD(self.model.parameters(), lr=self.hp["lr"], momentum=self.hp["momentum"],
                                          weight_decay=self.hp["weight_decay"])
         self.accuracy = MulticlassAccuracy(num_classes=NUM_CLASSES, average="micro").to(self.device)
+
+    def prepare_data(self) -> None:
+        """Timed: read and decode both splits onto the device and fit the normaliser to the training pixels."""
+        train, test = self._read_splits(self.ctx.data_dir)
+        self.train_data = DigitTensors.from_split(train, self.device, limit=self.hp.get("train_limit"))
+        self.test_data = DigitTensors.from_split(test, self.device, limit=self.ctx.eval_limit)
+        self.normalize = Normalizer.fit(self.train_data.images)
 
     def models(self) -> dict[str, nn.Module]:
         return {"model": self.model}

@@ -57,25 +57,41 @@ def keep_frequent(users: np.ndarray, items: np.ndarray, min_user: int, min_item:
         keep[np.flatnonzero(keep)[~ok]] = False
 
 
-def build_sequences(checkins: CheckIns, min_user: int, min_item: int, test_fraction: float,
-                    max_users: int | None = None, source: Path | str = "check-ins") -> SequenceData:
-    """Filter, index and split the check-ins into per-user chronological train/test sequences."""
-    users, items, times = checkins.user, checkins.location, checkins.time
+def kept_ids(checkins: CheckIns, min_user: int, min_item: int, max_users: int | None = None,
+             source: Path | str = "check-ins") -> tuple[np.ndarray, np.ndarray]:
+    """The sorted user ids and location ids that pass the cold-start filter (among the `max_users` users with the
+    lowest ids when given). Their counts size Caser's embedding tables: the data set's id map."""
+    users, items = checkins.user, checkins.location
     if max_users is not None:  # a subset for `small`: the users with the lowest ids
         chosen = np.isin(users, np.unique(users)[:max_users])
-        users, items, times = users[chosen], items[chosen], times[chosen]
+        users, items = users[chosen], items[chosen]
     keep = keep_frequent(users, items, min_user, min_item)
     if not keep.any():
         raise DataError(source, f"no user has {min_user}+ check-ins at locations with {min_item}+ check-ins; "
                                 "the file is too small or too sparse for this scale")
-    users, items, times = users[keep], items[keep], times[keep]
-    location_ids, item_index = np.unique(items, return_inverse=True)
-    user_ids, user_index = np.unique(users, return_inverse=True)
-    order = np.lexsort((times, user_index))  # by user, then time (stable for equal times)
+    return np.unique(users[keep]), np.unique(items[keep])
+
+
+def index_sequences(checkins: CheckIns, user_ids: np.ndarray, location_ids: np.ndarray,
+                    test_fraction: float) -> SequenceData:
+    """Index the check-ins of the kept users at the kept locations (an id map from kept_ids: the cold-start
+    filter drops whole users and locations, so these are exactly the check-ins it keeps) and split each user's
+    chronological sequence into train and test."""
+    keep = np.isin(checkins.user, user_ids) & np.isin(checkins.location, location_ids)
+    user_index = np.searchsorted(user_ids, checkins.user[keep])
+    item_index = np.searchsorted(location_ids, checkins.location[keep])
+    order = np.lexsort((checkins.time[keep], user_index))  # by user, then time (stable for equal times)
     sequences = np.split(item_index[order] + 1, np.cumsum(np.bincount(user_index, minlength=len(user_ids)))[:-1])
     splits = [_split_chronologically(s, test_fraction) for s in sequences]
     return SequenceData(train=[tr for tr, _ in splits], test=[te for _, te in splits],
                         location_ids=np.concatenate([[-1], location_ids]), user_ids=user_ids)
+
+
+def build_sequences(checkins: CheckIns, min_user: int, min_item: int, test_fraction: float,
+                    max_users: int | None = None, source: Path | str = "check-ins") -> SequenceData:
+    """Filter, index and split the check-ins into per-user chronological train/test sequences."""
+    user_ids, location_ids = kept_ids(checkins, min_user, min_item, max_users, source)
+    return index_sequences(checkins, user_ids, location_ids, test_fraction)
 
 
 def _split_chronologically(sequence: np.ndarray, test_fraction: float) -> tuple[np.ndarray, np.ndarray]:
