@@ -50,3 +50,11 @@ def test_an_expected_qps_far_too_low_is_invalid_and_exits_non_zero(tmp_path, mon
     assert "Increase expected QPS" in record["message"]  # LoadGen's own words
     offline = record["metrics"]["scenarios"]["Offline"]
     assert offline["valid"] is False and offline["invalid_reason"]
+
+
+def test_the_queries_loadgens_early_stopping_asks_for_are_read():
+    from aibench.harness.infer import _more_queries
+
+    text = " * Run unsuccessful.  * Processed 800 queries.  * Would need to run at least 201 more queries,  with"
+    assert _more_queries({"early_stopping_result": text}) == 201
+    assert _more_queries({"early_stopping_result": " * Run successful."}) is None
