@@ -18,11 +18,13 @@ binvox writes cubic grids only, so a grid whose dims differ is rejected.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from aibench.datasets.files import read_bytes
 from aibench.errors import DataError
 
 MAGIC = b"#binvox 1"
@@ -45,10 +47,7 @@ class VoxelGrid:
 
 def read_binvox(path: Path) -> VoxelGrid:
     """Read a binvox file; any deviation from the format is a DataError naming the file."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(path, "missing: expected a binvox voxel file")
-    return parse_binvox(path.read_bytes(), path)
+    return parse_binvox(read_bytes(path, "a binvox voxel file"), path)
 
 
 def parse_binvox(raw: bytes, path: Path | str = "<bytes>") -> VoxelGrid:
@@ -108,6 +107,8 @@ def _parse_header(lines: list[str], path: Path | str) -> tuple[int, tuple[float,
         raise DataError(path, "binvox header has a non-numeric dim, translate or scale") from None
     if len(dims) != 3 or len(translate) != 3:
         raise DataError(path, "binvox header needs three dims and three translate values")
+    if not all(math.isfinite(v) for v in (*translate, scale)):
+        raise DataError(path, f"binvox header's translate {translate} or scale {scale} is not finite")
     if len(set(dims)) != 1 or dims[0] <= 0:
         raise DataError(path, f"binvox dims {dims}: expected a positive cubic grid")
     extra = {k: " ".join(v) for k, v in fields.items() if k not in ("dim", "translate", "scale")}

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from aibench.datasets.files import decode_image
 from aibench.errors import DataError
 
 IGNORE = 255
@@ -102,16 +103,16 @@ def _frame(photo: Path, label_dir: Path) -> Frame:
 def load_image(path: Path, mode: str, size: tuple[int, int] | None = None, nearest: bool = False) -> np.ndarray:
     """Decode an image in PIL mode `mode` ('RGB' or 'L'), optionally resized to size=(width, height); label
     images are resized with nearest-neighbour so no new label values appear. DataError if unreadable."""
+    image = decode_image(path, path)
+    if mode == "L" and image.mode not in ("L", "P", "I", "I;16"):
+        raise DataError(path, f"a labelIds image must have one channel, found mode {image.mode}")
     try:
-        with Image.open(path) as image:
-            if mode == "L" and image.mode not in ("L", "P", "I", "I;16"):
-                raise DataError(path, f"a labelIds image must have one channel, found mode {image.mode}")
-            image = image.convert(mode)
-            if size is not None:
-                image = image.resize(size, Image.Resampling.NEAREST if nearest else Image.Resampling.BICUBIC)
-            return np.asarray(image)
-    except (OSError, ValueError, SyntaxError) as err:
+        image = image.convert(mode)
+    except ValueError as err:  # a mode PIL cannot convert
         raise DataError(path, f"unreadable image ({err})") from None
+    if size is not None:
+        image = image.resize(size, Image.Resampling.NEAREST if nearest else Image.Resampling.BICUBIC)
+    return np.asarray(image)
 
 
 def train_ids(path: Path, size: tuple[int, int] | None = None) -> np.ndarray:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from aibench.datasets.files import is_file, load_json
 from aibench.errors import DataError
 
 SPLITS: tuple[str, ...] = ("train", "val")
@@ -41,12 +42,7 @@ def image_name(split: str, image_id: int) -> str:
 
 
 def _load_json(path: Path) -> dict[str, Any]:
-    if not path.is_file():
-        raise DataError(path, f"missing; expected {LAYOUT}")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise DataError(path, f"not valid JSON ({err})") from None
+    data = load_json(path, LAYOUT)
     if not isinstance(data, dict) or not isinstance(data.get("images"), list) \
             or not isinstance(data.get("annotations"), list):
         raise DataError(path, "expected a JSON object with lists 'images' and 'annotations'")
@@ -75,15 +71,15 @@ def read_captions(root: Path, split: str, check_files: bool = True, limit: int |
     if not items:
         raise DataError(path, "no captioned images")
     if check_files:
-        _check_images(items)
+        _check_images(items, path)
     return items
 
 
-def _check_images(items: list[CaptionedImage]) -> None:
+def _check_images(items: list[CaptionedImage], annotations: Path) -> None:
     for item in items:
-        if not item.path.is_file():
-            raise DataError(item.path, f"missing: image {item.image_id} is captioned but its file is absent; "
-                                       f"expected {LAYOUT}")
+        if not is_file(item.path):
+            raise DataError(item.path, f"missing: image {item.image_id} is captioned in {annotations.name} but its "
+                                       f"file is absent; expected {LAYOUT}")
 
 
 def write_captions(root: Path, split: str, images: Iterable[tuple[int, int, int, list[str]]]) -> None:

@@ -17,6 +17,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from aibench.datasets.files import text_lines
 from aibench.errors import DataError
 
 SPLITS: tuple[str, ...] = ("train", "valid", "test")
@@ -54,15 +55,7 @@ def _existing(path: Path) -> Path:
 
 def _lines(path: Path) -> Iterator[str]:
     """The lines of a plain or gzipped UTF-8 file, without line ends; DataError if it is not text."""
-    opener = gzip.open if path.suffix == ".gz" else open
-    try:
-        with opener(path, "rt", encoding="utf-8") as handle:
-            for line in handle:
-                yield line.rstrip("\n")
-    except UnicodeDecodeError as err:
-        raise DataError(path, f"not UTF-8 text (byte {err.start}); expected {LAYOUT}") from None
-    except (OSError, EOFError) as err:  # a damaged .gz
-        raise DataError(path, f"cannot be read: {err}") from None
+    return text_lines(path, LAYOUT)
 
 
 @dataclass(frozen=True)

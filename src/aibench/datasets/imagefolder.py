@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from aibench.datasets.files import decode_image
 from aibench.errors import DataError
 
 IMAGE_SUFFIXES = (".jpeg", ".jpg", ".png")  # compared case-insensitively; ImageNet uses .JPEG
@@ -145,11 +146,7 @@ def evenly_spaced_classes(classes: Sequence[str], count: int) -> list[str]:
 
 def load_rgb(path: Path) -> Image.Image:
     """Decode one image to RGB; DataError naming the file if it is unreadable, truncated or not an image."""
-    try:
-        with Image.open(path) as image:
-            return image.convert("RGB")  # convert() decodes fully, so truncation is caught here
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as err:
-        raise DataError(path, f"unreadable image ({err})") from None
+    return decode_image(path, path, "RGB")
 
 
 def verify_images(paths: Sequence[Path]) -> None:

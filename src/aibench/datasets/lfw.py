@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from aibench.datasets.files import decimal, is_file, read_bytes
 from aibench.errors import DataError
 
 IMAGES_DIR = "lfw"
@@ -66,8 +67,8 @@ def read_pairs(root: Path, check_images: bool = True) -> LfwPairs:
     images_dir = root / IMAGES_DIR
     if not images_dir.is_dir():
         raise DataError(images_dir, f"missing LFW image folder; expected {LAYOUT}")
-    lines = [(n, line.split()) for n, line in enumerate(pairs_file.read_text(errors="replace").splitlines(), 1)
-             if line.strip()]
+    text = read_bytes(pairs_file, LAYOUT).decode("utf-8", errors="replace")  # a bad byte spoils only its name
+    lines = [(n, line.split()) for n, line in enumerate(text.splitlines(), 1) if line.strip()]
     if not lines:
         raise DataError(pairs_file, f"empty file; expected {LAYOUT}")
     folds, per_fold = _header(pairs_file, lines[0][1])
@@ -82,16 +83,17 @@ def read_pairs(root: Path, check_images: bool = True) -> LfwPairs:
     result = LfwPairs(pairs=tuple(pairs), folds=folds, pairs_file=pairs_file)
     if check_images:
         for path in result.images():
-            if not path.is_file():
+            if not is_file(path):
                 raise DataError(path, f"image named by {pairs_file.name} is missing; expected {LAYOUT}")
     return result
 
 
 def _header(pairs_file: Path, fields: list[str]) -> tuple[int, int]:
-    if len(fields) != 2 or not all(f.isdigit() and int(f) > 0 for f in fields):
+    numbers = [decimal(f) for f in fields]
+    if len(numbers) != 2 or not all(numbers):  # None (not a number) and 0 are both refused
         raise DataError(pairs_file, f"line 1: expected the header '<folds> <pairs per fold>' (e.g. '10 300'), "
-                                    f"found {' '.join(fields)!r}")
-    return int(fields[0]), int(fields[1])
+                                    f"found {' '.join(fields)[:200]!r}")
+    return numbers[0], numbers[1]  # type: ignore[return-value]
 
 
 def _pair(pairs_file: Path, images_dir: Path, number: int, fields: list[str], same: bool, fold: int) -> FacePair:
@@ -99,10 +101,11 @@ def _pair(pairs_file: Path, images_dir: Path, number: int, fields: list[str], sa
     if len(fields) != (3 if same else 4):
         raise DataError(pairs_file, f"line {number}: expected {expected} in fold {fold + 1}, found "
                                     f"{len(fields)} fields")
-    names, numbers = ([fields[0], fields[0]], fields[1:]) if same else ([fields[0], fields[2]], fields[1::2])
-    if not all(n.isdigit() and int(n) >= 1 for n in numbers):
-        raise DataError(pairs_file, f"line {number}: image numbers {numbers} must be integers from 1")
-    first, second = (image_file(images_dir, name, int(n)) for name, n in zip(names, numbers))
+    names, texts = ([fields[0], fields[0]], fields[1:]) if same else ([fields[0], fields[2]], fields[1::2])
+    numbers = [decimal(n) for n in texts]
+    if not all(numbers):  # None (not a number) and 0 are both refused
+        raise DataError(pairs_file, f"line {number}: image numbers {[n[:20] for n in texts]} must be integers from 1")
+    first, second = (image_file(images_dir, name, n) for name, n in zip(names, numbers))  # type: ignore[arg-type]
     return FacePair(first=first, second=second, same=same, fold=fold)
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import soundfile
 
+from aibench.datasets.files import read_text
 from aibench.errors import DataError
 
 SAMPLE_RATE = 16_000
@@ -28,6 +29,8 @@ LAYOUT = ("<split>/<speaker>/<chapter>/<speaker>-<chapter>-<utterance>.flac with
           "<speaker>-<chapter>.trans.txt per chapter (LibriSpeech)")
 _ID = re.compile(r"(\d+)-(\d+)-(\d+)")
 _TRANSCRIPT = re.compile(r"[A-Z']+( [A-Z']+)*")
+# No audio file holds more samples a byte: FLAC's best case, a constant 65535-sample block, takes about 13 bytes
+_MAX_SAMPLES_PER_BYTE = 8192
 
 
 @dataclass(frozen=True)
@@ -77,7 +80,8 @@ def read_chapter(chapter_dir: Path) -> list[Utterance]:
     """The utterances of one chapter folder, joined with its transcript file line by line."""
     speaker, chapter = chapter_dir.parent.name, chapter_dir.name
     prefix = f"{speaker}-{chapter}"
-    transcripts = read_transcripts(chapter_dir / f"{prefix}.trans.txt", prefix)
+    transcript_file = chapter_dir / f"{prefix}.trans.txt"
+    transcripts = read_transcripts(transcript_file, prefix)
     flacs = {p.stem: p for p in chapter_dir.glob("*.flac") if not p.name.startswith(".")}
     for stem, path in flacs.items():
         if stem not in transcripts:
@@ -85,7 +89,8 @@ def read_chapter(chapter_dir: Path) -> list[Utterance]:
     utterances = []
     for utterance_id, text in transcripts.items():
         if utterance_id not in flacs:
-            raise DataError(chapter_dir / f"{utterance_id}.flac", "listed in the transcript file but missing")
+            raise DataError(chapter_dir / f"{utterance_id}.flac", f"listed in the transcript file but missing "
+                                                                f"({transcript_file.name})")
         utterances.append(Utterance(utterance_id, flacs[utterance_id], text, speaker, chapter))
     return sorted(utterances, key=lambda u: u.id)
 
@@ -94,10 +99,7 @@ def read_transcripts(path: Path, prefix: str) -> dict[str, str]:
     """`<id> TRANSCRIPT` lines of one chapter's transcript file; ids must belong to the chapter (prefix)."""
     if not path.is_file():
         raise DataError(path, f"missing transcript file; expected {LAYOUT}")
-    try:
-        lines = path.read_text(encoding="ascii").splitlines()
-    except UnicodeDecodeError:
-        raise DataError(path, "not ASCII text; LibriSpeech transcripts are upper-case ASCII") from None
+    lines = read_text(path, "ascii", "upper-case ASCII, as LibriSpeech transcripts are").splitlines()
     transcripts: dict[str, str] = {}
     for number, line in enumerate(lines, start=1):
         if not line.strip():
@@ -119,15 +121,23 @@ def read_transcripts(path: Path, prefix: str) -> dict[str, str]:
 
 def read_audio(path: Path, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
     """Decode one recording to float32 samples in [-1, 1]; a DataError if it is unreadable, not mono or
-    not at the expected sample rate."""
+    not at the expected sample rate.
+
+    The decoder allocates as many samples as the header claims, so the claim is checked against the file's
+    size first: a damaged header may claim 2**36 samples (256 GiB) of a file holding a few thousand."""
     try:
-        samples, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
+        info = soundfile.info(str(path))
+        if info.samplerate != sample_rate:
+            raise DataError(path, f"sample rate {info.samplerate} Hz, expected {sample_rate} Hz")
+        if info.channels != 1:
+            raise DataError(path, f"{info.channels} channels, expected mono")
+        size = Path(path).stat().st_size
+        if info.frames > _MAX_SAMPLES_PER_BYTE * size:
+            raise DataError(path, f"header claims {info.frames} samples, more than a {size}-byte audio file can "
+                                  "hold: a damaged file")
+        samples, _ = soundfile.read(str(path), frames=info.frames, dtype="float32", always_2d=True)
     except (soundfile.LibsndfileError, RuntimeError, OSError) as err:
         raise DataError(path, f"unreadable audio ({err})") from None
-    if rate != sample_rate:
-        raise DataError(path, f"sample rate {rate} Hz, expected {sample_rate} Hz")
-    if samples.shape[1] != 1:
-        raise DataError(path, f"{samples.shape[1]} channels, expected mono")
     if samples.shape[0] == 0:
         raise DataError(path, "holds no audio samples")
     return samples[:, 0]

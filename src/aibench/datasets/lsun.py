@@ -12,12 +12,14 @@ Reading needs the `lmdb` package (py-lmdb); images are decoded with Pillow.
 from __future__ import annotations
 
 import io
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
+from aibench.datasets import files
 from aibench.errors import DataError
 
 LMDB_FILES = ("data.mdb", "lock.mdb")
@@ -38,11 +40,7 @@ class ImageSource(Protocol):
 
 def decode_image(data: bytes, where: str) -> Image.Image:
     """Decode JPEG/WebP/PNG bytes to an RGB image; undecodable bytes are a DataError naming `where`."""
-    try:
-        with Image.open(io.BytesIO(data)) as img:
-            return img.convert("RGB")
-    except (UnidentifiedImageError, OSError, ValueError) as err:
-        raise DataError(where, f"not a decodable JPEG/WebP/PNG image ({err})") from err
+    return files.decode_image(data, where, "RGB", "not a decodable JPEG/WebP/PNG image")
 
 
 # py-lmdb allows one handle per environment and process; readers of the same export share it. Keyed by the
@@ -56,7 +54,15 @@ def _shared_env(path: Path) -> Any:
     stat = (path / LMDB_FILES[0]).stat()
     key = (stat.st_dev, stat.st_ino, stat.st_mtime_ns)
     if key not in _OPEN_ENVS:  # lock=False: readers only; readahead off suits random access to a large file
-        _OPEN_ENVS[key] = lmdb.open(str(path), readonly=True, lock=False, readahead=False, meminit=False)
+        env = lmdb.open(str(path), readonly=True, lock=False, readahead=False, meminit=False)
+        # LMDB maps the file and trusts its meta page: pages it lists past the end of a truncated file would be
+        # read from the map and kill the process (SIGBUS), so the file must hold every page the meta page counts
+        needed = (env.info()["last_pgno"] + 1) * env.stat()["psize"]
+        if needed > stat.st_size:
+            env.close()
+            raise DataError(path / LMDB_FILES[0], f"truncated: the database's meta page counts {needed} bytes of "
+                                                  f"pages but the file holds {stat.st_size}")
+        _OPEN_ENVS[key] = env
     return _OPEN_ENVS[key]
 
 
@@ -72,7 +78,8 @@ class LmdbImages:
         self.path = Path(path)
         self._env: Any = None
         self._keys: list[bytes] | None = None
-        self._entries = self._open().stat()["entries"]
+        with self._lmdb_errors():
+            self._entries = self._open().stat()["entries"]
         if self._entries == 0:
             raise DataError(self.path / LMDB_FILES[0], "the LMDB database holds no images")
 
@@ -90,19 +97,29 @@ class LmdbImages:
                 raise DataError(self.path / LMDB_FILES[0], f"not a readable LMDB database ({err})") from err
         return self._env
 
+    @contextmanager
+    def _lmdb_errors(self) -> Iterator[None]:
+        """LMDB's own errors (a corrupted page, a bad size) as a DataError naming the data file."""
+        import lmdb
+
+        try:
+            yield
+        except lmdb.Error as err:
+            raise DataError(self.path / LMDB_FILES[0], f"corrupted LMDB database ({err})") from None
+
     def __len__(self) -> int:
         return self._entries
 
     def keys(self) -> list[bytes]:
         """Image ids in key order (read once; LSUN bedrooms has about 3M of them)."""
         if self._keys is None:
-            with self._open().begin() as txn:
+            with self._lmdb_errors(), self._open().begin() as txn:
                 self._keys = list(txn.cursor().iternext(keys=True, values=False))
         return self._keys
 
     def read(self, index: int) -> bytes:
         key = self.keys()[index]
-        with self._open().begin() as txn:
+        with self._lmdb_errors(), self._open().begin() as txn:
             value = txn.get(key)
         if value is None:
             raise DataError(self.path / LMDB_FILES[0], f"key {key.decode(errors='replace')} has no value")
@@ -132,7 +149,7 @@ class FolderImages:
 
     def image(self, index: int) -> Image.Image:
         file = self.files[index]
-        return decode_image(file.read_bytes(), str(file))
+        return decode_image(files.read_bytes(file), str(file))
 
 
 def open_images(path: Path) -> LmdbImages | FolderImages:

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from aibench.datasets.files import read_text
 from aibench.errors import DataError
 
 SPLITS: tuple[str, ...] = ("train", "valid", "test")
@@ -44,13 +45,7 @@ def find_ptb_dir(path: Path) -> Path:
 
 def read_sentences(path: Path) -> list[list[str]]:
     """The words of each line of one PTB file (without `<eos>`); DataError if missing, empty or not text."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(path, f"missing: expected {LAYOUT}")
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as err:
-        raise DataError(path, f"not UTF-8 text (byte {err.start}); expected {LAYOUT}") from None
+    text = read_text(path, "utf-8", LAYOUT)
     sentences = [line.split() for line in text.splitlines()]
     if not any(sentences):
         raise DataError(path, f"empty: no words in the file; expected {LAYOUT}")
@@ -87,7 +82,7 @@ class Vocabulary:
 
     @classmethod
     def load(cls, path: Path) -> Vocabulary:
-        return cls(tuple(Path(path).read_text(encoding="utf-8").splitlines()))
+        return cls(tuple(read_text(path, "utf-8", "a vocabulary file, one word a line").splitlines()))
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from aibench.datasets.files import decode_image
 from aibench.datasets.imagefolder import evenly_spaced_classes
 from aibench.errors import DataError
 
@@ -110,19 +111,10 @@ def read_splits(root: Path, num_identities: int | None = None,
     return {split: read_split(root, split, identities) for split in splits}
 
 
-def _open(path: Path, mode: str | None) -> Image.Image:
-    try:
-        with Image.open(path) as image:
-            image.load()  # decode fully, so truncation is caught here
-            return image.convert(mode) if mode else image.copy()
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as err:
-        raise DataError(path, f"unreadable image ({err})") from None
-
-
 def load_pair(sample: RGBDSample) -> tuple[np.ndarray, np.ndarray]:
     """Decode one sample: HxWx3 uint8 RGB and HxW float32 depth in millimetres (0 where missing)."""
-    rgb = np.asarray(_open(sample.rgb, "RGB"))
-    depth_image = _open(sample.depth, None)
+    rgb = np.asarray(decode_image(sample.rgb, sample.rgb, "RGB"))
+    depth_image = decode_image(sample.depth, sample.depth)
     if depth_image.mode not in DEPTH_MODES:
         raise DataError(sample.depth, f"depth image has mode {depth_image.mode}; expected a 16-bit greyscale PNG "
                                       f"in millimetres")

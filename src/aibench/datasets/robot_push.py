@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from aibench.datasets.files import decode_image
 from aibench.datasets.tfrecord import count_records, encode_example, parse_example, read_records, write_records
 from aibench.errors import DataError
 
@@ -87,18 +88,14 @@ def _pose(features: dict, key: str, source: str) -> np.ndarray:
 
 def decode_frame(encoded: bytes, size: int, source: str) -> np.ndarray:
     """An encoded camera frame as uint8 (size, size, 3): the central square, resized bicubically."""
-    try:
-        with Image.open(io.BytesIO(encoded)) as img:
-            img = img.convert("RGB")
-            w, h = img.size
-            side = min(w, h)
-            left, top = (w - side) // 2, (h - side) // 2
-            img = img.crop((left, top, left + side, top + side))
-            if side != size:
-                img = img.resize((size, size), Image.Resampling.BICUBIC)
-            return np.asarray(img, dtype=np.uint8)
-    except (OSError, ValueError) as err:
-        raise DataError(source, f"image is not a decodable JPEG/PNG ({err})") from None
+    img = decode_image(encoded, source, "RGB", "image is not a decodable JPEG/PNG")
+    w, h = img.size
+    side = min(w, h)
+    left, top = (w - side) // 2, (h - side) // 2
+    img = img.crop((left, top, left + side, top + side))
+    if side != size:
+        img = img.resize((size, size), Image.Resampling.BICUBIC)
+    return np.asarray(img, dtype=np.uint8)
 
 
 def decode_sequence(record: bytes, steps: int, image_size: int, source: str) -> PushSequence:

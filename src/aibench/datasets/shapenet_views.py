@@ -18,14 +18,16 @@ image centre), so it does not depend on the image resolution. ShapeNet renders a
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 from aibench.datasets.binvox import VoxelGrid, read_binvox, write_binvox
+from aibench.datasets.files import decode_image, is_dir, load_json, read_text
 from aibench.errors import DataError
 
 LAYOUT = ("<root>/splits/{train,test}.txt listing <synset>/<model_id>, and per model <synset>/<model_id>/"
@@ -74,17 +76,20 @@ def mask_path(obj_dir: Path, k: int) -> Path:
 
 
 def read_split(root: Path, split: str) -> list[str]:
-    """The `<synset>/<model_id>` keys of one split, in file order."""
+    """The `<synset>/<model_id>` keys of one split, in file order; each must have its model directory."""
     root = Path(root)
     if not root.is_dir():
         raise DataError(root, f"missing: expected a ShapeNet views directory: {LAYOUT}")
     path = split_path(root, split)
     if not path.is_file():
         raise DataError(path, f"missing split file: expected {LAYOUT}")
-    keys = [line.strip() for line in path.read_text().splitlines() if line.strip()]
+    keys = [line.strip() for line in read_text(path, "utf-8", LAYOUT).splitlines() if line.strip()]
     for n, key in enumerate(keys, 1):
-        if key.count("/") != 1 or not all(key.split("/")):
-            raise DataError(path, f"line {n} is {key!r}: expected <synset>/<model_id>")
+        if key.count("/") != 1 or not all(key.split("/")) or ".." in key.split("/"):
+            raise DataError(path, f"line {n} is {key[:200]!r}: expected <synset>/<model_id>")
+        if not is_dir(object_dir(root, key)):
+            raise DataError(path, f"line {n} lists {key!r}: missing model directory {object_dir(root, key)}; "
+                                  f"expected {LAYOUT}")
     if not keys:
         raise DataError(path, "split file lists no models")
     return keys
@@ -95,18 +100,18 @@ def read_cameras(path: Path) -> list[Camera]:
     path = Path(path)
     if not path.is_file():
         raise DataError(path, "missing: expected cameras.json with focal_length and views")
+    doc = load_json(path, "cameras.json with focal_length and views")
     try:
-        doc = json.loads(path.read_text())
         focal = float(doc["focal_length"])
         cams = [Camera(float(v["azimuth"]), float(v["elevation"]), float(v["distance"]), focal)
                 for v in doc["views"]]
-    except json.JSONDecodeError as e:
-        raise DataError(path, f"not valid JSON ({e.msg} at line {e.lineno})") from None
-    except (KeyError, TypeError, ValueError) as e:
+    except (KeyError, TypeError, ValueError, OverflowError) as e:  # OverflowError: float() of a huge integer
         raise DataError(path, f"expected {{focal_length, views: [{{azimuth, elevation, distance}}]}}; "
-                              f"problem with {e}") from None
+                              f"problem with {str(e)[:200]}") from None
     if not cams:
         raise DataError(path, "lists no views")
+    if not all(math.isfinite(x) for c in cams for x in c.as_row()):
+        raise DataError(path, "every camera value must be a finite number")
     if focal <= 0 or any(c.distance <= 0 for c in cams):
         raise DataError(path, "focal_length and every distance must be positive")
     return cams
@@ -129,7 +134,7 @@ def check_object(root: Path, key: str) -> int:
 
 def read_image(path: Path, size: int) -> np.ndarray:
     """An RGB render as uint8 (size, size, 3), resized bilinearly if stored at another resolution."""
-    img = _open(path).convert("RGB")
+    img = decode_image(path, path, "RGB", "unreadable image: expected a PNG")
     if img.size != (size, size):
         img = img.resize((size, size), Image.Resampling.BILINEAR)
     return np.asarray(img, dtype=np.uint8)
@@ -137,7 +142,7 @@ def read_image(path: Path, size: int) -> np.ndarray:
 
 def read_mask(path: Path, size: int) -> np.ndarray:
     """A silhouette as float32 (size, size) in [0, 1], area-averaged if stored at another resolution."""
-    img = _open(path).convert("L")
+    img = decode_image(path, path, "L", "unreadable image: expected a PNG")
     if img.size != (size, size):
         img = img.resize((size, size), Image.Resampling.BOX)  # area averaging keeps partial coverage
     return np.asarray(img, dtype=np.float32) / 255.0
@@ -172,13 +177,3 @@ def write_object(root: Path, key: str, images: np.ndarray, masks: np.ndarray, ca
     (obj / "cameras.json").write_text(json.dumps(doc, indent=1))
     write_binvox(obj / "model.binvox", voxels)
 
-
-def _open(path: Path) -> Image.Image:
-    try:
-        img = Image.open(path)
-        img.load()
-        return img
-    except FileNotFoundError:
-        raise DataError(path, "missing: expected a PNG image") from None
-    except (UnidentifiedImageError, OSError) as e:
-        raise DataError(path, f"unreadable image ({e.__class__.__name__}): expected a PNG") from None

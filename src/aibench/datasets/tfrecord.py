@@ -22,6 +22,7 @@ length-delimited fields, packed and unpacked repeated scalars), so no protobuf s
 
 from __future__ import annotations
 
+import os
 import struct
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
@@ -52,17 +53,16 @@ def read_records(path: Path) -> Iterator[bytes]:
     if not path.is_file():
         raise DataError(path, "missing: expected a TFRecord file")
     with path.open("rb") as f:
+        size = os.fstat(f.fileno()).st_size
         offset = 0
         while True:
             header = f.read(_HEADER)
             if not header:
                 return
-            if len(header) < _HEADER:
-                raise DataError(path, f"truncated record header at byte {offset}")
-            length_bytes, length_crc = header[:8], struct.unpack("<I", header[8:])[0]
-            if masked_crc32c(length_bytes) != length_crc:
-                raise DataError(path, f"bad length checksum at byte {offset}: not a TFRecord file or corrupted")
-            (length,) = struct.unpack("<Q", length_bytes)
+            length = _record_length(path, header, offset)
+            if length > size - offset - _HEADER - 4:  # checked before reading: a damaged length may say 2**60
+                raise DataError(path, f"record at byte {offset} is truncated (expected {length} data bytes, the "
+                                      f"file has {max(size - offset - _HEADER - 4, 0)} more)")
             data, footer = f.read(length), f.read(4)
             if len(data) < length or len(footer) < 4:
                 raise DataError(path, f"record at byte {offset} is truncated (expected {length} data bytes)")
@@ -72,20 +72,31 @@ def read_records(path: Path) -> Iterator[bytes]:
             offset += _HEADER + length + 4
 
 
+def _record_length(path: Path, header: bytes, offset: int) -> int:
+    """The data length a record header (length and its checksum) gives, checked."""
+    if len(header) < _HEADER:
+        raise DataError(path, f"truncated record header at byte {offset}")
+    length_bytes, length_crc = header[:8], struct.unpack("<I", header[8:])[0]
+    if masked_crc32c(length_bytes) != length_crc:
+        raise DataError(path, f"bad length checksum at byte {offset}: not a TFRecord file or corrupted")
+    return struct.unpack("<Q", length_bytes)[0]
+
+
 def count_records(path: Path) -> int:
     """Number of records in a TFRecord file, found by reading the length headers only (checked) and seeking."""
     path = Path(path)
-    count, size = 0, path.stat().st_size
+    if not path.is_file():
+        raise DataError(path, "missing: expected a TFRecord file")
+    count, offset = 0, 0
     with path.open("rb") as f:
-        while f.tell() < size:
-            at = f.tell()
-            header = f.read(_HEADER)
-            if len(header) < _HEADER or masked_crc32c(header[:8]) != struct.unpack("<I", header[8:])[0]:
-                raise DataError(path, f"bad or truncated record header at byte {at}")
-            f.seek(struct.unpack("<Q", header[:8])[0] + 4, 1)
+        size = os.fstat(f.fileno()).st_size
+        while offset < size:
+            length = _record_length(path, f.read(_HEADER), offset)
+            if length > size - offset - _HEADER - 4:
+                raise DataError(path, f"the last record (at byte {offset}) runs past the end of the file")
+            offset += _HEADER + length + 4
+            f.seek(offset)
             count += 1
-        if f.tell() > size:
-            raise DataError(path, f"the last record (at byte {at}) runs past the end of the file")
     return count
 
 
@@ -118,6 +129,8 @@ def _varint(buf: bytes, pos: int) -> tuple[int, int]:
         result |= (byte & 0x7F) << shift
         pos += 1
         if not byte & 0x80:
+            if result >> 64:  # a 10th byte above 1: no int64 or uint64 is that large
+                raise _WireError("varint exceeds 64 bits")
             return result, pos
         shift += 7
         if shift > 63:
@@ -158,6 +171,10 @@ def _decode_feature(buf: bytes) -> FeatureValue:
             if n != 1:
                 continue
             if kind == 2:  # FloatList: packed (LEN) or one fixed32 per value
+                if wire not in (_LEN, _I32):
+                    raise _WireError(f"float list value with wire type {wire}, expected packed or fixed32")
+                if wire == _LEN and len(v) % 4:
+                    raise _WireError(f"packed float list of {len(v)} bytes, not a whole number of floats")
                 floats.append(np.frombuffer(v, "<f4") if wire == _LEN else
                               np.array([v], "<u4").view("<f4"))
             else:  # Int64List: packed varints or one varint per value

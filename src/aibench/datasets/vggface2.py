@@ -13,6 +13,7 @@ is a folder name that is not a VGGFace2 id. Images are decoded by the shared ima
 from __future__ import annotations
 
 import csv
+import io
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from aibench.datasets.files import finite_float, read_bytes
 from aibench.datasets.imagefolder import is_image_file
 from aibench.errors import DataError
 
@@ -101,25 +103,30 @@ def read_loose_boxes(root: Path, split: str = "train") -> dict[str, Box] | None:
     if not path.is_file():
         return None
     boxes: dict[str, Box] = {}
-    with path.open(newline="", errors="replace") as handle:
-        rows = csv.reader(handle)
+    text = read_bytes(path).decode("utf-8", errors="replace")  # a bad byte spoils only its row
+    rows = csv.reader(io.StringIO(text, newline=""))
+    number = 1
+    try:
         header = next(rows, None)
         if header is None or tuple(f.strip() for f in header) != BOXES_HEADER:
-            raise DataError(path, f"line 1: expected the header {','.join(BOXES_HEADER)}, found {header}")
+            raise DataError(path, f"line 1: expected the header {','.join(BOXES_HEADER)}, found "
+                                  f"{str(header)[:200]}")
         for number, row in enumerate(rows, 2):
             if row:
                 name, box = _box_row(path, number, row)
                 boxes[name] = box
+    except csv.Error as err:  # e.g. an unclosed quote swallowing the rest of the file into one huge field
+        raise DataError(path, f"line {number + 1}: not CSV ({err})") from None
     return boxes
 
 
 def _box_row(path: Path, number: int, row: list[str]) -> tuple[str, Box]:
     if len(row) != 5:
         raise DataError(path, f"line {number}: expected 5 fields NAME_ID,X,Y,W,H, found {len(row)}")
-    try:
-        x, y, w, h = (int(float(f)) for f in row[1:])  # integers, though some copies write 12.0
-    except ValueError:
-        raise DataError(path, f"line {number}: X,Y,W,H must be numbers, found {row[1:]}") from None
+    values = [finite_float(f) for f in row[1:]]  # integers, though some copies write 12.0
+    if any(v is None for v in values):
+        raise DataError(path, f"line {number}: X,Y,W,H must be numbers (finite), found {str(row[1:])[:200]}")
+    x, y, w, h = (int(v) for v in values)  # type: ignore[arg-type]
     if w <= 0 or h <= 0:
         raise DataError(path, f"line {number}: box size {w}x{h} must be positive")
     return row[0].strip(), (x, y, w, h)

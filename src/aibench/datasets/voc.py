@@ -12,10 +12,12 @@ DataError naming the file.
 
 from __future__ import annotations
 
+import math
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
 
+from aibench.datasets.files import decimal, is_file, read_text
 from aibench.errors import DataError
 
 VOC_CLASSES: tuple[str, ...] = (
@@ -94,7 +96,8 @@ def read_image_set(root: Path, split: str) -> list[str]:
     path = image_set_path(root, split)
     if not path.is_file():
         raise DataError(path, f"missing: expected the {split} image ids, one per line")
-    ids = [line.split()[0] for line in path.read_text().splitlines() if line.strip()]
+    ids = [line.split()[0] for line in read_text(path, "utf-8", f"the {split} image ids, one per line").splitlines()
+           if line.strip()]
     if not ids:
         raise DataError(path, f"empty: expected the {split} image ids, one per line")
     return ids
@@ -110,9 +113,12 @@ def _child_text(node: ET.Element, tag: str, path: Path, where: str) -> str:
 def _number(node: ET.Element, tag: str, path: Path, where: str) -> float:
     text = _child_text(node, tag, path, where)
     try:
-        return float(text)
+        value = float(text)
     except ValueError:
-        raise DataError(path, f"<{tag}> in {where} is {text!r}, expected a number") from None
+        value = math.nan
+    if not math.isfinite(value):
+        raise DataError(path, f"<{tag}> in {where} is {text[:40]!r}, expected a number (finite)")
+    return value
 
 
 def _flag(node: ET.Element, tag: str) -> bool:
@@ -142,7 +148,7 @@ def _parse_object(node: ET.Element, path: Path, index: int) -> VocObject:
 def read_annotation(path: Path) -> VocAnnotation:
     """Parse one Annotations/<id>.xml file."""
     path = Path(path)
-    if not path.is_file():
+    if not is_file(path):
         raise DataError(path, "missing: expected the image's VOC XML annotation")
     try:
         root = ET.parse(path).getroot()
@@ -159,7 +165,7 @@ def read_annotation(path: Path) -> VocAnnotation:
     depth_text = size.findtext("depth", default="3").strip()
     objects = tuple(_parse_object(node, path, i) for i, node in enumerate(root.findall("object")))
     return VocAnnotation(image_id=path.stem, width=width, height=height, objects=objects,
-                         depth=int(depth_text) if depth_text.isdigit() else 3,
+                         depth=3 if decimal(depth_text) is None else decimal(depth_text),  # type: ignore[arg-type]
                          filename=root.findtext("filename", default=f"{path.stem}.jpg").strip())
 
 
@@ -168,10 +174,10 @@ def read_split(root: Path, split: str) -> list[VocAnnotation]:
     annotations = []
     for image_id in read_image_set(root, split):
         xml = annotation_path(root, image_id)
-        if not xml.is_file():
+        if not is_file(xml):
             raise DataError(xml, f"missing: image id {image_id} is listed in {split}.txt but has no annotation")
         jpg = image_path(root, image_id)
-        if not jpg.is_file():
+        if not is_file(jpg):
             raise DataError(jpg, f"missing: image id {image_id} is listed in {split}.txt but has no JPEG")
         annotations.append(read_annotation(xml))
     return annotations

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+from aibench.datasets.files import text_lines
 from aibench.errors import DataError
 
 SOURCE, TARGET = "en", "de"
@@ -39,12 +40,7 @@ def has_split(root: Path, split: str) -> bool:
 
 
 def _lines(path: Path) -> Iterator[str]:
-    try:
-        with open(path, encoding="utf-8") as handle:
-            for line in handle:
-                yield line.rstrip("\n").rstrip("\r")
-    except UnicodeDecodeError as err:
-        raise DataError(path, f"not UTF-8 text (byte {err.start}); expected {LAYOUT}") from None
+    return (line.rstrip("\r") for line in text_lines(path, LAYOUT))
 
 
 def iter_pairs(root: Path, split: str, limit: int | None = None) -> Iterator[tuple[str, str]]:
