@@ -36,6 +36,8 @@ def test_each_rank_gets_a_contiguous_part_of_every_tensor_and_list_in_a_batch():
     assert [p[1]["ids"] for p in parts] == [[0, 1, 2], [3, 4, 5], [6, 7, 8, 9]]
     assert all(p[1]["phase"] == "teacher" for p in parts) and [len(p[2]) for p in parts] == [3, 3, 4]
     assert shard_batch(batch, World()) is batch
+    collated = [torch.arange(4), torch.arange(4) * 10]  # what a DataLoader yields for (image, label) samples
+    assert [t.tolist() for t in shard_batch(collated, World(1, 2))] == [[2, 3], [20, 30]]
 
 
 def test_launch_helpers():

@@ -95,17 +95,23 @@ def device_for(world: World, device: torch.device) -> torch.device:
 
 
 def shard_batch(batch: Any, world: World) -> Any:
-    """This rank's contiguous part of a global batch: every tensor (and list) split along its first dimension;
-    other values (a phase name, a flag) pass unchanged."""
+    """This rank's contiguous part of a global batch: every tensor split along its first dimension. A tuple or
+    list of tensors (or of further tuples, lists, dicts) is the batch's fields, as a DataLoader collates them, each
+    split; a list of plain values (ids, strings) is one value per sample, split; other values (a phase name, a
+    flag) pass unchanged. A batch that is a list of per-sample tensors (images of different sizes) is not this
+    shape: such a benchmark splits its own batches (SHARDS_ITSELF)."""
     if not world.distributed:
         return batch
     if isinstance(batch, torch.Tensor) and batch.dim() > 0:
         return _part(batch, len(batch), world)
+    if isinstance(batch, (list, tuple)) and batch and all(
+            isinstance(item, (torch.Tensor, list, tuple, dict)) for item in batch):
+        parts = [shard_batch(item, world) for item in batch]
+        if isinstance(batch, list):
+            return parts
+        return type(batch)(*parts) if hasattr(batch, "_fields") else tuple(parts)
     if isinstance(batch, list):
         return _part(batch, len(batch), world)
-    if isinstance(batch, tuple):
-        parts = [shard_batch(item, world) for item in batch]
-        return type(batch)(*parts) if hasattr(batch, "_fields") else tuple(parts)
     if isinstance(batch, dict):
         return {key: shard_batch(value, world) for key, value in batch.items()}
     return batch

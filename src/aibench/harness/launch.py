@@ -56,9 +56,22 @@ def launch(nproc: int, argv: list[str]) -> tuple[str, str | None]:
     return launch_id, None
 
 
+PEER_LOST_EXIT = 75  # a rank whose run failed because another rank went away: a consequence, not the cause
+
+
+def is_peer_loss(message: str) -> bool:
+    """Whether a run's error is a collective that lost its peer (gloo, NCCL), i.e. another rank failed first."""
+    return any(sign in message for sign in ("by peer", "DistBackendError", "NCCL communicator", "Connection reset"))
+
+
 def describe_failure(failures: dict[int, Any], nproc: int) -> str:
-    """The first failed rank, its exit code or signal, as one line."""
-    rank = min(failures)
+    """The rank that failed first, as one line: ranks stopped by torchrun (SIGTERM) or failing because a peer
+    went away (PEER_LOST_EXIT) are consequences, so the cause is looked for among the others first."""
+    def order(rank: int) -> tuple[bool, float, int]:
+        code = getattr(failures[rank], "exitcode", None)
+        return code in (-15, PEER_LOST_EXIT), getattr(failures[rank], "timestamp", 0) or 0, rank
+
+    rank = min(failures, key=order)
     failure = failures[rank]
     code = getattr(failure, "exitcode", None)
     how = f"killed by signal {-code}" if isinstance(code, int) and code < 0 else f"exit code {code}"

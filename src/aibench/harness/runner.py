@@ -34,7 +34,7 @@ from aibench.harness.distributed import World, barrier, device_for
 from aibench.harness import resume
 from aibench.harness.energy import EnergyMeter
 from aibench.harness.infer import InferSettings, run_inference
-from aibench.harness.launch import StoppedByLauncher
+from aibench.harness.launch import PEER_LOST_EXIT, StoppedByLauncher, is_peer_loss
 from aibench.harness.memory import peak_memory, reset_peaks
 from aibench.harness.precision import apply_compute_options, check_compute, compute_options
 from aibench.harness.preserve import model_state_preserved
@@ -466,6 +466,10 @@ def run_benchmark(card: PaperCard, opts: RunOptions, store: ResultStore, console
             if opts.mode in ("train", "all"):
                 resumes = run_to_resume(store, card, opts, seed) if opts.resume else None
                 record_id, result = run_training(bench, opts, store, base, console, resumes)
+                if opts.world.distributed and result.status == "error":
+                    # the ranks can no longer agree on what comes next: this process ends, and torchrun stops
+                    # the others (the record is stored; a lost peer is said apart from a failure of its own)
+                    raise SystemExit(PEER_LOST_EXIT if is_peer_loss(result.message) else 1)
                 if not opts.world.is_main:
                     continue
                 if result.status == "aborted":

@@ -54,6 +54,8 @@ def top_k_accuracy(logits: torch.Tensor, labels: torch.Tensor, num_classes: int)
 
 class ImageClassification(LoaderClassifier):
     SPEC = SPEC
+    # data-parallel: the harness splits each (images, labels) batch; BatchNorm keeps per-rank statistics
+    DATA_PARALLEL_UNSUPPORTED = None
 
     # ----- data -------------------------------------------------------------------------------------
     @classmethod

@@ -72,6 +72,7 @@ def build_id_map(ratings_path: Path, folder: Path) -> None:
 
 class Recommendation(Benchmark):
     SPEC = SPEC
+    DATA_PARALLEL_UNSUPPORTED = None  # the harness splits each (users, items, labels) batch; no BatchNorm
 
     # ----- data -------------------------------------------------------------------------------------
     @classmethod

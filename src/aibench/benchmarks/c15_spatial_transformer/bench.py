@@ -26,6 +26,7 @@ Batch = tuple[torch.Tensor, torch.Tensor]
 
 class SpatialTransformerBenchmark(Benchmark):
     SPEC = SPEC
+    DATA_PARALLEL_UNSUPPORTED = None  # the harness splits each (images, labels) batch
 
     # ----- data -------------------------------------------------------------------------------------
     @classmethod
