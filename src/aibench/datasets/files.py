@@ -74,22 +74,32 @@ def read_text(path: Path, encoding: str = "utf-8", expected: str | None = None) 
 
 def text_lines(path: Path, expected: str | None = None) -> Iterator[str]:
     """The lines of a UTF-8 text file, gzipped when its name ends in .gz, without their line ends. Undecodable
-    text, a damaged .gz or a line longer than MAX_LINE_CHARS is a DataError naming the file and the line."""
+    text, a damaged .gz or a line longer than MAX_LINE_CHARS is a DataError naming the file and the line.
+
+    The text is read in chunks and split here (as fast as iterating over the file) so that a line without end
+    is refused once it passes the limit, not held whole."""
     path = Path(path)
-    number = 0
+    number = 0  # lines yielded so far
     try:
         with (gzip.open(path, "rt", encoding="utf-8") if path.suffix == ".gz"
               else open(path, encoding="utf-8")) as handle:
-            while line := handle.readline(MAX_LINE_CHARS + 1):
+            rest = ""
+            while chunk := handle.read(1 << 20):
+                lines = (rest + chunk).split("\n")  # universal newlines: \r\n and \r arrive as \n
+                rest = lines.pop()
+                if len(rest) > MAX_LINE_CHARS:
+                    raise DataError(path, f"line {number + len(lines) + 1} is longer than {MAX_LINE_CHARS} "
+                                          f"characters: a damaged file{_expected(expected)}")
+                number += len(lines)
+                yield from lines
+            if rest:
                 number += 1
-                if len(line) > MAX_LINE_CHARS:
-                    raise DataError(path, f"line {number} is longer than {MAX_LINE_CHARS} characters: a damaged "
-                                          f"file{_expected(expected)}")
-                yield line.rstrip("\n")
+                yield rest
     except UnicodeDecodeError:
-        raise DataError(path, f"not UTF-8 text (line {number + 1}){_expected(expected)}") from None
+        raise DataError(path, f"not UTF-8 text (after line {number}){_expected(expected)}") from None
     except (OSError, EOFError, zlib.error) as err:  # missing, unreadable, or a damaged .gz
-        raise DataError(path, f"cannot be read after line {number} ({err}){_expected(expected)}") from None
+        raise DataError(path, f"cannot be read: unreadable after line {number} ({err}){_expected(expected)}"
+                        ) from None
 
 
 def _finite_json_float(text: str) -> float:

@@ -13,10 +13,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import IO
 
 import numpy as np
 
+from aibench.datasets.files import MAX_INT_DIGITS, decimal, text_lines
 from aibench.errors import DataError
 
 CHECKINS_FILE = "loc-gowalla_totalCheckins.txt"
@@ -67,10 +67,9 @@ def read_checkins(path: Path, fresh: bool = False) -> CheckIns:
 @lru_cache(maxsize=1)  # check_data and the id map's build read the same (possibly 6.4M-line) file back to back
 def _read_cached(file: str, mtime_ns: int, size: int) -> CheckIns:
     columns: tuple[list, ...] = ([], [], [], [], [])
-    with _open_text(Path(file)) as handle:
-        for number, line in _numbered_lines(Path(file), handle):
-            for column, value in zip(columns, _parse_line(Path(file), number, line)):
-                column.append(value)
+    for number, line in _numbered_lines(Path(file)):
+        for column, value in zip(columns, _parse_line(Path(file), number, line)):
+            column.append(value)
     if not columns[0]:
         raise DataError(file, f"holds no check-ins; expected {LAYOUT}")
     users, times, lats, lons, locations = columns
@@ -79,21 +78,12 @@ def _read_cached(file: str, mtime_ns: int, size: int) -> CheckIns:
                     location=np.asarray(locations, np.int64))
 
 
-def _open_text(file: Path) -> IO[str]:
-    if file.suffix == ".gz":
-        return gzip.open(file, "rt", encoding="utf-8", newline="")
-    return open(file, encoding="utf-8", newline="")
-
-
-def _numbered_lines(file: Path, handle: IO[str]) -> Iterator[tuple[int, str]]:
-    """Non-blank lines with 1-based numbers; undecodable bytes or a truncated .gz become DataErrors."""
-    number = 0
-    try:
-        for number, line in enumerate(handle, start=1):
-            if line.strip():
-                yield number, line
-    except (UnicodeDecodeError, EOFError, gzip.BadGzipFile, OSError) as err:
-        raise DataError(file, f"unreadable after line {number} ({err}); expected {LAYOUT}") from None
+def _numbered_lines(file: Path) -> Iterator[tuple[int, str]]:
+    """Non-blank lines with 1-based numbers; undecodable bytes, a damaged .gz (a truncated one, or damaged
+    deflate data) or a line too long to be a check-in (a gzip bomb) become DataErrors."""
+    for number, line in enumerate(text_lines(file, LAYOUT), start=1):
+        if line.strip():
+            yield number, line
 
 
 def _parse_line(file: Path, number: int, line: str) -> tuple[int, int, float, float, int]:
@@ -108,9 +98,11 @@ def _parse_line(file: Path, number: int, line: str) -> tuple[int, int, float, fl
 
 
 def _parse_id(file: Path, number: int, what: str, text: str) -> int:
-    if not text.isdigit():
-        raise DataError(file, f"line {number}: {what} {text!r} is not a non-negative integer")
-    return int(text)
+    value = decimal(text)
+    if value is None:
+        raise DataError(file, f"line {number}: {what} {text[:40]!r} is not a non-negative integer of at most "
+                              f"{MAX_INT_DIGITS} digits")
+    return value
 
 
 def _parse_time(file: Path, number: int, text: str) -> int:

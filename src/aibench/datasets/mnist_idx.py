@@ -11,7 +11,9 @@ in the data directory or in `MNIST/raw/` beneath it, where torchvision's MNIST d
 from __future__ import annotations
 
 import gzip
+import math
 import zlib
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,6 +34,7 @@ NUM_CLASSES = 10
 LAYOUT = ("MNIST IDX files train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte, "
           "t10k-labels-idx1-ubyte (each optionally .gz), in the directory or in its MNIST/raw/")
 _GZIP_MAGIC = b"\x1f\x8b"
+_MAX_DEFLATE_RATIO = 1032  # deflate inflates at most about 1032:1, so n gzipped bytes hold at most ~1032 n
 
 
 @dataclass(frozen=True)
@@ -46,23 +49,9 @@ class MnistSplit:
 
 
 # ----- generic IDX ---------------------------------------------------------------------------------------
-def _file_bytes(path: Path) -> bytes:
-    """The file's decompressed bytes; gzip is recognised by its magic bytes, whatever the file is named."""
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise DataError(path, "does not exist; expected an IDX file") from None
-    if not raw.startswith(_GZIP_MAGIC):
-        return raw
-    try:
-        return gzip.decompress(raw)
-    except (OSError, EOFError, zlib.error) as err:
-        raise DataError(path, f"is not a readable gzip file ({err})") from None
-
-
-def parse_idx(data: bytes, source: Path | str = "<bytes>") -> np.ndarray:
-    """Decode an IDX byte string into an array, checking the magic number and that the payload length matches
-    the header's dimensions exactly (a truncated or padded file is an error)."""
+def _parse_header(data: bytes, source: Path | str) -> tuple[np.dtype, tuple[int, ...], int, int]:
+    """(dtype, shape, header length, payload length) from the first bytes of an IDX file. The payload length is
+    a Python int: a product of uint32 dimensions can pass 2**64, where numpy's int64 would wrap."""
     if len(data) < 4:
         raise DataError(source, f"has {len(data)} bytes, fewer than the 4-byte IDX magic number")
     zero0, zero1, type_code, ndim = data[:4]
@@ -74,44 +63,64 @@ def parse_idx(data: bytes, source: Path | str = "<bytes>") -> np.ndarray:
         raise DataError(source, f"header promises {ndim} dimensions but the file ends after {len(data)} bytes")
     shape = tuple(int(d) for d in np.frombuffer(data, dtype=">u4", count=ndim, offset=4))
     dtype = IDX_TYPES[type_code]
-    expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    return dtype, shape, header_len, math.prod(shape) * dtype.itemsize
+
+
+def _payload_mismatch(source: Path | str, dtype: np.dtype, shape: tuple[int, ...], expected: int,
+                      found: int) -> DataError:
+    return DataError(source, f"header says shape {shape} of {dtype.name} ({expected} bytes of data) but the file "
+                             f"has {found} bytes after the header")
+
+
+def parse_idx(data: bytes, source: Path | str = "<bytes>") -> np.ndarray:
+    """Decode an IDX byte string into an array, checking the magic number and that the payload length matches
+    the header's dimensions exactly (a truncated or padded file is an error)."""
+    dtype, shape, header_len, expected = _parse_header(data, source)
     if len(data) - header_len != expected:
-        raise DataError(source, f"header says shape {shape} of {dtype.name} ({expected} bytes of data) but "
-                                f"the file has {len(data) - header_len} bytes after the header")
+        raise _payload_mismatch(source, dtype, shape, expected, len(data) - header_len)
     return np.frombuffer(data, dtype=dtype, offset=header_len).reshape(shape)
 
 
-def _header_bytes(path: Path, count: int) -> bytes:
-    """The first `count` decompressed bytes of a file (gzip decompresses only as far as they need)."""
+def _read_idx_bytes(path: Path, header_only: bool) -> bytes:
+    """The decompressed header (and unless header_only, the values) of an IDX file, gzipped or not: gzip is
+    recognised by its magic bytes, whatever the file is named. The payload the header claims is checked against
+    the file's size before it is read: exactly for a plain file; for a gzip file, against the most that deflate
+    can inflate it to, so a damaged header or a gzip bomb is refused instead of filling memory."""
+    gzipped = False
     try:
-        with open(path, "rb") as handle:
-            gzipped = handle.read(2) == _GZIP_MAGIC
-        with (gzip.open(path, "rb") if gzipped else open(path, "rb")) as handle:
-            return handle.read(count)
+        size = path.stat().st_size
+        with open(path, "rb") as raw:
+            gzipped = raw.read(2) == _GZIP_MAGIC
+            raw.seek(0)
+            with gzip.GzipFile(fileobj=raw) if gzipped else nullcontext(raw) as handle:
+                head = handle.read(4)
+                if len(head) == 4:
+                    head += handle.read(4 * head[3])
+                dtype, shape, header_len, expected = _parse_header(head, path)
+                if not gzipped and size - header_len != expected:
+                    raise _payload_mismatch(path, dtype, shape, expected, size - header_len)
+                if gzipped and expected > _MAX_DEFLATE_RATIO * size:
+                    raise DataError(path, f"header says shape {shape} of {dtype.name} ({expected} bytes of data), "
+                                          f"more than a {size}-byte gzip file can hold")
+                if header_only:
+                    return head
+                return head + handle.read(expected + 1)  # a byte more than promised reveals padding
     except FileNotFoundError:
         raise DataError(path, "does not exist; expected an IDX file") from None
     except (OSError, EOFError, zlib.error) as err:
-        raise DataError(path, f"is not a readable gzip file ({err})") from None
+        raise DataError(path, f"is not a readable {'gzip' if gzipped else 'IDX'} file ({err})") from None
 
 
 def read_idx_header(path: Path) -> tuple[np.dtype, tuple[int, ...]]:
     """An IDX file's element type and shape, from its header alone: the values are not read."""
     path = Path(path)
-    head = _header_bytes(path, 4)
-    if len(head) < 4 or head[0] or head[1] or head[2] not in IDX_TYPES or head[3] == 0:
-        raise DataError(path, f"bad IDX magic number 0x{head.hex()}: expected 0x0000 then a type code "
-                              f"({', '.join(f'0x{c:02x}' for c in IDX_TYPES)}) and a dimension count >= 1")
-    ndim = head[3]
-    head = _header_bytes(path, 4 + 4 * ndim)
-    if len(head) < 4 + 4 * ndim:
-        raise DataError(path, f"header promises {ndim} dimensions but the file ends after {len(head)} bytes")
-    shape = tuple(int(d) for d in np.frombuffer(head, dtype=">u4", count=ndim, offset=4))
-    return IDX_TYPES[head[2]].newbyteorder("="), shape
+    dtype, shape, _, _ = _parse_header(_read_idx_bytes(path, header_only=True), path)
+    return dtype.newbyteorder("="), shape
 
 
 def read_idx(path: Path) -> np.ndarray:
     """Read one IDX file (gzipped or not) into a native-endian array."""
-    array = parse_idx(_file_bytes(Path(path)), Path(path))
+    array = parse_idx(_read_idx_bytes(Path(path), header_only=False), Path(path))
     return array.astype(array.dtype.newbyteorder("="), copy=False)
 
 

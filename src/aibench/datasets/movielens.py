@@ -19,6 +19,7 @@ from typing import IO
 
 import numpy as np
 
+from aibench.datasets.files import MAX_INT_DIGITS, decimal
 from aibench.errors import DataError
 
 FILE_100K = "u.data"
@@ -144,9 +145,11 @@ def _parse_line(file: Path, number: int, line: str, separator: str) -> tuple[int
 
 
 def _integer(file: Path, number: int, what: str, text: str) -> int:
-    if not text.isdigit():
-        raise DataError(file, f"line {number}: {what} {text!r} is not a non-negative integer")
-    return int(text)
+    value = decimal(text)
+    if value is None:
+        raise DataError(file, f"line {number}: {what} {text[:40]!r} is not a non-negative integer of at most "
+                              f"{MAX_INT_DIGITS} digits")
+    return value
 
 
 def _stars(file: Path, number: int, text: str) -> float:
