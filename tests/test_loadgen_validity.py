@@ -58,3 +58,24 @@ def test_the_queries_loadgens_early_stopping_asks_for_are_read():
     text = " * Run unsuccessful.  * Processed 800 queries.  * Would need to run at least 201 more queries,  with"
     assert _more_queries({"early_stopping_result": text}) == 201
     assert _more_queries({"early_stopping_result": " * Run successful."}) is None
+
+
+def test_a_run_that_ends_before_its_minimum_duration_runs_again_told_a_faster_system(tmp_path, monkeypatch):
+    from toy import make_toy
+
+    from aibench.harness.infer import InferSettings, run_inference
+
+    real = infer._calibrate
+
+    def pessimistic(*args, **kwargs):  # a calibration on a busy moment: the machine then serves 10x faster
+        latency, batch_qps, ms = real(*args, **kwargs)
+        return latency * 10, batch_qps / 10, ms * 10
+
+    monkeypatch.setattr(infer, "_calibrate", pessimistic)
+    bench = make_toy(tmp_path)
+    bench.setup()
+    out = run_inference(bench, bench.device, InferSettings(scenarios=("Offline",), min_duration_ms=300,
+                                                           min_query_count=1, log_dir=tmp_path / "lg"))
+    offline = out["scenarios"]["Offline"]
+    assert offline.valid is True, offline.invalid_reason
+    assert offline.resized and "minimum duration" in offline.resized
