@@ -31,3 +31,38 @@ def test_loadgen_scenarios_and_accuracy_pass(tmp_path):
     assert "latency bound" in out["scenarios"]["Server"].skipped
     # the accuracy pass was scored from what LoadGen logged
     assert out["accuracy"]["scored_from"] == "mlperf_log_accuracy.json"
+
+
+def test_each_scenario_records_energy_above_an_idle_baseline_where_a_counter_exists(tmp_path, monkeypatch):
+    import time
+
+    import pytest
+
+    from aibench.harness import infer
+    from aibench.harness.energy import EnergyMeter
+
+    class SteadyCounter:  # 40 W whatever happens: serving draws nothing above idle
+        name = "fake"
+
+        def __init__(self):
+            self.t0 = time.monotonic()
+
+        def read_joules(self):
+            return {"pkg": 40.0 * (time.monotonic() - self.t0)}
+
+        def wrap_joules(self, domain):
+            return None
+
+        def max_watts(self, domain):
+            return None
+
+    monkeypatch.setattr(infer, "IDLE_BASELINE_S", 0.2)
+    bench = make_toy(tmp_path)
+    bench.setup()
+    out = run_inference(bench, bench.device, InferSettings(scenarios=("Offline",), min_duration_ms=200,
+                                                           min_query_count=1, log_dir=tmp_path / "lg"),
+                        meter=EnergyMeter([SteadyCounter()], interval_s=0.05))
+    offline = out["scenarios"]["Offline"]
+    assert offline.energy_j > 0 and offline.energy_per_sample_j > 0
+    assert offline.energy_detail["energy_idle_w"] == pytest.approx(40.0, rel=0.05)
+    assert abs(offline.energy_detail["energy_above_idle_j"]) < 0.1 * offline.energy_j

@@ -46,6 +46,7 @@ SCENARIO_ORDER = ("SingleStream", "MultiStream", "Server", "Offline")
 MULTI_STREAM_SAMPLES = 8  # MLPerf's samples per MultiStream query
 EXPECTATION_MARGIN = 4.0  # SingleStream/MultiStream: LoadGen is told a latency this many times below calibration
 OFFLINE_MARGIN = 2.0  # Offline: LoadGen is told a throughput this many times the calibrated one
+IDLE_BASELINE_S = 3.0  # idle power measured once before the scenarios where an energy counter exists
 RESIZE_ATTEMPTS, RESIZE_FACTOR = 3, 4.0  # a run that ended before its minimum duration runs again, told faster
 # LoadGen's early stopping needs this many queries (with none over the percentile) to estimate a percentile
 # or, in Server, to pass: fewer makes the run INVALID (SingleStream p90: 64; MultiStream p99: 662; Server p99: 459)
@@ -99,6 +100,7 @@ class ScenarioResult:
     energy_per_query_j: float | None = None  # per LoadGen query (an Offline query holds many samples)
     energy_per_sample_j: float | None = None
     energy_source: str = "none"
+    energy_detail: dict[str, Any] = field(default_factory=dict)
     headline: float | None = None  # the scenario's MLPerf metric (HEADLINE names it)
     headline_name: str = ""
     early_stopping_ms: float | None = None  # LoadGen's early-stopping latency estimate (SingleStream p90, MS p99)
@@ -234,6 +236,7 @@ def _scenario_result(scenario: str, res: dict[str, Any], sut: ServedModel, energ
     out.headline = {"SingleStream": out.early_stopping_ms, "MultiStream": out.early_stopping_ms,
                     "Offline": qps}.get(scenario)
     out.energy_j, out.energy_source = energy.joules, ",".join(energy.sources)
+    out.energy_detail = energy.as_dict()  # duration, mean and idle watts, energy above idle, warnings
     out.energy_per_sample_j = per_sample(energy.joules, sut.samples_done)
     out.energy_per_query_j = per_query(energy.joules, sut.queries)
     return out
@@ -277,6 +280,8 @@ def run_inference(bench: Any, device: torch.device, cfg: InferSettings, meter: E
                                           else _warm_up(predict, samples))
     if cfg.expected_qps:  # Offline and the accuracy pass size their one query from it
         batch_qps = cfg.expected_qps
+    if meter.counters:  # an idle baseline, so each scenario can say what serving drew above idle
+        meter.measure_idle(IDLE_BASELINE_S)
     scenarios: dict[str, ScenarioResult] = {}
     for scenario in [s for s in SCENARIO_ORDER if s in cfg.scenarios]:
         cost = estimate_cost_s(scenario, cfg, latency_s, batch_qps, ms_latency_s)
