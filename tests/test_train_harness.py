@@ -191,6 +191,19 @@ def test_step_time_spread_is_recorded_and_warned_about_above_ten_percent(tmp_pat
     assert result.step_time_cv is not None
 
 
+def test_phases_that_train_different_models_are_timed_apart():
+    from aibench.harness.train import _StepStats
+
+    stats = _StepStats(warmup_steps=0)
+    for t in (1.0, 1.01, 0.99, 1.0):  # a teacher's steady steps
+        stats.add(8, 0.0, t, "teacher")
+    for t in (0.1, 0.101, 0.099, 0.1):  # a student ten times smaller, as steady
+        stats.add(8, 0.0, t, "student")
+    summary = stats.summary()
+    assert summary["step_time_cv"] < 0.05 and summary["stability_warning"] is None  # pooled, the CV would be ~0.9
+    assert set(summary["step_time_cv_by_phase"]) == {"teacher", "student"}
+
+
 def test_peak_memory_is_the_runs_own_where_linux_allows(tmp_path):
     from aibench.harness.memory import peak_memory, reset_peaks
 

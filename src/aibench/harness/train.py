@@ -54,6 +54,7 @@ class TrainResult:
     throughput_samples_per_s: float | None = None
     step_time_median_s: float | None = None
     step_time_cv: float | None = None  # coefficient of variation of step time per sample after warm-up
+    step_time_cv_by_phase: dict[str, float] | None = None  # where phases train different models
     stability_warning: str | None = None
     data_time_fraction: float | None = None
     last_loss: float | None = None
@@ -110,8 +111,10 @@ class _StepStats:
         self.data_s = 0.0
         self.step_s: list[float] = []
         self.per_sample_s: list[float] = []  # an epoch's last, smaller batch is a shorter step, not a noisier one
+        # phases train different models (a teacher, then a student): each phase's steps are compared among themselves
+        self.by_phase: dict[str, list[float]] = {}
 
-    def add(self, samples: int, data_s: float, step_s: float) -> None:
+    def add(self, samples: int, data_s: float, step_s: float, phase: str = "train") -> None:
         if self.warmup_left > 0:
             self.warmup_left -= 1
             return
@@ -119,17 +122,20 @@ class _StepStats:
         self.data_s += data_s
         self.step_s.append(step_s)
         self.per_sample_s.append(step_s / max(1, samples))
+        self.by_phase.setdefault(phase, []).append(step_s / max(1, samples))
 
     def summary(self) -> dict[str, Any]:
         busy = self.data_s + sum(self.step_s)
         if not self.step_s or busy <= 0:
             return {"throughput_samples_per_s": None, "step_time_median_s": None, "data_time_fraction": None,
-                    "step_time_cv": None, "stability_warning": None}
-        spread = self.per_sample_s
-        cv = statistics.stdev(spread) / statistics.fmean(spread) if len(spread) > 1 else None
+                    "step_time_cv": None, "step_time_cv_by_phase": None, "stability_warning": None}
+        by_phase = {phase: statistics.stdev(times) / statistics.fmean(times)
+                     for phase, times in self.by_phase.items() if len(times) > 1}
+        cv = max(by_phase.values(), default=None)  # the least steady phase decides
         return {"throughput_samples_per_s": self.samples / busy,
                 "step_time_median_s": statistics.median(self.step_s),
                 "data_time_fraction": self.data_s / busy, "step_time_cv": cv,
+                "step_time_cv_by_phase": by_phase if len(by_phase) > 1 else None,
                 "stability_warning": stability_warning(cv)}
 
 
@@ -154,7 +160,8 @@ class _Diverged(Exception):
 
 
 def _timed_steps(bench: Benchmark, batches: Iterable[Any], device: torch.device, stats: _StepStats,
-                 budget: _Budget, on_step: Any, world: World = World()) -> tuple[list[float], int, bool]:
+                 budget: _Budget, on_step: Any, world: World = World(), phase: str = "train"
+                 ) -> tuple[list[float], int, bool]:
     """Run one epoch's steps; returns losses, samples and whether the budget ran out mid-epoch.
 
     With several processes each step trains this rank's part of the global batch, and the loss (averaged), the
@@ -180,7 +187,7 @@ def _timed_steps(bench: Benchmark, batches: Iterable[Any], device: torch.device,
             spent = spent_ranks > 0
         if not math.isfinite(out.loss):
             raise _Diverged(f"non-finite training loss {out.loss} at step {len(losses) + 1}")
-        stats.add(out.samples, t1 - t0, t2 - t1)
+        stats.add(out.samples, t1 - t0, t2 - t1, phase)
         losses.append(out.loss)
         samples += out.samples
         on_step(out)
@@ -282,7 +289,7 @@ def train(bench: Benchmark, log: RunLog, meter: EnergyMeter | None = None, progr
             t_epoch = now()
             losses, samples, out_of_time = _timed_steps(
                 bench, bench.train_batches(epoch), device, stats, budget,
-                progress.step if progress else (lambda out: None), world)
+                progress.step if progress else (lambda out: None), world, phase)
             result.epoch_times_s.append(now() - t_epoch)
             result.samples_trained += samples
             result.epochs = epoch + 1
