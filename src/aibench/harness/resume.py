@@ -54,7 +54,11 @@ def capture(bench: Any) -> dict[str, Any]:
             parts[name] = (kind, value.getstate())
         elif kind == "value":
             parts[name] = (kind, value)
-    rng = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
+    name, keys, pos, has_gauss, cached = np.random.get_state()
+    # NumPy's global state as plain numbers and a tensor, so the checkpoint loads with weights_only=True
+    rng = {"torch": torch.get_rng_state(), "python": random.getstate(),
+           "numpy": {"name": name, "keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
+                     "has_gauss": int(has_gauss), "cached": float(cached)}}
     if torch.cuda.is_available() and torch.cuda.is_initialized():
         rng["cuda"] = torch.cuda.get_rng_state_all()
     return {"attributes": parts, "rng": rng, "extra": bench.extra_training_state()}
@@ -78,7 +82,9 @@ def restore(bench: Any, state: dict[str, Any]) -> None:
             current.setstate(saved)
     rng = state["rng"]
     torch.set_rng_state(rng["torch"])
-    np.random.set_state(rng["numpy"])
+    saved = rng["numpy"]
+    np.random.set_state((saved["name"], saved["keys"].numpy().astype(np.uint32), saved["pos"], saved["has_gauss"],
+                         saved["cached"]))
     random.setstate(rng["python"])
     if "cuda" in rng and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(rng["cuda"])
@@ -97,6 +103,12 @@ def save(path: Path, bench: Any, progress: dict[str, Any]) -> None:
 
 
 def load(path: Path) -> dict[str, Any]:
-    """A training checkpoint written by `save` (numpy and Python random states included, so not weights-only:
-    load only checkpoints this suite wrote)."""
-    return torch.load(path, map_location="cpu", weights_only=False)
+    """A training checkpoint written by `save`, loaded weights-only (tensors, numbers, strings: no code runs);
+    a damaged or foreign file is one line naming it."""
+    from aibench.errors import UserError
+
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:
+        raise UserError(f"{path}: not a training checkpoint this suite can resume from "
+                        f"({type(err).__name__}: {str(err).splitlines()[0][:160] if str(err) else ''})") from None
