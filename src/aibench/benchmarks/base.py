@@ -77,7 +77,7 @@ class Benchmark(ABC):
     # data-parallel training (`--nproc`): None when the harness's default works for this benchmark (each global
     # batch split along its first dimension, the models wrapped in DDP); else why it cannot run on several processes
     DATA_PARALLEL_UNSUPPORTED: ClassVar[str | None] = (
-        "its data-parallel training is not implemented or tested yet")
+        "its data-parallel training is not tested yet (C1, C10 and C15 are)")
     SHARDS_ITSELF: ClassVar[bool] = False  # its train_batches() already yields this rank's part of each batch
     # why the same seed on one CPU thread would not repeat this benchmark's run exactly (None: it does)
     NONDETERMINISTIC: ClassVar[str | None] = None

@@ -59,6 +59,9 @@ def build_model(hp: dict[str, Any]) -> FaceNet:
 
 class FaceEmbedding(Benchmark):
     SPEC = SPEC
+    DATA_PARALLEL_UNSUPPORTED = (
+        "FaceNet mines its triplets within each batch; split over processes, each rank would mine within its "
+        "own part and the training would change, so it needs a gather of embeddings first")
 
     # ----- data -------------------------------------------------------------------------------------
     @classmethod

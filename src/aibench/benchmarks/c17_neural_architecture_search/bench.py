@@ -60,6 +60,9 @@ def build_controller(hp: dict[str, Any]) -> Controller:
 
 class ENASSearch(Benchmark):
     SPEC = SPEC
+    DATA_PARALLEL_UNSUPPORTED = (
+        "ENAS alternates the shared model's steps with the controller's policy-gradient steps on sampled "
+        "architectures; keeping the samples identical on every rank is not written yet")
 
     # ----- data -------------------------------------------------------------------------------------
     @classmethod
