@@ -53,7 +53,8 @@ def test_a_run_killed_after_its_second_epoch_reads_as_crashed_with_its_curve(tmp
     assert record["status"] == "crashed" and record["mode"] == "train"
     assert len(record["curve"]) >= 2 and all("quality" in p for p in record["curve"][:2])
     assert record["pid"] == proc.pid
-    assert not list((out / "checkpoints").glob("*")) if (out / "checkpoints").exists() else True
+    checkpoints = sorted(p.name for p in (out / "checkpoints").iterdir())
+    assert checkpoints == ["C1-tiny-run1.train.pt"]  # no served checkpoint; the training one, to resume from
 
 
 def test_an_exception_mid_training_is_an_error_record_and_the_log_agrees(tmp_path, monkeypatch, capsys):
@@ -146,6 +147,7 @@ def test_a_full_disk_while_saving_the_checkpoint_is_one_line_exit_2_and_leaves_n
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "No space left on device" in err[0] and "Traceback" not in err[0]
     assert not list((out / "checkpoints").iterdir())  # the temporary file is gone, no checkpoint under its name
+    assert "error" in err[0]
     assert main(["results", "--json", "--out", str(out)]) == 0
     (record,) = json.loads(capsys.readouterr().out)
     assert record["status"] == "error" and "No space left" in record["message"]

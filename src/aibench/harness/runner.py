@@ -6,7 +6,6 @@ This is the library entry point the CLI calls; each step is a short function so 
 from __future__ import annotations
 
 import dataclasses
-import errno
 import datetime as dt
 import hashlib
 import json
@@ -40,15 +39,14 @@ from aibench.harness.precision import apply_compute_options, check_compute, comp
 from aibench.harness.preserve import model_state_preserved
 from aibench.harness.progress import TrainProgress
 from aibench.harness.smoke import run_smoke, smoke_context
-from aibench.harness.train import TrainResult, one_line, train
+from aibench.harness.train import TrainResult, environment_error, one_line, train
 from aibench.results.liveness import Heartbeat
 from aibench.results.mllog import NullLog, RunLog, lowest_precision
 from aibench.results.store import DEFAULT_DIR, ResultStore
 from aibench.spec import PaperCard, ScaleConfig
 
 MODES = ("train", "infer", "all")
-# what the machine, not the code, got wrong while a run wrote its files
-ENVIRONMENT_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM)
+
 DEFAULT_CACHE = Path(".aibench-cache")
 
 
@@ -474,7 +472,7 @@ def run_benchmark(card: PaperCard, opts: RunOptions, store: ResultStore, console
                     continue
                 if result.status == "aborted":
                     raise KeyboardInterrupt
-                if result.user_error:
+                if result.user_error:  # bad data, a full disk: one line, exit 2 (the record keeps the details)
                     raise UserError(f"{card.alias}: {result.message.split(': ', 1)[-1]}")
                 if result.status == "error":
                     _say_error(console, card, result.message, record_id)
@@ -487,7 +485,7 @@ def run_benchmark(card: PaperCard, opts: RunOptions, store: ResultStore, console
     except UserError:
         raise
     except OSError as err:
-        if err.errno not in ENVIRONMENT_ERRNOS:
+        if not environment_error(err):
             _say_error(console, card, one_line(err), None)
         else:  # a full disk or a folder taken away: the user's to fix, said in one line (stored as error)
             raise UserError(f"{card.alias}: {err.filename or opts.out_dir}: {err.strerror} (the run is stored as "

@@ -11,6 +11,7 @@ logged as run_stop with the same status.
 
 from __future__ import annotations
 
+import errno
 import math
 import statistics
 import traceback
@@ -82,8 +83,17 @@ class TrainResult:
             return "aborted"
         self.message = one_line(err)
         self.traceback = traceback.format_exc()
-        self.user_error = isinstance(err, UserError)
+        self.user_error = isinstance(err, UserError) or environment_error(err)
         return "error"
+
+
+# what the machine, not the code, got wrong while a run wrote its files: the user's to fix, said in one line
+ENVIRONMENT_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM)
+
+
+def environment_error(err: BaseException) -> bool:
+    """A full disk, a quota, a read-only or forbidden folder."""
+    return isinstance(err, OSError) and err.errno in ENVIRONMENT_ERRNOS
 
 
 def one_line(err: BaseException) -> str:
@@ -323,13 +333,13 @@ def train(bench: Benchmark, log: RunLog, meter: EnergyMeter | None = None, progr
                     status = "success"
             point["time_s"] = prior_s + now() - t_run - paused_s
             result.curve.append(point)
-            if on_curve:
-                on_curve(result.curve)
             if checkpoint_to is not None and due and status != "success" and not out_of_time:
-                t_save = now()
+                t_save = now()  # before the curve is published: a stored epoch always has its checkpoint
                 with parallel.raw() if parallel else nullcontext():
                     resume.save(checkpoint_to, bench, _progress(result, epoch + 1, point["time_s"]))
                 paused_s += now() - t_save
+            if on_curve:
+                on_curve(result.curve)
             if status == "success" or out_of_time:
                 if out_of_time and status != "success":
                     result.message = f"time budget of {cfg.time_budget_s:.0f} s spent"
