@@ -32,21 +32,27 @@ def _curve_length(db, status="running") -> int:
     return max((len(json.loads(r[0] or "[]")) for r in rows), default=0)
 
 
-def test_a_run_killed_after_its_second_epoch_reads_as_crashed_with_its_curve(tmp_path):
-    out = tmp_path / "out"
+def _kill_c1_after_epoch(out, epochs: int) -> subprocess.Popen:
+    """Start a tiny C1 run and SIGKILL it once its record holds `epochs` epochs (and their training checkpoint)."""
     proc = subprocess.Popen([sys.executable, "-m", "aibench.cli", "run", "C1", "--threads", "1", "--out", str(out)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     db, deadline = out / "results.sqlite", time.monotonic() + 240
     try:
-        while _curve_length(db) < 2:
-            assert proc.poll() is None, "the run ended before its second epoch"
-            assert time.monotonic() < deadline, "no second epoch within 4 minutes"
-            time.sleep(0.2)
+        while _curve_length(db) < epochs:
+            assert proc.poll() is None, f"the run ended before epoch {epochs}"
+            assert time.monotonic() < deadline, f"no epoch {epochs} within 4 minutes"
+            time.sleep(0.1)
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
     finally:
         if proc.poll() is None:
             proc.kill()
+    return proc
+
+
+def test_a_run_killed_after_its_second_epoch_reads_as_crashed_with_its_curve(tmp_path):
+    out = tmp_path / "out"
+    proc = _kill_c1_after_epoch(out, 2)
     done = _aibench("results", "--json", "--out", str(out))
     assert done.returncode == 0, done.stderr
     (record,) = json.loads(done.stdout)
@@ -157,20 +163,7 @@ def test_a_full_disk_while_saving_the_checkpoint_is_one_line_exit_2_and_leaves_n
 
 def test_a_run_killed_after_its_third_epoch_resumes_from_there_to_success_marked_resumed(tmp_path):
     out = tmp_path / "out"
-    proc = subprocess.Popen([sys.executable, "-m", "aibench.cli", "run", "C1", "--threads", "1", "--out", str(out)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    db, deadline = out / "results.sqlite", time.monotonic() + 240
-    checkpoint = out / "checkpoints" / "C1-tiny-run1.train.pt"
-    try:
-        while _curve_length(db) < 3 or not checkpoint.exists():
-            assert proc.poll() is None, "the run ended before its third epoch"
-            assert time.monotonic() < deadline, "no third epoch within 4 minutes"
-            time.sleep(0.1)
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+    _kill_c1_after_epoch(out, 3)
     done = subprocess.run([sys.executable, "-m", "aibench.cli", "run", "C1", "--resume", "--threads", "1",
                            "--out", str(out)], capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]

@@ -1,7 +1,7 @@
 from aibench.harness.infer import InferSettings, PERCENTILES, run_inference
 from aibench.harness.train import train
 from aibench.results.mllog import RunLog
-from toy import make_toy
+from toy import SteadyCounter, make_toy
 
 
 def test_loadgen_scenarios_and_accuracy_pass(tmp_path):
@@ -34,34 +34,18 @@ def test_loadgen_scenarios_and_accuracy_pass(tmp_path):
 
 
 def test_each_scenario_records_energy_above_an_idle_baseline_where_a_counter_exists(tmp_path, monkeypatch):
-    import time
-
     import pytest
 
     from aibench.harness import infer
     from aibench.harness.energy import EnergyMeter
 
-    class SteadyCounter:  # 40 W whatever happens: serving draws nothing above idle
-        name = "fake"
-
-        def __init__(self):
-            self.t0 = time.monotonic()
-
-        def read_joules(self):
-            return {"pkg": 40.0 * (time.monotonic() - self.t0)}
-
-        def wrap_joules(self, domain):
-            return None
-
-        def max_watts(self, domain):
-            return None
 
     monkeypatch.setattr(infer, "IDLE_BASELINE_S", 0.2)
     bench = make_toy(tmp_path)
     bench.setup()
     out = run_inference(bench, bench.device, InferSettings(scenarios=("Offline",), min_duration_ms=200,
                                                            min_query_count=1, log_dir=tmp_path / "lg"),
-                        meter=EnergyMeter([SteadyCounter()], interval_s=0.05))
+                        meter=EnergyMeter([SteadyCounter(40.0)], interval_s=0.05))
     offline = out["scenarios"]["Offline"]
     assert offline.energy_j > 0 and offline.energy_per_sample_j > 0
     assert offline.energy_detail["energy_idle_w"] == pytest.approx(40.0, rel=0.05)

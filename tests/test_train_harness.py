@@ -8,7 +8,7 @@ from mlperf_logging.compliance_checker import mlp_compliance
 from aibench.benchmarks.base import StepOutput
 from aibench.harness.train import train
 from aibench.results.mllog import RunLog, read_events
-from toy import make_toy
+from toy import SteadyCounter, make_toy
 
 
 def _run(bench, tmp_path: Path, **kw):
@@ -303,23 +303,9 @@ def test_energy_record_has_an_idle_baseline_where_a_counter_exists(tmp_path, mon
     from aibench.harness import train as train_module
     from aibench.harness.energy import EnergyMeter
 
-    class SteadyCounter:  # 50 W whatever happens: the run draws nothing above idle
-        name = "fake"
-
-        def __init__(self):
-            self.t0 = time.monotonic()
-
-        def read_joules(self):
-            return {"pkg": 50.0 * (time.monotonic() - self.t0)}
-
-        def wrap_joules(self, domain):
-            return None
-
-        def max_watts(self, domain):
-            return None
 
     monkeypatch.setattr(train_module, "IDLE_BASELINE_S", 0.2)
-    result, _ = _run(make_toy(tmp_path), tmp_path, meter=EnergyMeter([SteadyCounter()], interval_s=0.05))
+    result, _ = _run(make_toy(tmp_path), tmp_path, meter=EnergyMeter([SteadyCounter(50.0)], interval_s=0.05))
     detail = result.energy_detail
     assert result.energy_j > 0 and detail["energy_idle_w"] == pytest.approx(50.0, rel=0.05)
     assert abs(detail["energy_above_idle_j"]) < 0.1 * result.energy_j

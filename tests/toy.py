@@ -94,3 +94,23 @@ def make_toy(tmp_path: Path, seed: int = 0, **overrides: Any) -> ToyBenchmark:
     ToyBenchmark.synthesize(tmp_path, cfg, seed)
     torch.manual_seed(seed)
     return ToyBenchmark(RunContext("tiny", cfg, tmp_path, torch.device("cpu"), seed))
+
+
+class SteadyCounter:
+    """A fake energy counter drawing `watts` whatever happens (so a run draws nothing above idle)."""
+
+    name = "fake"
+
+    def __init__(self, watts: float) -> None:
+        import time
+
+        self.watts, self.t0, self._clock = watts, time.monotonic(), time.monotonic
+
+    def read_joules(self) -> dict[str, float]:
+        return {"pkg": self.watts * (self._clock() - self.t0)}
+
+    def wrap_joules(self, domain: str) -> None:
+        return None
+
+    def max_watts(self, domain: str) -> None:
+        return None
