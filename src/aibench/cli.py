@@ -326,7 +326,9 @@ def cmd_results(args: argparse.Namespace) -> int:
         rows = ResultStore(_db_url(args), create=False).records(benchmark=bench, mode=args.mode)
     except NoResults as nothing:  # an empty answer, not a failure: scripts get [] and people the next step
         print(f"aibench: {nothing}", file=sys.stderr)
-        rows = []
+        if args.json:
+            print("[]")
+        return 0
     if args.json:
         print(dumps(rows))
         return 0
