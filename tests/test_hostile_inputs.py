@@ -396,17 +396,7 @@ def test_binvox(how):
         refused_or_sane(read, path)
 
 
-def _varint(value: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte, value = value & 0x7F, value >> 7
-        out.append(byte | (0x80 if value else 0))
-        if not value:
-            return bytes(out)
-
-
-def _len_field(number: int, payload: bytes) -> bytes:
-    return _varint(number << 3 | 2) + _varint(len(payload)) + payload
+_varint, _len_field = tfrecord._encode_varint, tfrecord._len_field  # the reader's own protobuf writer
 
 
 def _example_with(feature: bytes) -> bytes:
