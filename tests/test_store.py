@@ -158,7 +158,9 @@ def test_a_store_from_an_older_aibench_is_upgraded_and_a_newer_one_refused(tmp_p
     store = ResultStore(f"sqlite:///{path}")
     (row,) = store.records()
     assert row["status"] == "success" and row["host"] is None
-    _running(store)  # the new columns are there
+    assert row["label"] == "unknown-host-cpu"  # derived from what the old row stored
+    _running(store, label="box-cpu")  # the new columns are there
+    assert [r["label"] for r in store.records(label="box-cpu")] == ["box-cpu"]
     engine = create_engine(f"sqlite:///{path}")
     with engine.begin() as conn:
         assert conn.execute(text("SELECT max(version) FROM aibench_schema")).scalar() == SCHEMA_VERSION
@@ -166,6 +168,14 @@ def test_a_store_from_an_older_aibench_is_upgraded_and_a_newer_one_refused(tmp_p
     engine.dispose()
     with pytest.raises(UserError, match="newer aibench .schema 99"):
         ResultStore(f"sqlite:///{path}")
+
+
+def test_records_are_filtered_by_label_and_old_rows_get_the_default_label(store_url):
+    store = ResultStore(store_url)
+    store.add(**_row(label="fast-box"))
+    store.add(**_row(system={"hostname": "slow", "gpus": [{"name": "NVIDIA H200"}]}, config={"device": "cuda:0"}))
+    assert [r["label"] for r in store.records()] == ["fast-box", "slow-cuda-H200"]
+    assert len(store.records(label="fast-box")) == 1 and store.records(label="nobody") == []
 
 
 def test_postgres_urls_as_hosted_services_write_them_use_psycopg():

@@ -101,6 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pretrained", action="append", default=[], metavar="CN=PATH",
                    help="state-dict file a benchmark starts from (torchvision's format or a checkpoint of this "
                         "suite); needed by C4 and C9 at small/full; repeatable")
+    _add_label_arg(p)
     _add_store_args(p)
 
     p = sub.add_parser("profile", help="characterize benchmarks: FLOPs, runtime breakdown, hotspots, counters")
@@ -111,12 +112,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=_positive_int, default=3, help="training steps profiled")
     p.add_argument("--seed", type=int, default=0)
     _add_threads_arg(p)
+    _add_label_arg(p)
     _add_store_args(p)
 
     p = sub.add_parser("results", help="list stored results")
     p.add_argument("--json", action="store_true")
     p.add_argument("--benchmark", help="only this benchmark")
     p.add_argument("--mode", choices=("train", "infer", "profile", "smoke"))
+    p.add_argument("--label", help="only the records of this label")
     _add_store_args(p)
 
     p = sub.add_parser("report", help="write an HTML report of the stored results (paper tables and figures)")
@@ -153,6 +156,19 @@ def _set_threads(threads: int | None, console: Any) -> None:
     warning = busy_host_warning(load_average(), os.cpu_count() or 1, torch.get_num_threads())
     if warning:
         console.print(f"[yellow]warning:[/yellow] {warning}")
+
+
+def _add_label_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--label", type=_label,
+                   help="name of the machine or software stack these runs speak for, stored in each record and "
+                        "compared by `aibench compare` (default: host name and device, e.g. myhost-cpu)")
+
+
+def _label(text: str) -> str:
+    text = text.strip()
+    if not text or len(text) > 128 or any(ch in text for ch in "\t\n\r"):
+        raise argparse.ArgumentTypeError(f"expected a label of 1 to 128 characters on one line, got {text!r}")
+    return text
 
 
 def _add_store_args(p: argparse.ArgumentParser) -> None:
@@ -215,7 +231,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                       repeats=args.repeats, device=args.device, out_dir=args.out, max_epochs=args.max_epochs,
                       infer=infer, smoke=args.smoke, pretrained=pretrained,
                       untrained=args.untrained, resume=args.resume, precision=args.precision,
-                      channels_last=args.channels_last, compile=args.compile)
+                      channels_last=args.channels_last, compile=args.compile, label=args.label)
     from aibench.harness.precision import check_cards
 
     check_cards(cards, opts)  # an option this device or benchmark cannot honour: one line, before any work
@@ -308,7 +324,8 @@ def cmd_profile(args: argparse.Namespace) -> int:
     from aibench.results.store import ResultStore
 
     pick_device(args.device)
-    opts = RunOptions(scale=args.scale, data_dir=args.data_dir, seed=args.seed, device=args.device, out_dir=args.out)
+    opts = RunOptions(scale=args.scale, data_dir=args.data_dir, seed=args.seed, device=args.device, out_dir=args.out,
+                      label=args.label)
     _check_out_dir(args.out)
     store = ResultStore(_db_url(args))
     console = _console()
@@ -323,7 +340,8 @@ def cmd_results(args: argparse.Namespace) -> int:
 
     bench = registry.card(args.benchmark).id if args.benchmark else None
     try:
-        rows = ResultStore(_db_url(args), create=False).records(benchmark=bench, mode=args.mode)
+        rows = ResultStore(_db_url(args), create=False).records(benchmark=bench, mode=args.mode,
+                                                                    label=args.label)
     except NoResults as nothing:  # an empty answer, not a failure: scripts get [] and people the next step
         print(f"aibench: {nothing}", file=sys.stderr)
         if args.json:

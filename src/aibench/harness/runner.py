@@ -42,7 +42,7 @@ from aibench.harness.smoke import run_smoke, smoke_context
 from aibench.harness.train import TrainResult, environment_error, one_line, train
 from aibench.results.liveness import Heartbeat
 from aibench.results.mllog import NullLog, RunLog, lowest_precision
-from aibench.results.store import DEFAULT_DIR, ResultStore
+from aibench.results.store import DEFAULT_DIR, ResultStore, legacy_label
 from aibench.spec import PaperCard, ScaleConfig
 
 MODES = ("train", "infer", "all")
@@ -71,6 +71,7 @@ class RunOptions:
     world: World = field(default_factory=World)  # this process among torchrun's (one process: rank 0 of 1)
     launch_id: str | None = None  # set by `aibench run --nproc N` for the processes it launches
     resume: bool = False  # continue the newest interrupted run of each benchmark from its training checkpoint
+    label: str | None = None  # --label: the machine or stack the records speak for (default: host and device)
 
 
 def pick_device(name: str) -> torch.device:
@@ -234,6 +235,7 @@ def _record_base(bench: Benchmark, opts: RunOptions, data_dir: Path, system: dic
         # yet); evaluation uses rank 0's running averages
         parallel["batchnorm"] = "per-rank statistics where the model has BatchNorm (no SyncBatchNorm)"
     return {
+        "label": opts.label or legacy_label(system, {"device": str(bench.device)}),
         "benchmark": card.id, "name": card.name, "scale": opts.scale, "metric": card.metric,
         "target": bench.config.target, "seed": bench.ctx.seed, "system": system,
         "config": {"scale_config": dataclasses.asdict(bench.config), "data_dir": str(data_dir),

@@ -30,7 +30,7 @@ DEFAULT_URL = f"sqlite:///{DEFAULT_DIR / 'results.sqlite'}"
 STATUSES = ("running", "success", "target_missed", "diverged", "aborted", "crashed", "completed", "error", "smoke",
             "invalid")  # invalid: an inference run LoadGen reported INVALID (its reason in the message)
 FINAL_STATUSES = tuple(s for s in STATUSES if s != "running")
-SCHEMA_VERSION = 2  # 1: aibench before crash-safe records (no version table, no liveness columns)
+SCHEMA_VERSION = 3  # 1: before crash-safe records (no version table, no liveness columns); 2: before labels
 
 
 class Base(DeclarativeBase):
@@ -65,6 +65,8 @@ class RunRecord(Base):
     finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
     message: Mapped[str | None] = mapped_column(Text, nullable=True)  # why it ended so (an error's one line)
     traceback: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # schema 3: the machine or software stack the run speaks for (`--label`), what `aibench compare` compares
+    label: Mapped[str | None] = mapped_column(String(128), nullable=True, index=True)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -92,6 +94,7 @@ class RunRecord(Base):
             "finished_at": self.finished_at.isoformat(timespec="seconds") if self.finished_at else None,
             "message": self.message,
             "traceback": self.traceback,
+            "label": self.label or legacy_label(self.system, self.config),
         }
 
     def gone(self, now: dt.datetime) -> bool:
@@ -106,6 +109,23 @@ class SchemaInfo(Base):
 
 SCHEMA_2_COLUMNS = {"host": "VARCHAR(255)", "pid": "INTEGER", "process_start": "VARCHAR(64)",
                     "heartbeat_at": "TIMESTAMP", "finished_at": "TIMESTAMP", "message": "TEXT", "traceback": "TEXT"}
+SCHEMA_3_COLUMNS = {"label": "VARCHAR(128)"}
+
+
+def default_label(hostname: str, device: str, gpu_name: str | None = None) -> str:
+    """A run's label when the user gives none: the host and the device it ran on (`box-cpu`, `box-cuda-H200`)."""
+    kind = device.split(":")[0]
+    if kind == "cuda" and gpu_name:
+        kind += "-" + gpu_name.replace("NVIDIA ", "").split()[0]
+    return f"{hostname or 'unknown-host'}-{kind}"
+
+
+def legacy_label(system: dict | None, config: dict | None) -> str:
+    """The default label of a record stored before labels existed, from what it stored."""
+    system, config = system or {}, config or {}
+    gpus = system.get("gpus") or []
+    gpu = gpus[0].get("name") if gpus and isinstance(gpus[0], dict) else None
+    return default_label(system.get("hostname", ""), str(config.get("device", "cpu")), gpu)
 
 
 def _json_safe(value: Any) -> Any:
@@ -198,8 +218,8 @@ class ResultStore:
         for attempt in range(3):  # several processes may create a new store at once
             try:
                 Base.metadata.create_all(self.engine)
-                if version == 1:
-                    self._upgrade_from_1()
+                if version is not None and version < SCHEMA_VERSION:
+                    self._add_missing_columns()
                 with Session(self.engine) as session:
                     if session.get(SchemaInfo, SCHEMA_VERSION) is None:
                         session.add(SchemaInfo(version=SCHEMA_VERSION))
@@ -214,10 +234,10 @@ class ResultStore:
         with Session(self.engine) as session:
             return max((v for v in session.scalars(select(SchemaInfo.version))), default=1)
 
-    def _upgrade_from_1(self) -> None:
+    def _add_missing_columns(self) -> None:
         have = {c["name"] for c in inspect(self.engine).get_columns("runs")}
         with self.engine.begin() as conn:
-            for name, kind in SCHEMA_2_COLUMNS.items():
+            for name, kind in {**SCHEMA_2_COLUMNS, **SCHEMA_3_COLUMNS}.items():
                 if name not in have:
                     conn.execute(text(f"ALTER TABLE runs ADD COLUMN {name} {kind}"))
 
@@ -278,7 +298,8 @@ class ResultStore:
             session.commit()
         return ids
 
-    def records(self, benchmark: str | None = None, mode: str | None = None) -> list[dict[str, Any]]:
+    def records(self, benchmark: str | None = None, mode: str | None = None,
+                label: str | None = None) -> list[dict[str, Any]]:
         query = select(RunRecord).order_by(RunRecord.id)
         if benchmark:
             query = query.where(RunRecord.benchmark == benchmark)
@@ -289,6 +310,8 @@ class ResultStore:
             rows = []
             for record in session.scalars(query):
                 row = record.as_dict()
+                if label is not None and row["label"] != label:  # old rows' labels are derived, not stored
+                    continue
                 if record.gone(now):  # shown as crashed at once; stored as such by the next writer
                     row["status"] = "crashed"
                 rows.append(row)
