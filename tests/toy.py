@@ -29,7 +29,8 @@ def toy_config(**overrides: Any) -> ScaleConfig:
 
 
 class ToyBenchmark(Benchmark):
-    SPEC = BenchmarkSpec(card=CARD, scales={"tiny": toy_config()}, data_layout="blobs.npz")
+    SPEC = BenchmarkSpec(card=CARD, scales={"tiny": toy_config()}, data_layout="blobs.npz",
+                         control="the same logistic regression with its inputs zeroed")
 
     @classmethod
     def synthesize(cls, data_dir: Path, config: ScaleConfig, seed: int) -> None:
@@ -61,15 +62,18 @@ class ToyBenchmark(Benchmark):
         for i in range(0, 256, bs):
             yield self.x[i:i + bs], self.y[i:i + bs]
 
+    def _inputs(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.zeros_like(x) if self.ctx.control else x
+
     def compute_loss(self, batch):
         x, y = batch
-        return nn.functional.cross_entropy(self.model(x), y), len(y)
+        return nn.functional.cross_entropy(self.model(self._inputs(x)), y), len(y)
 
     def train_samples(self) -> int:
         return 256
 
     def evaluate(self) -> Quality:
-        pred = self.model(self.x[256:]).argmax(1)
+        pred = self.model(self._inputs(self.x[256:])).argmax(1)
         return Quality(float((pred == self.y[256:]).float().mean()), {"errors": float((pred != self.y[256:]).sum())},
                        samples=256)
 

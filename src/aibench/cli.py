@@ -101,6 +101,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pretrained", action="append", default=[], metavar="CN=PATH",
                    help="state-dict file a benchmark starts from (torchvision's format or a checkpoint of this "
                         "suite); needed by C4 and C9 at small/full; repeatable")
+    p.add_argument("--controls", action="store_true",
+                   help="after each training run, train its control (the same model without the paper's key part, "
+                        "same data, seed and budget, outside the timed run) and store its quality beside the method's")
     _add_label_arg(p)
     _add_store_args(p)
 
@@ -205,6 +208,10 @@ def _spec_facts(c: Any) -> dict[str, Any]:
             "full_size_note": size.note if size else None,
             "pretrained": {scale: cfg.pretrained for scale, cfg in spec.scales.items() if cfg.pretrained},
             "server_latency_ms": dict(spec.server_latency_ms), "server_latency_basis": spec.server_latency_basis,
+            "control": spec.control or None, "no_control": None if spec.control else spec.no_control,
+            "control_quality": {scale: {"control": cfg.control, "target": cfg.target, "margin": cfg.control_margin,
+                                        "source": cfg.control_source}
+                                for scale, cfg in spec.scales.items() if cfg.control is not None},
             "choices": dict(spec.choices)}
 
 
@@ -223,6 +230,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     pick_device(args.device)  # a bad device is a user error before any work starts
     if args.smoke and args.scale == "tiny":
         raise UserError("--smoke checks a small or full configuration: add --scale small or --scale full")
+    if args.controls and (args.mode == "infer" or args.smoke or args.nproc > 1):
+        raise UserError("--controls trains each benchmark's control beside a training run on one process: use it "
+                        "with --mode train or all, without --smoke or --nproc")
     pretrained = parse_pretrained(args.pretrained)
     from aibench.harness.infer import inference_settings
 
@@ -231,7 +241,8 @@ def cmd_run(args: argparse.Namespace) -> int:
                       repeats=args.repeats, device=args.device, out_dir=args.out, max_epochs=args.max_epochs,
                       infer=infer, smoke=args.smoke, pretrained=pretrained,
                       untrained=args.untrained, resume=args.resume, precision=args.precision,
-                      channels_last=args.channels_last, compile=args.compile, label=args.label)
+                      channels_last=args.channels_last, compile=args.compile, label=args.label,
+                      controls=args.controls)
     from aibench.harness.precision import check_cards
 
     check_cards(cards, opts)  # an option this device or benchmark cannot honour: one line, before any work

@@ -83,6 +83,12 @@ class ScaleConfig:
     batch_size: int
     baseline: float | None = None
     baseline_kind: str = ""
+    # the benchmark trained without the paper's key part (`Benchmark.CONTROL`, `aibench run --controls`): its
+    # quality measured at this scale (with the command and seeds in `control_source`), and the margin the method
+    # must beat it by (a test runs both and asserts it)
+    control: float | None = None
+    control_margin: float | None = None
+    control_source: str = ""
     time_budget_s: float | None = None  # wall-clock cap on the timed training region
     eval_every: int = 1  # epochs between evaluations
     warmup_steps: int = 2  # steps excluded from throughput
@@ -109,6 +115,10 @@ class BenchmarkSpec:
     # one for this kind of model; otherwise derived), and where each number comes from
     server_latency_ms: dict[str, float] = field(default_factory=dict)
     server_latency_basis: str = ""
+    # the ablation `aibench run --controls` trains beside the method: what it removes from the paper's method (the
+    # benchmark reads `ctx.control` and builds that variant); "" when none, with `no_control` saying why
+    control: str = ""
+    no_control: str = "no natural ablation of its method is defined"
 
     def scale(self, name: str) -> ScaleConfig:
         from aibench.errors import UserError

@@ -39,6 +39,7 @@ class RunContext:
     compile: bool = False  # `--compile`: models compiled in place by the harness
     compute_applied: dict[str, Any] = field(default_factory=dict)  # what of those the harness did, for the record
     world: World = field(default_factory=World)  # this process among the data-parallel training processes
+    control: bool = False  # build the benchmark without the paper's key part (its CONTROL), for `--controls`
 
 
 @dataclass

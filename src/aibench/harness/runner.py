@@ -29,8 +29,9 @@ from aibench.characterize.flops import characterize_compute
 from aibench.characterize.peak import achievable_peak, utilization
 from aibench.characterize.system import system_info
 from aibench.errors import UserError
-from aibench.harness.distributed import World, barrier, device_for
 from aibench.harness import resume
+from aibench.harness.controls import run_control
+from aibench.harness.distributed import World, barrier, device_for
 from aibench.harness.energy import EnergyMeter
 from aibench.harness.infer import InferSettings, run_inference
 from aibench.harness.launch import PEER_LOST_EXIT, StoppedByLauncher, is_peer_loss
@@ -72,6 +73,7 @@ class RunOptions:
     launch_id: str | None = None  # set by `aibench run --nproc N` for the processes it launches
     resume: bool = False  # continue the newest interrupted run of each benchmark from its training checkpoint
     label: str | None = None  # --label: the machine or stack the records speak for (default: host and device)
+    controls: bool = False  # --controls: after each training run, train its control (the method's ablation)
 
 
 def pick_device(name: str) -> torch.device:
@@ -147,7 +149,7 @@ def synthesize(card: PaperCard, path: Path, scale: str, seed: int) -> None:
     tmp.rename(path)
 
 
-def build(card: PaperCard, opts: RunOptions, data_dir: Path, seed: int) -> Benchmark:
+def build(card: PaperCard, opts: RunOptions, data_dir: Path, seed: int, control: bool = False) -> Benchmark:
     cls = registry.benchmark_class(card)
     cfg = registry.spec(card).scale(opts.scale)
     device, pretrained = device_for(opts.world, pick_device(opts.device)), opts.pretrained.get(card.alias)
@@ -156,7 +158,8 @@ def build(card: PaperCard, opts: RunOptions, data_dir: Path, seed: int) -> Bench
         ctx = smoke_context(opts.scale, cfg, data_dir, seed, str(device), pretrained)
         return cls(dataclasses.replace(ctx, cache_dir=opts.cache_dir, **compute_options(opts)))
     return cls(RunContext(scale=opts.scale, config=cfg, data_dir=data_dir, device=device, seed=seed,
-                          pretrained=pretrained, cache_dir=opts.cache_dir, **compute_options(opts), world=opts.world))
+                          pretrained=pretrained, cache_dir=opts.cache_dir, **compute_options(opts), world=opts.world,
+                          control=control))
 
 
 def check_data_parallel(card: PaperCard, opts: RunOptions, nproc: int) -> None:
@@ -480,6 +483,8 @@ def run_benchmark(card: PaperCard, opts: RunOptions, store: ResultStore, console
                     _say_error(console, card, result.message, record_id)
                     break
                 trained = f"trained ({result.status}, {result.epochs:g} epochs, run #{record_id})"
+                if opts.controls:
+                    train_control(card, opts, store, data_dir, seed, record_id, result, console)
             if opts.mode in ("infer", "all"):
                 run_inference_record(bench, opts, store, base,
                                      (lambda b=bench: _serve_checkpoint(b, card, opts, store))
@@ -496,6 +501,30 @@ def run_benchmark(card: PaperCard, opts: RunOptions, store: ResultStore, console
         _say_error(console, card, one_line(err), None)
     mine = set(store.created[first:])  # every record this call created, the failed ones too
     return [r for r in store.records(benchmark=card.id) if r["id"] in mine]
+
+
+def train_control(card: PaperCard, opts: RunOptions, store: ResultStore, data_dir: Path, seed: int,
+                  record_id: int, method: TrainResult, console: Console | None) -> None:
+    """`--controls`: train the benchmark's control after its method's run (untimed for the method: the record is
+    already final) and keep it in the method's record as `metrics.control`."""
+    spec = registry.spec(card)
+    if not spec.control:
+        store.merge_metrics(record_id, control={"ablation": None, "why_none": spec.no_control})
+        if console:
+            console.print(f"[dim]{card.alias}: no control ({spec.no_control})[/dim]")
+        return
+    max_epochs = opts.max_epochs or spec.scale(opts.scale).max_epochs
+    bench = build(card, opts, data_dir, seed, control=True)
+    with TrainProgress(f"{card.alias} control", max_epochs, console) as progress:
+        control = run_control(bench, method, max_epochs, progress)
+    store.merge_metrics(record_id, control=control)
+    if console:
+        console.print(f"{card.alias} control ({control['ablation']}): {_fmt(control['quality'])} against the "
+                      f"method's {_fmt(control['method_quality'])} (target {bench.config.target:g})")
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4g}"
 
 
 def _say_error(console: Console | None, card: PaperCard, message: str, record_id: int | None) -> None:

@@ -266,6 +266,15 @@ class ResultStore:
                                                                                      heartbeat_at=utcnow()))
             session.commit()
 
+    def merge_metrics(self, record_id: int, **entries: Any) -> None:
+        """Add entries to a row's metrics after it ended (a control trained beside the run), keeping the rest."""
+        with Session(self.engine) as session:
+            record = session.get(RunRecord, record_id)
+            if record is None:
+                raise KeyError(f"no record {record_id}")
+            record.metrics = {**(record.metrics or {}), **_json_safe(entries)}
+            session.commit()
+
     def heartbeat(self, record_id: int) -> None:
         self.update(record_id)
 

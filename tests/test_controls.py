@@ -1,0 +1,63 @@
+"""`--controls`: the method's ablation trained beside it, same data, seed and budget, kept in the method's record."""
+
+import dataclasses
+
+import pytest
+from toy import CARD, ToyBenchmark, toy_config
+
+from aibench import registry
+from aibench.cli import main
+from aibench.harness.controls import best_quality, method_margin
+from aibench.harness.runner import RunOptions, run_benchmark
+from aibench.results.store import ResultStore
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+@pytest.fixture
+def toy_registry(monkeypatch):
+    """The toy benchmark behind the registry's lookups (it synthesizes its blobs like a real tiny benchmark)."""
+    monkeypatch.setattr(registry, "spec", lambda c: ToyBenchmark.SPEC)  # read when called: a test may replace it
+    monkeypatch.setattr(registry, "benchmark_class", lambda c: ToyBenchmark)
+
+
+def test_best_quality_and_margin_follow_the_metric_direction():
+    curve = [{"quality": 0.5}, {"quality": 0.7}, {"quality": None}, {"quality": 0.6}]
+    assert best_quality(curve, True) == 0.7 and best_quality(curve, False) == 0.5
+    assert best_quality([], True) is None
+    assert method_margin(0.9, 0.7, True) == pytest.approx(0.2)
+    assert method_margin(1.0, 3.0, False) == pytest.approx(2.0)  # a lower-is-better loss: the method is 2 lower
+    assert method_margin(None, 0.5, True) is None
+
+
+def test_a_control_is_trained_with_the_methods_seed_and_budget_and_stored_beside_it(tmp_path, toy_registry):
+    store = ResultStore(f"sqlite:///{tmp_path / 'r.sqlite'}")
+    opts = RunOptions(scale="tiny", out_dir=tmp_path / "out", cache_dir=tmp_path / "cache", device="cpu",
+                      controls=True, max_epochs=5)
+    (record,) = run_benchmark(CARD, opts, store)
+    control = record["metrics"]["control"]
+    assert record["status"] == "success" and record["quality"] >= 0.95
+    assert control["ablation"] == ToyBenchmark.SPEC.control
+    # zeroed inputs leave a logistic regression at chance: the method wins by far, and the control never
+    # reached the target within the method's 5-epoch budget
+    assert control["status"] == "target_missed" and control["epochs"] == 5
+    assert control["quality"] < 0.7 and control["margin"] > 0.25
+    assert control["method_quality"] == record["quality"]
+    assert len(control["curve"]) == 5
+    assert "running" not in {r["status"] for r in store.records()}  # one record, final: the control adds none
+    assert len(store.records()) == 1
+
+
+def test_a_benchmark_without_a_control_says_why(tmp_path, toy_registry, monkeypatch):
+    monkeypatch.setattr(ToyBenchmark, "SPEC", dataclasses.replace(ToyBenchmark.SPEC, control=""))
+    store = ResultStore(f"sqlite:///{tmp_path / 'r.sqlite'}")
+    opts = RunOptions(scale="tiny", out_dir=tmp_path / "out", cache_dir=tmp_path / "cache", device="cpu",
+                      controls=True)
+    (record,) = run_benchmark(CARD, opts, store)
+    assert record["metrics"]["control"] == {"ablation": None, "why_none": ToyBenchmark.SPEC.no_control}
+
+
+def test_controls_are_refused_where_no_training_run_is_on_one_process(capsys):
+    for extra in (["--mode", "infer"], ["--nproc", "2"]):
+        assert main(["run", "C15", "--controls", *extra]) == 2
+        assert "--controls" in capsys.readouterr().err
