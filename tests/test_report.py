@@ -188,7 +188,7 @@ def test_a_later_failed_run_never_replaces_the_successful_result(tmp_path):
     store.add(**common, status="aborted", quality=0.30, metrics={"epochs": 2})
     records = store.records()
     assert _latest(records, "train")[("DC-AI-C15", "one")]["quality"] == 0.93
-    assert other_run_rows(records, "train") == [["DC-AI-C15", "one", "tiny", "aborted", "1"]]
+    assert other_run_rows(records, "train") == [["C15", "one", "tiny", "aborted", "1"]]
     text = write_report(records, tmp_path / "report.html").read_text()
     assert "Other training runs" in text and "n/a (1 run)" in text
 
@@ -215,3 +215,18 @@ def test_categories_unknown_to_an_old_profile_do_not_break_the_breakdown():
 
     old = {"breakdown": {"category_share": {c: 1 / 9 for c in CATEGORIES[:9]}}}
     assert breakdown_figure({"C1": old})[:4] == b"\x89PNG"
+
+
+def test_model_figure_has_one_point_per_benchmark(two_labels):
+    """Parameters and FLOPs belong to the model: two machines give one point, not two names on top of each other."""
+    points = report_html.model_points(two_labels)
+    assert sorted(points) == ["C1", "C15", "C16", "C9"]
+    assert points["C1"]["params"] == 2.5e7 and points["C1"]["epochs"] == 5  # both labels' shown runs: 5 epochs
+
+
+def test_variation_rows_name_their_label(two_label_report):
+    _, text = two_label_report
+    table5 = text[text.index("id='variation'"):text.index("id='curves'")]
+    c1_rows = [r for r in re.findall(r"<tr>(.*?)</tr>", table5) if r.startswith("<td>C1</td>")]
+    assert [re.findall(r"<td[^>]*>(.*?)</td>", r)[1] for r in c1_rows] == [LABEL_A, LABEL_B]
+    assert [re.findall(r"<td[^>]*>(.*?)</td>", r)[-1] for r in c1_rows] == ["12.0", "6.00"]  # olympic means

@@ -130,8 +130,10 @@ def server_figure(curves: dict[str, dict[str, Any]]) -> bytes:
             ax.scatter([x], [y], color=line.get_color(), facecolors=line.get_color() if valid else "none", s=30)
         if c.get("bound_ms"):
             ax.axhline(c["bound_ms"], color=line.get_color(), linestyle="--", linewidth=0.8)
-    ax.set_xscale("log")
-    ax.set_yscale("log")
+    steps = [s for c in curves.values() for s in c["search"] if s.get("p99_ms") is not None]
+    if steps:
+        bounds = [c["bound_ms"] for c in curves.values() if c.get("bound_ms")]
+        _log_axes(ax, [s["target_qps"] for s in steps], [s["p99_ms"] for s in steps] + bounds, plain=True)
     ax.set_xlabel("offered load: Server target QPS")
     ax.set_ylabel("p99 latency (ms)")
     ax.set_title("Server: p99 vs offered QPS (filled: VALID; dashed: bound)")
@@ -139,15 +141,18 @@ def server_figure(curves: dict[str, dict[str, Any]]) -> bytes:
     return _png(fig)
 
 
-def _log_axes(ax: Any, xs: list[float], ys: list[float]) -> None:
+def _log_axes(ax: Any, xs: list[float], ys: list[float], plain: bool = False) -> None:
     """Log axes padded by a factor of 4 each side: every axis then spans at least one power of ten (a labelled
-    major tick; matplotlib otherwise labels every minor tick, overlapping) and names near the edge stay inside."""
+    major tick; matplotlib otherwise labels every minor tick, overlapping) and names near the edge stay inside.
+    `plain`: ticks as ordinary numbers (10, 100, 1000) rather than powers of ten."""
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlim(min(xs) / 4, max(xs) * 4)
     ax.set_ylim(min(ys) / 4, max(ys) * 4)
     for axis in (ax.xaxis, ax.yaxis):
         axis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+        if plain:
+            axis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _pos: f"{v:,g}"))
 
 
 def _png(fig: Any) -> bytes:

@@ -116,7 +116,8 @@ def other_run_rows(records: list[Record], mode: str) -> list[list[str]]:
     for r in records:
         if r["mode"] == mode and id(r) not in shown:
             counts[(r["benchmark"], label_of(r), r["scale"], r["status"])] += 1
-    return [[b, label, scale, status, str(n)] for (b, label, scale, status), n in sorted(counts.items())]
+    return [[_short(b), label, scale, status, str(n)]
+            for (b, label, scale, status), n in sorted(counts.items(), key=lambda kv: (_number(kv[0][0]), kv[0][1:]))]
 
 
 # --- systems -------------------------------------------------------------------------------------------------------
@@ -267,12 +268,26 @@ def training_section(records: list[Record], systems: Systems) -> str:
         parts += ["<h3>Other training runs (not shown as results)</h3>",
                   _table(["benchmark", "label", "scale", "status", "runs"], others)]
     variation = summarize_repeats(records)
+    group_labels = _labels_by_group(records)
     parts += ["<h2 id='variation'>Run-to-run variation (paper Table 5)</h2>",
-              _table(["benchmark", "scale", "fingerprint", "runs", "successes", "epochs mean", "CV of epochs",
-                      "olympic TTQ (s)"],
-                     [[_short(v["benchmark"]), v["scale"], v.get("fingerprint", DASH), str(v["runs"]), str(v["successes"]),
+              _table(["benchmark", "label", "scale", "fingerprint", "runs", "successes", "epochs mean",
+                      "CV of epochs", "olympic TTQ (s)"],
+                     [[_short(v["benchmark"]),
+                       ", ".join(group_labels.get((v["benchmark"], v["scale"], v.get("fingerprint")), [])) or DASH,
+                       v["scale"], v.get("fingerprint", DASH), str(v["runs"]), str(v["successes"]),
                        sig(v.get("epochs_mean")), _spread(v), _olympic(v)] for v in variation])]
     return "".join(parts)
+
+
+def _labels_by_group(records: list[Record]) -> dict[tuple[str, str, str], list[str]]:
+    """The labels whose training runs make each group of repeats (benchmark, scale, configuration fingerprint)."""
+    from aibench.analysis.variation import fingerprint
+
+    out: dict[tuple[str, str, str], set[str]] = defaultdict(set)
+    for r in records:
+        if r["mode"] == "train":
+            out[(r["benchmark"], r["scale"], fingerprint(r))].add(label_of(r))
+    return {k: sorted(v) for k, v in out.items()}
 
 
 def _spread(v: dict[str, Any]) -> str:
@@ -479,17 +494,29 @@ def counters_section(records: list[Record]) -> str:
                       "branch miss rate"], rows))
 
 
+def model_points(records: list[Record]) -> dict[str, dict[str, Any]]:
+    """Fig. 2's points, one per benchmark (parameters and FLOPs belong to the model, not the machine), from its
+    latest successful training run; the epochs to quality are the median over the labels' shown runs."""
+    per_bench: dict[str, list[Record]] = defaultdict(list)
+    for r in _in_order(_latest(records, "train")):
+        ch = r.get("characterization") or {}
+        if (ch.get("params") or {}).get("total") and ch.get("flops_train_per_sample"):
+            per_bench[r["benchmark"]].append(r)
+    points = {}
+    for bench, runs in per_bench.items():
+        ch = max(runs, key=lambda r: r.get("created_at") or "")["characterization"]
+        epochs = [e for r in runs if (e := (r.get("metrics") or {}).get("epochs_to_quality")) is not None]
+        points[_short(bench)] = {"params": ch["params"]["total"], "flops": ch["flops_train_per_sample"],
+                                 "epochs": statistics.median(epochs) if epochs else None}
+    return points
+
+
 def characterization_section(records: list[Record]) -> str:
     from aibench.report import figures
 
     many = len(labels(records)) > 1
     parts = []
-    train = _named(_latest(records, "train"), many)
-    points = {name: {"params": r["characterization"]["params"]["total"],
-                     "flops": r["characterization"]["flops_train_per_sample"],
-                     "epochs": (r.get("metrics") or {}).get("epochs")}
-              for name, r in train.items() if (r.get("characterization") or {}).get("params")
-              and r["characterization"].get("flops_train_per_sample")}
+    points = model_points(records)
     if points:
         parts += ["<h2 id='models'>Model characteristics (paper Fig. 2)</h2>",
                   _img(figures.model_figure(points), "parameters against FLOPs per sample")]
