@@ -74,16 +74,19 @@ class DevTools:
         self._from_browser, from_browser_w = os.pipe()
 
         def on_fds_3_and_4() -> None:  # in the child, before exec: the pipe ends where Chromium expects them
-            os.dup2(to_browser_r, 3)
-            os.dup2(from_browser_w, 4)
+            # (copies above 4 first, so placing one end cannot overwrite the other)
+            reads, writes = os.dup(to_browser_r), os.dup(from_browser_w)
+            os.dup2(reads, 3)
+            os.dup2(writes, 4)
 
         args = [browser, "--headless", "--remote-debugging-pipe", "--no-first-run", "--no-default-browser-check",
                 "--disable-gpu", "--disable-extensions", "--disable-background-networking", "--disable-sync",
                 "--mute-audio", f"--user-data-dir={self.profile}", "--window-size=1400,1000", "about:blank"]
         if hasattr(os, "geteuid") and os.geteuid() == 0:
             args.insert(1, "--no-sandbox")  # Chromium refuses to start its sandbox as root (CI containers)
+        self.stderr = tempfile.TemporaryFile()  # a file, not a pipe: a chatty browser can never block on it
         self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.PIPE, pass_fds=(3, 4), preexec_fn=on_fds_3_and_4)
+                                     stderr=self.stderr, pass_fds=(3, 4), preexec_fn=on_fds_3_and_4)
         os.close(to_browser_r)
         os.close(from_browser_w)
         self._buffer = b""
@@ -102,7 +105,8 @@ class DevTools:
             if ready:
                 chunk = os.read(self._from_browser, 1 << 20)
                 if not chunk:
-                    err = self.proc.stderr.read().decode(errors="replace")[-2000:] if self.proc.stderr else ""
+                    self.stderr.seek(0)
+                    err = self.stderr.read().decode(errors="replace")[-2000:]
                     raise RuntimeError(f"Chromium closed its protocol pipe: {err}")
                 self._buffer += chunk
         message, self._buffer = self._buffer.split(b"\0", 1)
@@ -148,8 +152,7 @@ class DevTools:
             self.proc.wait()
         for fd in (self._to_browser, self._from_browser):
             os.close(fd)
-        if self.proc.stderr:
-            self.proc.stderr.close()
+        self.stderr.close()
         shutil.rmtree(self.profile, ignore_errors=True)
 
 
