@@ -68,7 +68,8 @@ def fill(store: ResultStore, labels: tuple[str, ...] = (LABEL_A, LABEL_B)) -> No
                           config={"scale_config": {"shrink": f"synthetic {bench} data"}})
             for seed, ttq in enumerate(ttqs):
                 epochs = 3 + seed
-                curve = [{"epoch": e, "phase": "train", "quality": 0.5 + 0.45 * e / epochs} for e in range(1, epochs + 1)]
+                curve = [{"epoch": e, "phase": "train", "quality": 0.5 + 0.45 * e / epochs}
+                         for e in range(1, epochs + 1)]
                 metrics = {"time_to_quality_s": ttq, "epochs_to_quality": epochs, "epochs": epochs,
                            "epoch_times_s": [ttq / epochs] * epochs, "run_time_s": ttq, "energy_j": None,
                            "throughput_samples_per_s": 163_456.0}

@@ -122,6 +122,8 @@ def test_latency_percentiles_and_validity_per_scenario(two_labels, two_label_rep
     single = rows[0]
     assert single[3:9] == ["1.25", "2.50", "3.00", "3.50", "4.75", "1,230"] and single[-1] == "VALID"
     assert rows[1][-1] == f"INVALID: {MULTISTREAM_INVALID}"
+    headline = report_html.inference_rows(two_labels)[0]  # the headline table carries LoadGen's verdicts too
+    assert headline[1] == LABEL_A and f"MultiStream: INVALID ({MULTISTREAM_INVALID})" in headline[-1]
     assert "Server: p99 latency vs offered QPS" in text
     assert set(report_html.server_curves(two_labels)) == {f"C15 ({LABEL_A})", f"C15 ({LABEL_B})"}
 
@@ -230,3 +232,11 @@ def test_variation_rows_name_their_label(two_label_report):
     c1_rows = [r for r in re.findall(r"<tr>(.*?)</tr>", table5) if r.startswith("<td>C1</td>")]
     assert [re.findall(r"<td[^>]*>(.*?)</td>", r)[1] for r in c1_rows] == [LABEL_A, LABEL_B]
     assert [re.findall(r"<td[^>]*>(.*?)</td>", r)[-1] for r in c1_rows] == ["12.0", "6.00"]  # olympic means
+
+
+def test_a_skipped_scenario_says_why():
+    record = {"benchmark": "DC-AI-C15", "mode": "infer", "status": "completed", "label": "x", "scale": "tiny",
+              "metrics": {"scenarios": {"Server": {"skipped": "no p99 latency bound given for the Server scenario"}}}}
+    [row] = report_html.scenario_rows([record])
+    assert row[2] == "Server" and set(row[3:12]) == {"–"}
+    assert row[-1] == "skipped: no p99 latency bound given for the Server scenario"

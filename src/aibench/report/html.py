@@ -248,7 +248,8 @@ def _scale_notes(records: list[Record]) -> str:
         return ""
     items = "".join(f"<li><b>{html.escape(_short(b))} {html.escape(s)}</b>: {html.escape(t)}</li>"
                     for (b, s), t in sorted(notes.items(), key=lambda kv: (_number(kv[0][0]), kv[0][1])))
-    return f"<details><summary>What each reduced scale changes (data, model, target)</summary><ul>{items}</ul></details>"
+    return ("<details><summary>What each reduced scale changes (data, model, target)</summary>"
+            f"<ul>{items}</ul></details>")
 
 
 def training_section(records: list[Record], systems: Systems) -> str:
@@ -385,7 +386,7 @@ def inference_rows(records: list[Record], systems: Systems | None = None) -> lis
         rows.append([_short(r["benchmark"]), label_of(r), _when(r), systems.ref(r), r["scale"],
                      m.get("model_state", ""), sig(r["quality"]), status_label(r), sig(h["SingleStream"]),
                      sig(h["MultiStream"]), sig(h["Server"]), sig(h["bound_ms"]), sig(h["Offline"]),
-                     sig(energy) if energy is not None else "unavailable"])
+                     sig(energy) if energy is not None else "unavailable", validity_text(m)])
     return rows
 
 
@@ -429,7 +430,8 @@ def inference_section(records: list[Record], systems: Systems) -> str:
     parts = ["<h2 id='inference'>Inference (MLPerf LoadGen)</h2>",
              _table(["benchmark", "label", "run (UTC)", "system", "scale", "model", "quality", "status",
                      "SingleStream p90 ms", "MultiStream p99 ms", "Server peak QPS", "Server p99 bound ms",
-                     "Offline samples/s", "energy/sample (J)"], inference_rows(records, systems)),
+                     "Offline samples/s", "energy/sample (J)", "LoadGen validity"],
+                    inference_rows(records, systems)),
              _p("Headline metrics are MLPerf's: SingleStream p90 and MultiStream p99 are LoadGen's early-stopping "
                 "estimates; Server is the highest target QPS whose run was VALID (p99 under the bound); Offline is "
                 "samples per second. Runs shortened with --infer-duration-ms are not shown."),
