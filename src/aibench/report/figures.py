@@ -12,7 +12,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import matplotlib.ticker  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 
-from aibench.characterize.breakdown import CATEGORIES  # noqa: E402
+from aibench.characterize.breakdown import ALL_CATEGORIES  # noqa: E402
 
 
 def label_colours(labels: list[str]) -> dict[str, str]:
@@ -55,16 +55,19 @@ def quality_curve_figure(title: str, metric: str, runs: list[dict[str, Any]], ta
 def breakdown_figure(profiles: dict[str, dict[str, Any]]) -> bytes:
     """Fig. 5: runtime share of each kernel category, one stacked bar per benchmark."""
     names = list(profiles)
-    fig, ax = plt.subplots(figsize=(max(6, 0.6 * len(names) + 3), 4))
+    fig, ax = plt.subplots(figsize=(min(14, max(6, 0.35 * len(names) + 3)), 4.5))
     bottom = [0.0] * len(names)
-    for cat in CATEGORIES:
-        vals = [100 * profiles[n]["breakdown"]["category_share"].get(cat, 0.0) for n in names]
-        ax.bar(names, vals, bottom=bottom, label=cat)
-        bottom = [b + v for b, v in zip(bottom, vals)]
+    colours = plt.get_cmap("tab20").colors
+    for i, cat in enumerate(ALL_CATEGORIES):  # the kernels not split further (an RNN, attention) too: bars sum to 100
+        vals = [100 * (profiles[n]["breakdown"]["category_share"].get(cat) or 0.0) for n in names]
+        if any(vals):
+            ax.bar(names, vals, bottom=bottom, label=cat, color=colours[i % len(colours)])
+            bottom = [b + v for b, v in zip(bottom, vals)]
     ax.set_ylabel("share of profiled time (%)")
     ax.set_title("Runtime breakdown by kernel category")
     ax.legend(fontsize=7, bbox_to_anchor=(1.01, 1), loc="upper left")
-    ax.tick_params(axis="x", rotation=45)
+    plt.setp(ax.get_xticklabels(), rotation=45, ha="right", rotation_mode="anchor", fontsize=8)
+    ax.margins(x=0.01)
     return _png(fig)
 
 
