@@ -23,7 +23,7 @@ class _Help(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpF
     where there is none to show (None, a flag's False) or the help already says it."""
 
     def _get_help_string(self, action: argparse.Action) -> str | None:
-        if action.default in (None, False) or "default" in (action.help or ""):
+        if action.default is None or action.default is False or "default" in (action.help or ""):
             return action.help
         return super()._get_help_string(action)
 
@@ -47,9 +47,9 @@ modes:
   all     train, then serve the model just trained
 
 scales:
-  tiny    small models on synthesized data in the real layouts; each reaches its target on a 2-core CPU in minutes
-  small   the paper's architectures at reduced data or steps; needs the real data sets (--data-dir)
-  full    the paper's configuration: reference sizes, hyperparameters and Table 3 targets (GPUs, real data)
+  tiny    shrunk models on synthesized data in the real layouts (no --data-dir needed): a laptop CPU, CI
+  small   the reference architecture at full width on a modest subset of the real data sets (one GPU)
+  full    the paper's configuration: real data sets, reference hyperparameters, Table 3's targets
 
 selectors: an id (DC-AI-C1), alias (C1) or name (image_classification); `subset` (C1, C9, C16); `all`."""
 
@@ -317,7 +317,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         _join_world(world, opts, args.device)
     _check_out_dir(args.out)
     store = ResultStore(_db_url(args))
-    console = _talk(quiet=not world.is_main)  # one process speaks (rank 0), on stderr: stdout is the results
+    console = _talk(args.json, quiet=not world.is_main)  # one process speaks: rank 0
     for record_id in store.mark_crashed() if world.is_main else []:  # runs whose process died without finishing them
         console.print(f"[yellow]note:[/yellow] record #{record_id} was left `running` by a process that is gone: "
                       "stored as crashed")
@@ -381,7 +381,7 @@ def _launch(args: argparse.Namespace, cards: list[Any], opts: Any) -> int:
 
     _check_out_dir(args.out)
     store = ResultStore(_db_url(args))  # created here, before N processes open it at once
-    console = _talk()
+    console = _talk(args.json)
     for c in cards:
         prepare_data(c, opts, console)
     from aibench.harness.runner import pick_device
@@ -409,7 +409,7 @@ def cmd_profile(args: argparse.Namespace) -> int:
                       label=args.label)
     _check_out_dir(args.out)
     store = ResultStore(_db_url(args))
-    _set_threads(args.threads, _talk())
+    _set_threads(args.threads, _talk(args.json))
     rows = [run_profile(c, opts, store, steps=args.steps) for c in cards]
     if args.json:
         print(dumps(rows))
@@ -510,11 +510,13 @@ def _console(quiet: bool = False) -> Any:
     return Console(quiet=quiet)
 
 
-def _talk(quiet: bool = False) -> Any:
-    """stderr: progress, notes and warnings (live bars at a terminal, one plain line per event elsewhere)."""
+def _talk(json_out: bool, quiet: bool = False) -> Any:
+    """Progress, notes and warnings (live bars at a terminal, one plain line per event elsewhere): on stdout
+    beside the tables, as a log reads them, except with --json, where stdout holds the JSON alone. (Errors
+    are on stderr, one line each.)"""
     from rich.console import Console
 
-    console = Console(stderr=True, quiet=quiet)
+    console = Console(stderr=json_out, quiet=quiet)
     console.soft_wrap = not console.is_terminal  # a log keeps each line whole, unfolded at 80 columns
     return console
 

@@ -11,7 +11,8 @@ import time
 from typing import Any
 
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, Progress, ProgressColumn, Task, TextColumn
+from rich.text import Text
 
 
 def batch_count(batches: Any) -> int | None:
@@ -33,6 +34,17 @@ def duration(seconds: float) -> str:
     return f"{hours}h{minutes:02d}m"
 
 
+class _RunElapsed(ProgressColumn):
+    """The whole run's time so far (rich's own column counts each epoch's bar from zero)."""
+
+    def __init__(self, owner: TrainProgress) -> None:
+        super().__init__()
+        self.owner = owner
+
+    def render(self, task: Task) -> Text:
+        return Text(duration(time.monotonic() - self.owner.started) if self.owner.started else "", style="dim")
+
+
 class TrainProgress:
     """Epochs, batches, loss, quality against the target and time left; a live bar or plain lines."""
 
@@ -45,7 +57,7 @@ class TrainProgress:
         self.progress = Progress(
             TextColumn("[bold]{task.fields[label]}"), TextColumn("{task.description}"), BarColumn(bar_width=20),
             TextColumn("{task.fields[count]}"), TextColumn("loss {task.fields[loss]}"),
-            TextColumn("{task.fields[quality]}"), TimeElapsedColumn(), TextColumn("{task.fields[left]}"),
+            TextColumn("{task.fields[quality]}"), _RunElapsed(self), TextColumn("{task.fields[left]}"),
             console=self.console, transient=False,
         )
         self.task: Any = None

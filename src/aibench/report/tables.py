@@ -58,15 +58,25 @@ class TableSpec:
         return [dict(zip((c.name for c in self.columns), row)) for row in self.cells()]
 
     def rich_table(self, console: Console, width: int) -> Table:
-        """The columns that fit `width` whole, by priority (all of them when wide), in their own order."""
+        """The columns that fit `width` whole, by priority (all of them when wide), in their own order.
+
+        A hoist column (the label) says its one value under the table; when values differ it must show, and
+        where its values would not fit whole they are replaced by short keys (L1, L2) explained under the table."""
         cells = self.cells()
         shown = list(range(len(self.columns)))
         notes = list(self.notes)
         if not self.wide:
-            hoisted = [i for i, c in enumerate(self.columns) if c.hoist and cells and len({r[i] for r in cells}) == 1]
-            notes = [f"{self.columns[i].name}: {cells[0][i]}" for i in hoisted] + notes
-            shown = [i for i in shown if i not in hoisted]
-            shown = _fit(console, self, cells, shown, width)
+            hoist = [i for i, c in enumerate(self.columns) if c.hoist and cells]
+            same = [i for i in hoist if len({r[i] for r in cells}) == 1]
+            varying = [i for i in hoist if i not in same]
+            notes = [f"{self.columns[i].name}: {cells[0][i]}" for i in same] + notes
+            shown = [i for i in shown if i not in same]
+            must = {i for i in shown if self.columns[i].priority == 0} | set(varying)
+            if _natural_width(console, self, cells, sorted(must)) > width:
+                for i in varying:
+                    cells, legend = _keyed(cells, i, self.columns[i].name[:1].upper())
+                    notes = legend + notes
+            shown = _fit(console, self, cells, shown, must, width)
         table = _table(self, cells, shown)
         if notes:
             table.caption = "\n".join(notes)
@@ -100,10 +110,20 @@ def _natural_width(console: Console, spec: TableSpec, cells: list[list[str]], sh
     return _width(console, _table(spec, cells, shown))
 
 
-def _fit(console: Console, spec: TableSpec, cells: list[list[str]], candidates: list[int], width: int) -> list[int]:
-    """Always the priority-0 columns; then each other column, by priority, that still lets every cell fit."""
-    shown = [i for i in candidates if spec.columns[i].priority == 0]
-    for i in sorted((i for i in candidates if spec.columns[i].priority > 0), key=lambda i: spec.columns[i].priority):
+def _keyed(cells: list[list[str]], column: int, prefix: str) -> tuple[list[list[str]], list[str]]:
+    """Column `column`'s values replaced by short keys in order of appearance (L1, L2, ...), and their legend."""
+    keys: dict[str, str] = {}
+    for row in cells:
+        keys.setdefault(row[column], f"{prefix}{len(keys) + 1}")
+    keyed = [[keys[cell] if n == column else cell for n, cell in enumerate(row)] for row in cells]
+    return keyed, [f"{key}: {value}" for value, key in keys.items()]
+
+
+def _fit(console: Console, spec: TableSpec, cells: list[list[str]], candidates: list[int], must: set[int],
+         width: int) -> list[int]:
+    """Always the `must` columns; then each other column, by priority, that still lets every cell fit."""
+    shown = [i for i in candidates if i in must]
+    for i in sorted((i for i in candidates if i not in must), key=lambda i: spec.columns[i].priority):
         trial = sorted(shown + [i])
         if _natural_width(console, spec, cells, trial) <= width:
             shown = trial
