@@ -364,3 +364,11 @@ def test_busy_host_warning_needs_a_clear_margin_and_current_work():
     assert busy_host_warning(3.0, 2, 2, runnable=0) is None  # a lagging average; nothing runs now
     assert busy_host_warning(3.0, 2, 2, runnable=2) is not None
     assert "--threads" not in busy_host_warning(5.0, 2, 1)  # one thread already: only "wait"
+
+
+def test_a_column_with_nothing_in_it_is_left_out_at_a_terminal_but_kept_in_tsv():
+    console = _tty(200)
+    spec = results_table([_train(1), _train(2)], "t")
+    show(console, spec)
+    assert "SS p90 ms" not in console.file.getvalue() and "TTQ s" in console.file.getvalue()
+    assert "SS p90 ms" in spec.tsv().splitlines()[0]

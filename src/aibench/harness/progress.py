@@ -165,7 +165,7 @@ class InferProgress:
             return
         unit = "ms" if name in ("SingleStream", "MultiStream") else ("QPS" if name == "Server" else "samples/s")
         what = {"SingleStream": "p90", "MultiStream": "p99", "Server": "peak", "Offline": ""}[name]
-        value = "-" if result.headline is None else f"{result.headline:.4g}"
+        value = "-" if result.headline is None else _figure(result.headline)
         verdict = "VALID" if result.valid else ("INVALID" if result.valid is False else "not judged")
         took = "" if result.duration_s is None else f" {duration(result.duration_s)}"
         say(self.console, f"{self.label} infer {name}: {what + ' ' if what else ''}{value} {unit} {verdict}{took}")
@@ -173,6 +173,11 @@ class InferProgress:
     def accuracy(self, metric: str, value: float | None) -> None:
         shown = "-" if value is None else f"{value:.4g}"
         say(self.console, f"{self.label} infer accuracy pass: {metric} {shown}")
+
+
+def _figure(value: float) -> str:
+    """Four significant digits, no exponent: 0.8622, 5.504, 6681, 11781."""
+    return f"{value:.0f}" if abs(value) >= 1000 else f"{value:.4g}"
 
 
 def say(console: Console, line: str) -> None:

@@ -70,7 +70,7 @@ class TableSpec:
             same = [i for i in hoist if len({r[i] for r in cells}) == 1]
             varying = [i for i in hoist if i not in same]
             notes = [f"{self.columns[i].name}: {cells[0][i]}" for i in same] + notes
-            shown = [i for i in shown if i not in same]
+            shown = [i for i in shown if i not in same and (self.columns[i].priority == 0 or _filled(cells, i))]
             must = {i for i in shown if self.columns[i].priority == 0} | set(varying)
             if _natural_width(console, self, cells, sorted(must)) > width:
                 for i in varying:
@@ -108,6 +108,11 @@ def _table(spec: TableSpec, cells: list[list[str]], shown: list[int]) -> Table:
 
 def _natural_width(console: Console, spec: TableSpec, cells: list[list[str]], shown: list[int]) -> int:
     return _width(console, _table(spec, cells, shown))
+
+
+def _filled(cells: list[list[str]], column: int) -> bool:
+    """Whether any row has something in this column (a column of dashes says nothing at a terminal)."""
+    return any(row[column] not in ("-", "") for row in cells)
 
 
 def _keyed(cells: list[list[str]], column: int, prefix: str) -> tuple[list[list[str]], list[str]]:
@@ -240,6 +245,8 @@ def _headline(scenario: str, fmt: str) -> Callable[[dict[str, Any]], str]:
 
 
 def _energy(r: dict[str, Any]) -> str:
+    if r.get("mode") not in ("train", "infer"):
+        return "-"
     m = r.get("metrics") or {}
     energy = m.get("energy_j") if r.get("mode") == "train" else m.get("energy_per_sample_j")
     return _num(energy, "{:.3g}") if energy is not None else "n/a"
@@ -259,8 +266,8 @@ def results_table(rows: list[dict[str, Any]], title: str, wide: bool = False) ->
         Column("scale", lambda r: r["scale"], 3, hoist=True),
         Column("epochs", _metric("epochs", "{:.4g}", "train"), 3, numeric=True),
         Column("train/s", _metric("throughput_samples_per_s", "{:.0f}", "train"), 4, numeric=True),
-        Column("SS p90 ms", _headline("SingleStream", "{:.2f}"), 4, numeric=True),
-        Column("Offline QPS", _headline("Offline", "{:.0f}"), 4, numeric=True),
+        Column("SS p90 ms", _headline("SingleStream", "{:.2f}"), 2, numeric=True),
+        Column("Offline QPS", _headline("Offline", "{:.0f}"), 3, numeric=True),
         Column("Server QPS", _headline("Server", "{:.0f}"), 5, numeric=True),
         Column("MS p99 ms", _headline("MultiStream", "{:.2f}"), 5, numeric=True),
         Column("MFU", lambda r: _mfu(r.get("metrics") or {}), 6, numeric=True),
