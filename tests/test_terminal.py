@@ -198,7 +198,7 @@ def test_run_json_and_plain_progress_lines_off_a_terminal(tmp_path, capsys):
     epochs = [line for line in captured.err.splitlines() if line.startswith("C10 epoch ")]
     assert [line.split()[2] for line in epochs] == ["1/2", "2/2"], captured.err
     target = registry.spec(registry.card("C10")).scale("tiny").target
-    assert all(f"hr_at_10 " in line and f"(target {target:.4g})" in line and " s" in line for line in epochs)
+    assert all("hr_at_10 " in line and f"(target {target:.4g})" in line and " s" in line for line in epochs)
     assert "≤" in epochs[0] and "left" in epochs[0]  # time left after the first epoch of two
 
 

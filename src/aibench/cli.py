@@ -39,7 +39,8 @@ class _Parser(argparse.ArgumentParser):
         raise UserError(f"{self.prog}: {message}")
 
 
-RUN_DESCRIPTION = """Train and/or serve benchmarks and store each run's record (`aibench results`, `aibench report`).
+RUN_DESCRIPTION = """\
+Train and/or serve benchmarks and store each run's record (`aibench results`, `aibench report`).
 
 modes:
   train   train to the scale's quality target (or its epoch/time budget): time and epochs to quality, throughput
@@ -53,10 +54,12 @@ scales:
 
 selectors: an id (DC-AI-C1), alias (C1) or name (image_classification); `subset` (C1, C9, C16); `all`."""
 
-REPORT_DESCRIPTION = """Write one self-contained HTML file from the stored records: the paper's tables (benchmarks, targets, run-to-run
-variation, benchmarking cost) beside this machine's measurements, training and inference results per run with
-their status, the workload characterization (FLOPs, runtime breakdown) and the figures. It reads the store
-(--db, or results.sqlite under --out) and writes to --html."""
+REPORT_DESCRIPTION = """\
+Write one self-contained HTML file from the stored records, each section beside the paper's figures:
+quality and time to quality (Table 3), run-to-run variation (Table 5), training cost (Table 6), inference
+through MLPerf LoadGen, model characteristics (Fig. 2), runtime breakdown (Fig. 5), hotspot functions
+(Table 7), clustering and the subset (Fig. 4). It reads the store (--db, or results.sqlite under --out)
+and writes the file named by --html; open it in a browser."""
 
 
 def _positive_int(text: str) -> int:

@@ -336,6 +336,10 @@ def profile_table(rows: list[dict[str, Any]], wide: bool = False) -> TableSpec:
         value = ch(r)["breakdown"].get("data_loading_share")
         return "-" if value is None else f"{100 * value:.1f}% of host"
 
+    def other_share(r: dict[str, Any]) -> str:
+        shares = ch(r)["breakdown"]["category_share"]
+        return f"{100 * sum(shares.get(c, 0.0) for c in extra):.1f}%"
+
     short = {"data_arrangement": "data arr.", "convolution": "conv", "batch_norm": "batch norm",
              "elementwise": "elemwise", "memory_copy": "mem copy"}
     main = ("convolution", "gemm", "elementwise")  # the categories that dominate most benchmarks
@@ -345,8 +349,7 @@ def profile_table(rows: list[dict[str, Any]], wide: bool = False) -> TableSpec:
         Column("params", lambda r: _num(ch(r)["params"]["total"], "{:,}"), 1, numeric=True),
         Column("GFLOP/sample", lambda r: _num(ch(r)["flops_train_per_sample"] / 1e9), 1, numeric=True),
         *[Column(short.get(c, c), share(c), 2 if c in main else 4, numeric=True) for c in CATEGORIES],
-        Column("rnn/attn/comm", lambda r: f"{100 * sum(ch(r)['breakdown']['category_share'].get(c, 0.0) for c in extra):.1f}%",
-               4, numeric=True),
+        Column("rnn/attn/comm", other_share, 4, numeric=True),
         Column("label", lambda r: r.get("label") or "-", 3, hoist=True),
         Column("top hotspot", hotspot, 5),
         Column("data loading", loading, 5),
