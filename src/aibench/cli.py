@@ -18,11 +18,48 @@ from aibench.errors import UserError
 from aibench.spec import SCALES
 
 
+class _Help(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+    """Descriptions as written (one line per mode or scale), and each option's default after its help, except
+    where there is none to show (None, a flag's False) or the help already says it."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default is None or action.default is False or "default" in (action.help or ""):
+            return action.help
+        return super()._get_help_string(action)
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse, but a bad option is one line on stderr and exit code 2, like every other user error."""
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", _Help)
+        super().__init__(*args, **kwargs)
+
     def error(self, message: str) -> None:  # type: ignore[override]
         raise UserError(f"{self.prog}: {message}")
+
+
+RUN_DESCRIPTION = """\
+Train and/or serve benchmarks and store each run's record (`aibench results`, `aibench report`).
+
+modes:
+  train   train to the scale's quality target (or its epoch/time budget): time and epochs to quality, throughput
+  infer   serve the newest trained checkpoint through MLPerf LoadGen: latency percentiles, QPS, accuracy
+  all     train, then serve the model just trained
+
+scales:
+  tiny    shrunk models on synthesized data in the real layouts (no --data-dir needed): a laptop CPU, CI
+  small   the reference architecture at full width on a modest subset of the real data sets (one GPU)
+  full    the paper's configuration: real data sets, reference hyperparameters, Table 3's targets
+
+selectors: an id (DC-AI-C1), alias (C1) or name (image_classification); `subset` (C1, C9, C16); `all`."""
+
+REPORT_DESCRIPTION = """\
+Write one self-contained HTML file from the stored records, each section beside the paper's figures:
+quality and time to quality (Table 3), run-to-run variation (Table 5), training cost (Table 6), inference
+through MLPerf LoadGen, model characteristics (Fig. 2), runtime breakdown (Fig. 5), hotspot functions
+(Table 7), clustering and the subset (Fig. 4). It reads the store (--db, or results.sqlite under --out)
+and writes the file named by --html; open it in a browser."""
 
 
 def _positive_int(text: str) -> int:
@@ -54,18 +91,21 @@ def _existing_dir(text: str) -> Path:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="aibench", description="AIBench component benchmarks: training and inference.")
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    parser.add_argument("--version", action="version", version=version_text())
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
-    p = sub.add_parser("list", help="list the 17 component benchmarks")
+    p = sub.add_parser("list", help="list the 17 component benchmarks",
+                       description="The 17 component benchmarks with the paper's data set, target and costs.")
     p.add_argument("--subset", action="store_true", help="only the AIBench subset (C1, C9, C16)")
-    p.add_argument("--json", action="store_true")
+    _add_output_args(p)
 
-    p = sub.add_parser("run", help="train and/or serve benchmarks and store the measured results")
+    p = sub.add_parser("run", help="train and/or serve benchmarks and store the measured results",
+                       description=RUN_DESCRIPTION)
     p.add_argument("selectors", nargs="+", metavar="SELECTOR", help="DC-AI-C1, C1, image_classification, subset, all")
-    p.add_argument("--mode", choices=("train", "infer", "all"), default="train")
-    p.add_argument("--scale", choices=SCALES, default="tiny")
+    p.add_argument("--mode", choices=("train", "infer", "all"), default="train", help="what to measure (above)")
+    p.add_argument("--scale", choices=SCALES, default="tiny", help="model and data size (above)")
     p.add_argument("--data-dir", type=_existing_dir, help="root of the real data sets (default at tiny: synthesize)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="random seed of the first run")
     p.add_argument("--repeats", type=_positive_int, default=1, help="runs with seeds seed, seed+1, ...")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1")
     p.add_argument("--max-epochs", type=_positive_int, help="override the scale's epoch budget")
@@ -106,27 +146,38 @@ def build_parser() -> argparse.ArgumentParser:
                         "same data, seed and budget, outside the timed run) and store its quality beside the method's")
     _add_label_arg(p)
     _add_store_args(p)
+    _add_output_args(p, what="the stored records of this run")
 
-    p = sub.add_parser("profile", help="characterize benchmarks: FLOPs, runtime breakdown, hotspots, counters")
-    p.add_argument("selectors", nargs="+", metavar="SELECTOR")
-    p.add_argument("--scale", choices=SCALES, default="tiny")
-    p.add_argument("--data-dir", type=_existing_dir)
-    p.add_argument("--device", default="auto")
+    p = sub.add_parser("profile", help="characterize benchmarks: FLOPs, runtime breakdown, hotspots, counters",
+                       description="Characterize benchmarks as the paper's section 5 does: parameters, FLOPs per "
+                                   "sample, the runtime\nbreakdown by kernel category (Fig. 5), hotspot "
+                                   "functions and hardware counters (IPC) where readable.")
+    p.add_argument("selectors", nargs="+", metavar="SELECTOR", help="DC-AI-C1, C1, image_classification, subset, all")
+    p.add_argument("--scale", choices=SCALES, default="tiny", help="model and data size (see `run --help`)")
+    p.add_argument("--data-dir", type=_existing_dir, help="root of the real data sets (default at tiny: synthesize)")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1")
     p.add_argument("--steps", type=_positive_int, default=3, help="training steps profiled")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="random seed")
     _add_threads_arg(p)
     _add_label_arg(p)
     _add_store_args(p)
+    _add_output_args(p, what="the stored profile records")
 
-    p = sub.add_parser("results", help="list stored results")
-    p.add_argument("--json", action="store_true")
+    p = sub.add_parser("results", help="list stored results",
+                       description="The stored runs, one line each (tab-separated when stdout is not a terminal).")
     p.add_argument("--benchmark", help="only this benchmark")
-    p.add_argument("--mode", choices=("train", "infer", "profile", "smoke"))
+    p.add_argument("--mode", choices=("train", "infer", "profile", "smoke"), help="only the records of this mode")
     p.add_argument("--label", help="only the records of this label")
+    p.add_argument("--csv", action="store_true",
+                   help="the records as CSV, one column per field, nested metrics flattened to dotted names "
+                        "(metrics.throughput_samples_per_s); deeper structures as JSON text")
     _add_store_args(p)
+    _add_output_args(p, what="the stored records")
 
-    p = sub.add_parser("report", help="write an HTML report of the stored results (paper tables and figures)")
-    p.add_argument("--html", type=Path, default=Path("aibench-results/report.html"))
+    p = sub.add_parser("report", help="write an HTML report of the stored results (paper tables and figures)",
+                       description=REPORT_DESCRIPTION)
+    p.add_argument("--html", type=Path, default=Path("aibench-results/report.html"),
+                   help="the HTML file to write (its folder is created)")
     _add_store_args(p)
 
     p = sub.add_parser("data", help="write or validate data sets")
@@ -136,12 +187,34 @@ def build_parser() -> argparse.ArgumentParser:
                        ("check", "validate a data set's on-disk layout"),
                        ("prepare", "build the data set's artefacts (subword model, vocabularies) before a run, "
                                    "so the run's untimed initialization only loads them")):
-        q = data.add_parser(name, help=text)
-        q.add_argument("selectors", nargs="+", metavar="SELECTOR")
-        q.add_argument("--dir", type=Path, required=True)
-        q.add_argument("--scale", choices=SCALES, default="tiny")
-        q.add_argument("--seed", type=int, default=1234)
+        q = data.add_parser(name, help=text, description=text[0].upper() + text[1:] + ".")
+        q.add_argument("selectors", nargs="+", metavar="SELECTOR", help="DC-AI-C1, C1, image_classification, "
+                                                                         "subset, all")
+        q.add_argument("--dir", type=Path, required=True,
+                       help="the data set's folder (with several benchmarks: one subfolder each, by name)")
+        q.add_argument("--scale", choices=SCALES, default="tiny", help="which configuration's data")
+        q.add_argument("--seed", type=int, default=1234, help="random seed of a synthesized set")
     return parser
+
+
+def version_text() -> str:
+    """aibench's version and the installed torch's, read from package metadata (torch is not imported)."""
+    from importlib import metadata
+
+    def installed(name: str) -> str:
+        try:
+            return metadata.version(name)
+        except metadata.PackageNotFoundError:
+            return "not installed"
+
+    return f"aibench {installed('aibench')} (torch {installed('torch')}, Python {sys.version.split()[0]})"
+
+
+def _add_output_args(p: argparse.ArgumentParser, what: str = "the rows") -> None:
+    p.add_argument("--json", action="store_true",
+                   help=f"print {what} as JSON on stdout, nothing else there (progress goes to stderr)")
+    p.add_argument("--wide", action="store_true",
+                   help="every column, even past the terminal's width (by default the columns that fit whole)")
 
 
 def _add_threads_arg(p: argparse.ArgumentParser) -> None:
@@ -152,11 +225,11 @@ def _set_threads(threads: int | None, console: Any) -> None:
     """Apply --threads, then warn if the host's other work and these threads oversubscribe its CPUs."""
     import torch
 
-    from aibench.characterize.system import busy_host_warning, load_average
+    from aibench.characterize.system import busy_host_warning, load_average, runnable_others
 
     if threads:
         torch.set_num_threads(threads)
-    warning = busy_host_warning(load_average(), os.cpu_count() or 1, torch.get_num_threads())
+    warning = busy_host_warning(load_average(), os.cpu_count() or 1, torch.get_num_threads(), runnable_others())
     if warning:
         console.print(f"[yellow]warning:[/yellow] {warning}")
 
@@ -175,8 +248,9 @@ def _label(text: str) -> str:
 
 
 def _add_store_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--db", help="SQLAlchemy URL of the results store (default: sqlite:///aibench-results/results.sqlite)")
-    p.add_argument("--out", type=Path, default=Path("aibench-results"), help="folder for logs and checkpoints")
+    p.add_argument("--db", help="SQLAlchemy URL of the results store (default: results.sqlite under --out)")
+    p.add_argument("--out", type=Path, default=Path("aibench-results"),
+                   help="folder for the store, logs and checkpoints")
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -190,9 +264,9 @@ def cmd_list(args: argparse.Namespace) -> int:
                  "implemented": registry.implemented(c), **_spec_facts(c)} for c in cards]
         print(json.dumps(rows, indent=2))
         return 0
-    from aibench.report.tables import benchmark_table
+    from aibench.report.tables import benchmark_table, show
 
-    _console().print(benchmark_table(cards))
+    show(_console(), benchmark_table(cards, wide=args.wide))
     return 0
 
 
@@ -224,7 +298,6 @@ def cmd_run(args: argparse.Namespace) -> int:
         registry.spec(c).scale(args.scale)
     from aibench.harness.pretrained import parse_pretrained
     from aibench.harness.runner import RunOptions, run_benchmark, pick_device
-    from aibench.report.tables import results_table
     from aibench.results.store import ResultStore
 
     pick_device(args.device)  # a bad device is a user error before any work starts
@@ -258,7 +331,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         _join_world(world, opts, args.device)
     _check_out_dir(args.out)
     store = ResultStore(_db_url(args))
-    console = _console(quiet=not world.is_main)  # one process speaks: rank 0
+    console = _talk(args.json, quiet=not world.is_main)  # one process speaks: rank 0
     for record_id in store.mark_crashed() if world.is_main else []:  # runs whose process died without finishing them
         console.print(f"[yellow]note:[/yellow] record #{record_id} was left `running` by a process that is gone: "
                       "stored as crashed")
@@ -266,17 +339,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     records: list[dict[str, Any]] = []
     for c in cards:
         records += run_benchmark(c, opts, store, console)
-    if args.smoke:
-        from aibench.report.tables import smoke_table
-
-        console.print(smoke_table(records, title=f"smoke runs of the {args.scale} configurations (not results)"))
-    else:
-        console.print(results_table(records, title="aibench results of this run"))
-    if args.repeats > 1 and args.mode != "infer":
-        from aibench.analysis.variation import summarize_repeats
-        from aibench.report.tables import variation_table
-
-        console.print(variation_table(summarize_repeats(records)))
+    if world.is_main:
+        _print_run_tables(args, records)
     bad = [r for r in records if r["status"] not in ("success", "completed", "smoke")]
     if world.distributed:
         from aibench.harness.distributed import shutdown
@@ -284,6 +348,26 @@ def cmd_run(args: argparse.Namespace) -> int:
         shutdown(world)
         return 0  # every rank's runs ended and are stored: a missed target is not a failed process for torchrun
     return 1 if bad else 0
+
+
+def _print_run_tables(args: argparse.Namespace, records: list[dict[str, Any]]) -> None:
+    """The records of this run: JSON, or the results (smoke) table and, with repeats, the variation table."""
+    if args.json:
+        from aibench.results.store import dumps
+
+        print(dumps(records), flush=True)
+        return
+    from aibench.report.tables import results_table, show, smoke_table
+
+    tables = [smoke_table(records, title=f"smoke runs of the {args.scale} configurations (not results)",
+                          wide=args.wide) if args.smoke
+              else results_table(records, title="aibench results of this run", wide=args.wide)]
+    if args.repeats > 1 and args.mode != "infer" and not args.smoke:
+        from aibench.analysis.variation import summarize_repeats
+        from aibench.report.tables import variation_table
+
+        tables.append(variation_table(summarize_repeats(records), wide=args.wide))
+    show(_console(), *tables)
 
 
 def _join_world(world: Any, opts: Any, device: str) -> None:
@@ -311,7 +395,7 @@ def _launch(args: argparse.Namespace, cards: list[Any], opts: Any) -> int:
 
     _check_out_dir(args.out)
     store = ResultStore(_db_url(args))  # created here, before N processes open it at once
-    console = _console()
+    console = _talk(args.json)
     for c in cards:
         prepare_data(c, opts, console)
     from aibench.harness.runner import pick_device
@@ -331,18 +415,20 @@ def cmd_profile(args: argparse.Namespace) -> int:
     if missing:
         raise UserError(f"not implemented yet: {', '.join(missing)} (see `aibench list`)")
     from aibench.harness.runner import RunOptions, pick_device, run_profile
-    from aibench.report.tables import profile_table
-    from aibench.results.store import ResultStore
+    from aibench.report.tables import profile_table, show
+    from aibench.results.store import ResultStore, dumps
 
     pick_device(args.device)
     opts = RunOptions(scale=args.scale, data_dir=args.data_dir, seed=args.seed, device=args.device, out_dir=args.out,
                       label=args.label)
     _check_out_dir(args.out)
     store = ResultStore(_db_url(args))
-    console = _console()
-    _set_threads(args.threads, console)
+    _set_threads(args.threads, _talk(args.json))
     rows = [run_profile(c, opts, store, steps=args.steps) for c in cards]
-    console.print(profile_table(rows))
+    if args.json:
+        print(dumps(rows))
+    else:
+        show(_console(), profile_table(rows, wide=args.wide))
     return 0
 
 
@@ -361,9 +447,14 @@ def cmd_results(args: argparse.Namespace) -> int:
     if args.json:
         print(dumps(rows))
         return 0
-    from aibench.report.tables import results_table
+    if args.csv:
+        from aibench.report.export import records_csv
 
-    _console().print(results_table(rows, title="stored aibench results"))
+        sys.stdout.write(records_csv(rows))
+        return 0
+    from aibench.report.tables import results_table, show
+
+    show(_console(), results_table(rows, title="stored aibench results", wide=args.wide))
     return 0
 
 
@@ -427,9 +518,21 @@ def _db_url(args: argparse.Namespace) -> str:
 
 
 def _console(quiet: bool = False) -> Any:
+    """stdout: tables (rich at a terminal, tab-separated text elsewhere) and nothing else."""
     from rich.console import Console
 
     return Console(quiet=quiet)
+
+
+def _talk(json_out: bool, quiet: bool = False) -> Any:
+    """Progress, notes and warnings (live bars at a terminal, one plain line per event elsewhere): on stdout
+    beside the tables, as a log reads them, except with --json, where stdout holds the JSON alone. (Errors
+    are on stderr, one line each.)"""
+    from rich.console import Console
+
+    console = Console(stderr=json_out, quiet=quiet)
+    console.soft_wrap = not console.is_terminal  # a log keeps each line whole, unfolded at 80 columns
+    return console
 
 
 def _raise_interrupt(signum: int, frame: Any) -> None:
@@ -443,7 +546,13 @@ COMMANDS = {"list": cmd_list, "run": cmd_run, "profile": cmd_profile, "results":
 def main(argv: list[str] | None = None) -> int:
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)  # a kill is recorded as aborted, like Ctrl-C
     try:
-        args = build_parser().parse_args(argv)
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        if args.command is None:  # a bare `aibench`: what it can do, then where to start
+            parser.print_help()
+            print("aibench: choose a command; start with `aibench list`, then `aibench run C15` (see "
+                  "`aibench run --help`)", file=sys.stderr)
+            return 2
         args.argv = list(sys.argv[1:] if argv is None else argv)  # what `--nproc` hands to the processes it starts
         return COMMANDS[args.command](args)
     except UserError as err:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import difflib
 import importlib
 import importlib.util
+import re
 from collections.abc import Iterable
 
 from aibench.errors import UserError
@@ -70,13 +71,59 @@ for _c in CARDS:
 
 
 def card(selector: str) -> PaperCard:
-    """Find one benchmark by id (DC-AI-C1), alias (C1) or name (image_classification); suggest on a miss."""
+    """Find one benchmark by id (DC-AI-C1), alias (C1) or name (image_classification); suggest on a miss.
+
+    Data set and algorithm names (ImageNet, ResNet-50) never select: several benchmarks share some (C1 and C12
+    both use ImageNet, three models are transformers), so a selector keeps one meaning as benchmarks are added.
+    They suggest instead: every benchmark that uses the data set or algorithm is named."""
     key = selector.strip().lower()
     if key in _BY_KEY:
         return _BY_KEY[key]
-    close = difflib.get_close_matches(key, list(_BY_KEY), n=1, cutoff=0.5)
-    hint = f"; did you mean {_BY_KEY[close[0]].alias} ({_BY_KEY[close[0]].name})?" if close else ""
-    raise UserError(f"unknown benchmark {selector!r}{hint} (see `aibench list`)")
+    raise UserError(f"unknown benchmark {selector!r}{_did_you_mean(selector)} (see `aibench list`)")
+
+
+def _norm(text: str) -> str:
+    """Lower case, letters and digits only: `ResNet-50` and `resnet50` meet."""
+    return re.sub(r"[^0-9a-z]", "", text.lower())
+
+
+def _words(text: str) -> set[str]:
+    """A data set or algorithm field as keys: the whole, and each word of three or more letters or digits
+    (`VGGFace2, LFW` gives vggface2lfw, vggface2, lfw)."""
+    parts = {_norm(p) for p in re.split(r"[\s,()/]+", text)}
+    return {_norm(text)} | {p for p in parts if len(p) >= 3 and not p.isdigit()}
+
+
+def matches(selector: str) -> list[tuple[PaperCard, str]]:
+    """Every benchmark whose data set or algorithm the selector names (whole or a word of it), with what matched;
+    failing that, those of the closest id, name, data set or algorithm (a typo)."""
+    key = _norm(selector)
+    if not key:
+        return []
+    found = [(c, f"data set {c.dataset}") for c in CARDS if key in _words(c.dataset)]
+    found += [(c, f"algorithm {c.algorithm}") for c in CARDS if key in _words(c.algorithm)]
+    if found:
+        return found
+    keys: dict[str, list[tuple[PaperCard, str]]] = {}
+    for c in CARDS:
+        for k in (c.id, c.alias, c.name):
+            keys.setdefault(_norm(k), []).append((c, c.name))
+        for k in _words(c.dataset):
+            keys.setdefault(k, []).append((c, f"data set {c.dataset}"))
+        for k in _words(c.algorithm):
+            keys.setdefault(k, []).append((c, f"algorithm {c.algorithm}"))
+    close = difflib.get_close_matches(key, list(keys), n=1, cutoff=0.6)
+    return keys[close[0]] if close else []
+
+
+def _did_you_mean(selector: str) -> str:
+    found: dict[str, list[str]] = {}
+    for c, why in matches(selector):
+        found.setdefault(c.alias, [c.name] if why == c.name else [c.name, why])
+    if not found:
+        return ""
+    named = [f"{alias} ({', '.join(whys)})" for alias, whys in found.items()]
+    return "; did you mean " + (named[0] if len(named) == 1 else ", ".join(named[:-1]) + " or " + named[-1]) + "?"
 
 
 def select(selectors: Iterable[str]) -> list[PaperCard]:

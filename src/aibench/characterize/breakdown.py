@@ -23,6 +23,7 @@ import torch
 from torch.profiler import ProfilerActivity, profile
 
 from aibench.characterize.kernel_table import COMPOSITE, EXTRA_CATEGORIES, aten_category, kernel_category
+from aibench.characterize.quiet import quiet_profiler
 
 CATEGORIES = ("data_arrangement", "convolution", "gemm", "batch_norm", "elementwise", "relu", "pooling",
               "memory_copy", "other")
@@ -178,12 +179,14 @@ def profile_training(bench: Any, steps: int = 3) -> dict[str, Any]:
     batches = iter(bench.train_batches(0))
     bench.train_mode(True)
     bench.train_step(next(batches))
-    with profile(activities=activities) as prof:
-        for _ in range(steps):
-            bench.train_step(next(batches))
-        if on_gpu:
-            torch.cuda.synchronize(bench.device)
-    kernels, host = ops_from_events(prof.events(), on_gpu)
+    with quiet_profiler():  # the profiler's own C++ log lines, not aibench's: kept off the user's terminal
+        with profile(activities=activities) as prof:
+            for _ in range(steps):
+                bench.train_step(next(batches))
+            if on_gpu:
+                torch.cuda.synchronize(bench.device)
+        events = prof.events()
+    kernels, host = ops_from_events(events, on_gpu)
     result = summarize(kernels, host=None if not on_gpu else host)
     result.update(steps=steps, timed_on="device kernels" if on_gpu else "CPU operators (self time)")
     return result

@@ -85,17 +85,37 @@ def load_average() -> float | None:
         return None
 
 
-def busy_host_warning(load: float | None, cpus: int, threads: int) -> str | None:
-    """A warning when the host's other work plus torch's threads oversubscribe its CPUs.
+def runnable_others() -> int | None:
+    """How many other threads are runnable at this instant (/proc/loadavg's running count, less this one); None
+    where the OS does not say."""
+    try:
+        running = Path("/proc/loadavg").read_text().split()[3].split("/")[0]
+        return max(0, int(running) - 1)
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+BUSY_MARGIN = 1.0  # a whole core's worth of oversubscription before a warning: less is noise of the average
+
+
+def busy_host_warning(load: float | None, cpus: int, threads: int, runnable: int | None = None) -> str | None:
+    """A warning when the host's other work plus torch's threads oversubscribe its CPUs by a clear margin.
 
     Torch's OpenMP threads spin while they wait for each other: on a 2-core machine a second busy process can make
-    a 2-thread run 10-25x slower, which would be recorded as the machine's speed.
+    a 2-thread run 10-25x slower, which would be recorded as the machine's speed. The 1-minute load average lags:
+    a minute after aibench's own previous command it still reads about 0.4 per core that command kept busy,
+    though nothing runs. So the other work counted is the smaller of the load average and what is runnable now
+    (`runnable`, when known), and the warning needs it plus the threads to exceed the CPUs by BUSY_MARGIN.
     """
-    if load is None or load + threads <= cpus + 0.5:
+    if load is None:
         return None
+    other = load if runnable is None else min(load, float(runnable))
+    if other + threads <= cpus + BUSY_MARGIN:
+        return None
+    fewer = max(1, int(cpus - other))  # never suggests fewer than one thread, nor the count already used
+    advice = f"wait for an idle machine or pass --threads {fewer}" if fewer < threads else "wait for an idle machine"
     return (f"the host is busy (1-minute load average {load:.1f} on {cpus} logical CPUs) and torch uses {threads} "
-            f"threads: timings will be slower and noisier than this machine's; wait for an idle machine or pass "
-            f"--threads {max(1, int(cpus - load))}")
+            f"threads: timings will be slower and noisier than this machine's; {advice}")
 
 
 def system_info() -> dict[str, Any]:

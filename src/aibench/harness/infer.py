@@ -274,8 +274,11 @@ def _cost_s(scenario: str, cfg: InferSettings, latency_s: float, batch_qps: floa
 
 
 def run_inference(bench: Any, device: torch.device, cfg: InferSettings, meter: EnergyMeter | None = None,
-                  predict: Callable[[list[Any]], list[Any]] | None = None) -> dict[str, Any]:
-    """Performance runs per scenario and an accuracy pass; returns quality and per-scenario results."""
+                  predict: Callable[[list[Any]], list[Any]] | None = None, progress: Any = None) -> dict[str, Any]:
+    """Performance runs per scenario and an accuracy pass; returns quality and per-scenario results.
+
+    `progress`: an optional object told `start(scenarios)`, `scenario(name, result)` as each ends and
+    `accuracy(metric, value)` (harness/progress.py's InferProgress)."""
     samples = list(bench.inference_samples())
     if not samples:
         raise ValueError("benchmark gave no inference samples")
@@ -294,7 +297,10 @@ def run_inference(bench: Any, device: torch.device, cfg: InferSettings, meter: E
     if meter.counters:  # an idle baseline, so each scenario can say what serving drew above idle
         meter.measure_idle(IDLE_BASELINE_S)
     scenarios: dict[str, ScenarioResult] = {}
-    for scenario in [s for s in SCENARIO_ORDER if s in cfg.scenarios]:
+    order = [s for s in SCENARIO_ORDER if s in cfg.scenarios]
+    if progress:
+        progress.start(order)
+    for scenario in order:
         cost = estimate_cost_s(scenario, cfg, latency_s, batch_qps, ms_latency_s)
         if not cfg.scenarios_chosen and cfg.budget_s is not None and cost > cfg.budget_s:
             scenarios[scenario] = ScenarioResult(
@@ -302,10 +308,14 @@ def run_inference(bench: Any, device: torch.device, cfg: InferSettings, meter: E
                 skipped=f"not run by default: LoadGen's minimum of {min_queries(cfg, scenario)} queries "
                         f"would take about {cost:.0f} s here, over the {cfg.budget_s:.0f} s budget of a default "
                         f"scenario at this scale (name it in --scenarios to run it)")
+            if progress:
+                progress.scenario(scenario, scenarios[scenario])
             continue
         if scenario == "Server" and not cfg.server_latency_ms and not cfg.scenarios_chosen:
             scenarios[scenario] = ScenarioResult(scenario=scenario, qps=None, headline_name=HEADLINE[scenario],
                                                  skipped="no p99 latency bound given for the Server scenario")
+            if progress:
+                progress.scenario(scenario, scenarios[scenario])
             continue
         started = time.perf_counter()
         if scenario == "Server":
@@ -335,8 +345,12 @@ def run_inference(bench: Any, device: torch.device, cfg: InferSettings, meter: E
         result.duration_s = time.perf_counter() - started
         result.short = cfg.short
         scenarios[scenario] = result
+        if progress:
+            progress.scenario(scenario, result)
     quality, accuracy = _accuracy_pass(bench, predict, library, cfg, log_dir / "accuracy", batch_qps, latency_s,
                                        ms_latency_s)
+    if progress:
+        progress.accuracy(bench.SPEC.card.metric, quality.value)
     audit = _audit_test01(bench, predict, library, cfg, log_dir, batch_qps, latency_s, ms_latency_s) \
         if cfg.audit == "TEST01" else None
     return {"scenarios": scenarios, "quality": quality, "samples": len(samples), "log_dir": str(log_dir),

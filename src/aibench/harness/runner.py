@@ -38,7 +38,7 @@ from aibench.harness.launch import PEER_LOST_EXIT, StoppedByLauncher, is_peer_lo
 from aibench.harness.memory import peak_memory, reset_peaks
 from aibench.harness.precision import apply_compute_options, check_compute, compute_options
 from aibench.harness.preserve import model_state_preserved
-from aibench.harness.progress import TrainProgress
+from aibench.harness.progress import InferProgress, TrainProgress
 from aibench.harness.smoke import run_smoke, smoke_context
 from aibench.harness.train import TrainResult, environment_error, one_line, train
 from aibench.results.liveness import Heartbeat
@@ -291,7 +291,8 @@ def run_training(bench: Benchmark, opts: RunOptions, store: ResultStore, base: d
                 pass
 
         try:
-            with TrainProgress(card.alias, max_epochs, console) as progress:
+            with TrainProgress(card.alias, max_epochs, console, target=bench.config.target, metric=card.metric,
+                               budget_s=bench.config.time_budget_s) as progress:
                 result = train(bench, log, progress=progress, max_epochs=max_epochs,
                                on_curve=lambda curve: keep(curve=curve), resume_from=state,
                                checkpoint_to=training_checkpoint_path(card, opts, record_id))
@@ -351,7 +352,7 @@ def _characterize(bench: Benchmark) -> dict[str, Any]:
 
 
 def run_inference_record(bench: Benchmark, opts: RunOptions, store: ResultStore, base: dict[str, Any],
-                         model_state: Callable[[], str]) -> int:
+                         model_state: Callable[[], str], console: Console | None = None) -> int:
     """Serve the model through LoadGen and store the record; `model_state()` readies the model (set-up and
     checkpoint, in `--mode infer`) inside the record's life and says what it serves. A scenario LoadGen reports
     INVALID makes the record `invalid`, its reasons in the message (a peak-QPS search's failed steps do not)."""
@@ -363,7 +364,8 @@ def run_inference_record(bench: Benchmark, opts: RunOptions, store: ResultStore,
         trained = model_state()
         apply_compute_options(bench)  # once: a trained model already has them
         window = reset_peaks(bench.device)
-        out = run_inference(bench, bench.device, settings, EnergyMeter(device=bench.device))
+        out = run_inference(bench, bench.device, settings, EnergyMeter(device=bench.device),
+                            progress=InferProgress(card.alias, console) if console else None)
         scenarios = {name: dataclasses.asdict(r) for name, r in out["scenarios"].items()}
         quality = out["quality"]
         metrics: dict[str, Any] = {"model_state": trained, "scenarios": scenarios, "quality_extra": quality.extra,
@@ -488,7 +490,7 @@ def run_benchmark(card: PaperCard, opts: RunOptions, store: ResultStore, console
             if opts.mode in ("infer", "all"):
                 run_inference_record(bench, opts, store, base,
                                      (lambda b=bench: _serve_checkpoint(b, card, opts, store))
-                                     if opts.mode == "infer" else (lambda t=trained: t))
+                                     if opts.mode == "infer" else (lambda t=trained: t), console)
     except UserError:
         raise
     except OSError as err:

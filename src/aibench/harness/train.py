@@ -31,6 +31,7 @@ from aibench.harness.distributed import (DataParallelModels, World, alone, from_
 from aibench.harness.energy import EnergyMeter
 from aibench.harness import resume
 from aibench.harness.launch import StoppedByLauncher
+from aibench.harness.progress import batch_count
 from aibench.harness.precision import apply_compute_options, compute_context, train_step as precise_train_step
 from aibench.harness.timing import now, synchronize
 from aibench.results.mllog import RunLog
@@ -231,7 +232,8 @@ def train(bench: Benchmark, log: RunLog, meter: EnergyMeter | None = None, progr
           checkpoint_to: Path | None = None, resume_from: dict[str, Any] | None = None) -> TrainResult:
     """Initialize, train to the target (or the budget), and return the measured result; never raises.
 
-    `progress` is an optional callback object with `epoch(epoch, steps)`, `step(loss)` and `eval(quality)`;
+    `progress` is an optional callback object with `epoch(epoch, phase, total)` (total: the epoch's batches, or
+    None where its loader cannot say), `step(loss)` and `eval(quality)`;
     `on_curve(curve)` is called with the curve so far after each epoch (the store keeps it, should the run die).
     `checkpoint_to`: where a training checkpoint is written after each evaluation (atomically; its writing is not
     training time); `resume_from`: such a checkpoint, loaded, to continue from (its training time, epochs, samples
@@ -294,12 +296,13 @@ def train(bench: Benchmark, log: RunLog, meter: EnergyMeter | None = None, progr
         for epoch in range(start_epoch, max_epochs):
             phase = bench.phase(epoch)
             log.start(C.EPOCH_START, epoch_num=epoch + 1, phase=phase)
-            if progress:
-                progress.epoch(epoch, phase)
             t_epoch = now()
+            batches = bench.train_batches(epoch)
+            if progress:
+                progress.epoch(epoch, phase, total=batch_count(batches))
             losses, samples, out_of_time = _timed_steps(
-                bench, bench.train_batches(epoch), device, stats, budget,
-                progress.step if progress else (lambda out: None), world, phase)
+                bench, batches, device, stats, budget, progress.step if progress else (lambda out: None), world,
+                phase)
             result.epoch_times_s.append(now() - t_epoch)
             result.samples_trained += samples
             result.epochs = epoch + 1
