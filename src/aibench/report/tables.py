@@ -174,6 +174,15 @@ def benchmark_table(cards: Iterable[PaperCard], wide: bool = False) -> TableSpec
         b = registry.spec(c).server_latency_ms if registry.implemented(c) else {}
         return "/".join(_num(b.get(s), "{:g}") for s in ("tiny", "small", "full")) if b else "-"
 
+    def tiny_control(c: PaperCard) -> str:
+        """The control's measured quality at tiny against the tiny target (`aibench run --controls`)."""
+        if not registry.implemented(c):
+            return "-"
+        cfg = registry.spec(c).scales.get("tiny")
+        if cfg is None or cfg.control is None:
+            return "-"
+        return f"{cfg.control:.3g} vs {cfg.target:g}"
+
     columns = [
         Column("bench", lambda c: c.alias),
         Column("name", lambda c: c.name),
@@ -187,6 +196,7 @@ def benchmark_table(cards: Iterable[PaperCard], wide: bool = False) -> TableSpec
         Column("epoch s", lambda c: _num(c.epoch_time_s, "{:.2f}"), 6, numeric=True),
         Column("total h", lambda c: _num(c.total_time_h), 6, numeric=True),
         Column("Server p99 ms t/s/f", bounds, 7),
+        Column("tiny control vs target", tiny_control, 7),
         Column("id", lambda c: c.id, 8),
     ]
     return TableSpec("AIBench component benchmarks (paper Tables 3, 5, 6)", columns, list(cards), wide=wide)
