@@ -314,6 +314,25 @@ class ENASSearch(Benchmark):
         """Token windows of the test split: BPTT tokens of context-and-targets plus one (the last target)."""
         return query_windows(self.corpus.test, self.config.inference_samples, self.hp["bptt"] + 1)
 
+    def query_count(self) -> int:
+        return len(self._query_starts())
+
+    def load_query(self, index: int) -> torch.Tensor:
+        start = self._query_starts()[index]
+        return torch.from_numpy(self.corpus.test[start:start + self.hp["bptt"] + 1].copy())
+
+    def _query_starts(self) -> list[int]:
+        """Where each query's window starts in the test split: the inference samples' evenly spaced windows
+        first, then the split cut into consecutive windows, less those predicting a token an inference window
+        predicts: every test token is predicted about once (each window from a fresh state)."""
+        if getattr(self, "_queries", None) is None:
+            bptt, last = self.hp["bptt"], len(self.corpus.test) - self.hp["bptt"] - 1
+            spread = np.linspace(0, last, num=self.config.inference_samples).astype(np.int64).tolist()
+            taken = np.unique(spread)
+            grid = [s for s in range(0, last + 1, bptt) if np.abs(taken - s).min() >= bptt]
+            self._queries = list(dict.fromkeys(spread)) + grid
+        return self._queries
+
     def infer(self, samples: Sequence[torch.Tensor]) -> list[torch.Tensor]:
         """Per-token negative log-likelihood of each window's tokens 1.., each given the ones before it."""
         return self._token_nll(*self._current_model(), samples)
