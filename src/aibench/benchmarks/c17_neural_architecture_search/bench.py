@@ -323,14 +323,16 @@ class ENASSearch(Benchmark):
 
     def _query_starts(self) -> list[int]:
         """Where each query's window starts in the test split: the inference samples' evenly spaced windows
-        first, then the split cut into consecutive windows, less those predicting a token an inference window
-        predicts: every test token is predicted about once (each window from a fresh state)."""
+        first, then windows filling the gaps between them, so every test token after the first is predicted (each
+        window from a fresh state), once but where a gap shorter than a window overlaps its neighbour."""
         if getattr(self, "_queries", None) is None:
-            bptt, last = self.hp["bptt"], len(self.corpus.test) - self.hp["bptt"] - 1
-            spread = np.linspace(0, last, num=self.config.inference_samples).astype(np.int64).tolist()
-            taken = np.unique(spread)
-            grid = [s for s in range(0, last + 1, bptt) if np.abs(taken - s).min() >= bptt]
-            self._queries = list(dict.fromkeys(spread)) + grid
+            bptt, tokens = self.hp["bptt"], len(self.corpus.test)
+            spread = np.linspace(0, tokens - bptt - 1, num=self.config.inference_samples).astype(np.int64).tolist()
+            fill, pos = [], 1  # pos: the first token no window predicts yet (a window at s predicts s+1..s+bptt)
+            for start in sorted(set(spread)) + [tokens - 1]:  # the split's end closes the last gap
+                fill += _gap_windows(pos, start, bptt)
+                pos = max(pos, start + bptt + 1)
+            self._queries = list(dict.fromkeys(spread)) + fill
         return self._queries
 
     def infer(self, samples: Sequence[torch.Tensor]) -> list[torch.Tensor]:
@@ -388,6 +390,17 @@ class ENASSearch(Benchmark):
             self.final.load_state_dict(state["final"])
         else:
             self.final = self.final_optimizer = None
+
+
+def _gap_windows(first: int, end: int, bptt: int) -> list[int]:
+    """Starts of windows predicting tokens first..end (a window at s predicts s+1..s+bptt): back to back, the last
+    moved back to end at `end` (never before the split's start)."""
+    starts, pos = [], first
+    while pos <= end:
+        start = max(0, min(pos - 1, end - bptt))
+        starts.append(start)
+        pos = start + bptt + 1
+    return starts
 
 
 BENCHMARK = ENASSearch
