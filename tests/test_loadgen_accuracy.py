@@ -87,6 +87,10 @@ def test_responses_carry_each_sample_s_own_tensor_bytes_not_the_batch_s():
     half = {"x": torch.randn(4, 4).to(torch.bfloat16)[1], "label": 3}
     back = deserialize(serialize(half))
     assert back["label"] == 3 and back["x"].dtype == torch.bfloat16 and torch.equal(back["x"], half["x"])
+    grid = torch.rand(16, 16, 16) > 0.5  # a voxel grid travels as bits
+    packed = serialize(grid)
+    assert len(packed) < 4096 // 8 + 300 and torch.equal(deserialize(packed), grid)
+    assert deserialize(serialize(torch.zeros(0, 3, dtype=torch.bool))).shape == (0, 3)
 
 
 def test_multistream_and_early_stopping_headlines(served):

@@ -244,14 +244,15 @@ class Benchmark(ABC):
     @abstractmethod
     def score(self, indices: Sequence[int], outputs: Sequence[Any]) -> Quality:
         """Quality of inference outputs for the given query indices (LoadGen's accuracy pass): index i is
-        `load_query(i)`, which for i below len(inference_samples()) is inference sample i."""
+        `load_query(i)`, which for i below len(inference_samples()) is inference sample i (where the inference
+        samples are a selection of the evaluation split)."""
 
     # ----- LoadGen's query sample library: the evaluation split as queries -----------------------------
     # LoadGen's accuracy pass scores every query; its performance runs keep only the performance sample set
     # loaded (load_query is called when LoadGen's QSL load callback asks), so a split that does not fit in
     # memory (ImageNet's validation set) is served a performance set at a time. A benchmark whose split is larger
     # than its inference samples overrides query_count() and load_query() with a per-sample loader of the split,
-    # ordered so that its first queries are the inference samples.
+    # ordered so that its first queries are the inference samples where those are a selection of the split.
     def query_count(self) -> int:
         """Queries in the evaluation split (LoadGen's total sample count). Default: the inference samples."""
         return len(self._held_queries())

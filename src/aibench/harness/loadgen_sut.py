@@ -45,6 +45,8 @@ class _CompactPickler(pickle.Pickler):
     def reducer_override(self, obj: Any) -> Any:
         if isinstance(obj, torch.Tensor) and obj.layout == torch.strided and not obj.requires_grad:
             values = obj.detach().cpu().contiguous()
+            if values.dtype == torch.bool:  # occupancy grids, masks: a bit each, not a byte
+                return _bits_from, (np.packbits(values.numpy().ravel()), tuple(values.shape))
             if values.dtype == torch.bfloat16:  # numpy has no bfloat16: its bits travel as int16
                 return _tensor_from, (values.view(torch.int16).numpy().copy(), "bfloat16")
             return _tensor_from, (values.numpy().copy(), None)
@@ -54,6 +56,11 @@ class _CompactPickler(pickle.Pickler):
 def _tensor_from(array: np.ndarray, view_as: str | None) -> torch.Tensor:
     tensor = torch.from_numpy(array)
     return tensor.view(getattr(torch, view_as)) if view_as else tensor
+
+
+def _bits_from(packed: np.ndarray, shape: tuple[int, ...]) -> torch.Tensor:
+    count = int(np.prod(shape, dtype=np.int64))
+    return torch.from_numpy(np.unpackbits(packed, count=count).astype(bool).reshape(shape))
 
 
 def serialize(output: Any) -> bytes:
