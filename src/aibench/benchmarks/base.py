@@ -264,7 +264,8 @@ class Benchmark(ABC):
 
     def performance_sample_count(self) -> int:
         """Queries LoadGen keeps loaded for a performance run (and loads at a time in the accuracy pass): the
-        scale's inference_samples (MLPerf's minimum above tiny), at most the whole split."""
+        scale's inference_samples (at full, MLPerf's performance sample count where MLPerf has the model: 1024
+        for ResNet-50), at most the whole split."""
         return max(1, min(self.config.inference_samples, self.query_count()))
 
     def _held_queries(self) -> Sequence[Any]:
