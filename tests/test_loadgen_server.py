@@ -62,6 +62,11 @@ def test_search_brackets_and_bisects_with_bounded_steps():
     # a step the time budget cannot afford (a low target: LoadGen's query minimum at a low rate) ends the search
     short = find_peak_qps(lambda q: (False, None), start_qps=100.0, max_steps=10, affordable=lambda q: q > 20)
     assert [s.target_qps for s in short.steps] == [100.0, 50.0, 25.0]
+    # halving past the floor tries the floor itself before giving up (a busy machine may meet the bound there)
+    floored = find_peak_qps(lambda q: (q <= 30, None), start_qps=100.0, max_steps=10, floor_qps=30.0)
+    assert [s.target_qps for s in floored.steps][:3] == [100.0, 50.0, 30.0] and floored.peak_qps >= 30.0
+    assert [s.target_qps for s in find_peak_qps(lambda q: (False, None), start_qps=100.0, max_steps=10,
+                                                floor_qps=30.0).steps] == [100.0, 50.0, 30.0]
     # nothing VALID: no peak
     assert find_peak_qps(lambda q: (False, None), start_qps=8.0, max_steps=4).peak is None
 

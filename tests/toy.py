@@ -80,6 +80,14 @@ class ToyBenchmark(Benchmark):
     def inference_samples(self):
         return [self.x[256 + i] for i in range(self.config.inference_samples)]
 
+    def query_count(self) -> int:
+        return len(self.x) - 256  # the whole held-out half evaluate() scores; inference samples are its first
+
+    def load_query(self, index: int):
+        if not 0 <= index < self.query_count():
+            raise IndexError(f"query {index} of {self.query_count()}")
+        return self.x[256 + index]
+
     def infer(self, samples):
         return self.model(torch.stack(list(samples))).argmax(1).tolist()
 

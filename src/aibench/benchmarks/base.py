@@ -63,12 +63,22 @@ class Quality:
     counts: bool = True
 
 
+def selected_rows_first(selected: Iterable[int], total: int) -> list[int]:
+    """Every row of a split of `total` rows, the `selected` ones first (in their order, each once), then the rest
+    in order: the query order of a benchmark whose inference samples are a selection of its evaluation split, so
+    query i is inference sample i for the selection and the accuracy pass still covers every row."""
+    first = list(dict.fromkeys(int(r) for r in selected))
+    chosen = set(first)
+    return first + [r for r in range(total) if r not in chosen]
+
+
 class Benchmark(ABC):
     """Base class of all component benchmarks.
 
     Lifecycle, driven by the harness: `initialize()` (untimed: index the data set, load its artefacts, build
     model and optimizer), then after the clock starts `prepare_data()` (timed: decode, encode, normalise), then per epoch `train_batches(epoch)` and `train_step(batch)`, and `evaluate()` at the
-    evaluation cadence. Inference uses `inference_samples()`, `infer()` and `score()`.
+    evaluation cadence. Inference uses `query_count()` and `load_query()` (the evaluation split, by default the
+    in-memory `inference_samples()`), `infer()` and `score()`.
     """
 
     SPEC: ClassVar[BenchmarkSpec]
@@ -234,7 +244,36 @@ class Benchmark(ABC):
 
     @abstractmethod
     def score(self, indices: Sequence[int], outputs: Sequence[Any]) -> Quality:
-        """Quality of inference outputs for the given sample indices (LoadGen's accuracy pass)."""
+        """Quality of inference outputs for the given query indices (LoadGen's accuracy pass): index i is
+        `load_query(i)`, which for i below len(inference_samples()) is inference sample i (where the inference
+        samples are a selection of the evaluation split)."""
+
+    # ----- LoadGen's query sample library: the evaluation split as queries -----------------------------
+    # LoadGen's accuracy pass scores every query; its performance runs keep only the performance sample set
+    # loaded (load_query is called when LoadGen's QSL load callback asks), so a split that does not fit in
+    # memory (ImageNet's validation set) is served a performance set at a time. A benchmark whose split is larger
+    # than its inference samples overrides query_count() and load_query() with a per-sample loader of the split,
+    # ordered so that its first queries are the inference samples where those are a selection of the split.
+    def query_count(self) -> int:
+        """Queries in the evaluation split (LoadGen's total sample count). Default: the inference samples."""
+        return len(self._held_queries())
+
+    def load_query(self, index: int) -> Any:
+        """Query `index`, preprocessed as infer() takes it, read when LoadGen loads it. Default: inference
+        sample `index`, from the list inference_samples() holds in memory."""
+        return self._held_queries()[index]
+
+    def performance_sample_count(self) -> int:
+        """Queries LoadGen keeps loaded for a performance run (and loads at a time in the accuracy pass): the
+        scale's inference_samples (at full, MLPerf's performance sample count where MLPerf has the model: 1024
+        for ResNet-50), at most the whole split."""
+        return max(1, min(self.config.inference_samples, self.query_count()))
+
+    def _held_queries(self) -> Sequence[Any]:
+        held = getattr(self, "_held_query_list", None)
+        if held is None:  # inference_samples() may decode or draw afresh on each call: once is enough
+            held = self._held_query_list = list(self.inference_samples())
+        return held
 
     # ----- characterization -------------------------------------------------------------------------
     @abstractmethod

@@ -57,6 +57,7 @@ class LoaderClassifier(Benchmark):
         """A seeded random draw of held-out samples, so every class can appear among the LoadGen queries."""
         generator = torch.Generator().manual_seed(self.ctx.seed)
         order = torch.randperm(len(self.eval_set), generator=generator).tolist()
+        self._query_order = order  # query i is held-out sample order[i]: the inference samples come first
         self._inference_indices = [order[i % len(order)] for i in range(self.config.inference_samples)]
         self._inference_samples: list[torch.Tensor] | None = None
 
@@ -66,6 +67,13 @@ class LoaderClassifier(Benchmark):
             self._inference_samples = [self.eval_set[i][0] for i in self._inference_indices]
         return self._inference_samples
 
+    def query_count(self) -> int:
+        """The whole held-out split, decoded a sample at a time when LoadGen loads it."""
+        return len(self._query_order)
+
+    def load_query(self, index: int) -> torch.Tensor:
+        return self.eval_set[self._query_order[index]][0]
+
     @torch.no_grad()
     def infer(self, samples: Sequence[torch.Tensor]) -> list[torch.Tensor]:
         """Class logits, one row per sample, on the CPU."""
@@ -73,7 +81,7 @@ class LoaderClassifier(Benchmark):
         return list(logits.float().cpu())
 
     def score(self, indices: Sequence[int], outputs: Sequence[torch.Tensor]) -> Quality:
-        labels = torch.tensor([self._eval_label(self._inference_indices[i]) for i in indices])
+        labels = torch.tensor([self._eval_label(self._query_order[i]) for i in indices])
         return self._quality(torch.stack(list(outputs)), labels)
 
     # ----- characterization -------------------------------------------------------------------------

@@ -12,8 +12,11 @@ queues, worker threads batch and serve. Scenarios and their headline metrics (ML
   (harness/qps_search.py) whose every step is kept.
 - Offline: every sample in one query; headline samples per second.
 
-The accuracy pass (LoadGen's AccuracyOnly mode) sends every sample once; responses carry the serialized outputs,
-and the quality is scored from what LoadGen logged in mlperf_log_accuracy.json.
+LoadGen's query sample library is the benchmark's whole evaluation split (`query_count()` queries, each read by
+`load_query(i)` when LoadGen's load callback asks); a performance run keeps only the performance sample set loaded.
+The accuracy pass (LoadGen's AccuracyOnly mode) sends every query of the split once, loading it one performance
+sample set at a time; responses carry the serialized outputs, and the quality is scored from what LoadGen logged in
+mlperf_log_accuracy.json.
 """
 
 from __future__ import annotations
@@ -81,7 +84,7 @@ class InferSettings:
     expected_qps: float | None = None  # override of the calibrated throughput LoadGen sizes runs from
     short: bool = False  # durations and counts below MLPerf's minimums on request (--infer-duration-ms)
     audit: str | None = None  # "TEST01": log a fraction of performance responses and compare with accuracy's
-    performance_sample_count: int | None = None  # samples LoadGen keeps loaded (None: all inference samples)
+    performance_sample_count: int | None = None  # samples LoadGen keeps loaded (None: the benchmark's own)
     step_cap_s: float | None = 60.0  # the search goes no lower than the QPS that serves a step's queries in this
     search_budget_s: float | None = None  # the search runs no step it expects to end after this many seconds
 
@@ -138,14 +141,14 @@ def min_queries(cfg: InferSettings, scenario: str) -> int:
     return cfg.min_query_count.get(scenario, 1)
 
 
-def _settings(scenario: str, mode: Any, cfg: InferSettings, n_samples: int, latency_s: float,
+def _settings(scenario: str, mode: Any, cfg: InferSettings, library: SampleLibrary, latency_s: float,
               expected_qps: float, ms_latency_s: float) -> Any:
     s = lg.TestSettings()
     s.scenario = SCENARIOS[scenario]
     s.mode = mode
     s.min_duration_ms = cfg.min_duration_ms
     s.min_query_count = min_queries(cfg, scenario)
-    s.performance_sample_count_override = min(cfg.performance_sample_count or n_samples, n_samples)
+    s.performance_sample_count_override = library.performance_count  # what LoadGen keeps loaded
     # LoadGen pre-generates the queries of a run from these: SingleStream and MultiStream stop issuing once both
     # minimums are met, so an expected latency set low only costs memory, while one set high (a calibration on a
     # busy moment) runs out of queries before the minimum duration (INVALID); Offline's one query holds expected
@@ -279,8 +282,8 @@ def run_inference(bench: Any, device: torch.device, cfg: InferSettings, meter: E
 
     `progress`: an optional object told `start(scenarios)`, `scenario(name, result)` as each ends and
     `accuracy(metric, value)` (harness/progress.py's InferProgress)."""
-    samples = list(bench.inference_samples())
-    if not samples:
+    count = served_query_count(bench)
+    if count < 1:
         raise ValueError("benchmark gave no inference samples")
     unknown = [s for s in cfg.scenarios if s not in SCENARIOS]
     if unknown:
@@ -289,7 +292,10 @@ def run_inference(bench: Any, device: torch.device, cfg: InferSettings, meter: E
     bench.train_mode(False)
     log_dir = cfg.log_dir or Path(tempfile.mkdtemp(prefix="aibench-loadgen-"))
     predict = predict or _Model(bench, device)
-    library = SampleLibrary(len(samples), samples.__getitem__)
+    library = SampleLibrary(count, bench.load_query,
+                            min(cfg.performance_sample_count or bench.performance_sample_count(), count))
+    # calibration reads a few queries directly (LoadGen has loaded none yet)
+    samples = [bench.load_query(i) for i in range(min(count, max(cfg.offline_batch_size, MULTI_STREAM_SAMPLES)))]
     latency_s, batch_qps, ms_latency_s = (_calibrate(predict, samples, cfg.offline_batch_size) if cfg.calibrate
                                           else _warm_up(predict, samples))
     if cfg.expected_qps:  # Offline and the accuracy pass size their one query from it
@@ -328,7 +334,7 @@ def run_inference(bench: Any, device: torch.device, cfg: InferSettings, meter: E
                 batching = Batching(max_batch_size=cfg.offline_batch_size if scenario == "Offline"
                                     else MULTI_STREAM_SAMPLES if scenario == "MultiStream" else 1, max_wait_s=0.0)
                 sut = ServedModel(predict, library, batching)
-                settings = _settings(scenario, lg.TestMode.PerformanceOnly, cfg, len(samples), *expect)
+                settings = _settings(scenario, lg.TestMode.PerformanceOnly, cfg, library, *expect)
                 meter.start()
                 res = _run_loadgen(sut, library, settings, log_dir / scenario)
                 result = _scenario_result(scenario, res, sut, meter.stop(),
@@ -353,7 +359,8 @@ def run_inference(bench: Any, device: torch.device, cfg: InferSettings, meter: E
         progress.accuracy(bench.SPEC.card.metric, quality.value)
     audit = _audit_test01(bench, predict, library, cfg, log_dir, batch_qps, latency_s, ms_latency_s) \
         if cfg.audit == "TEST01" else None
-    return {"scenarios": scenarios, "quality": quality, "samples": len(samples), "log_dir": str(log_dir),
+    return {"scenarios": scenarios, "quality": quality, "samples": library.count, "log_dir": str(log_dir),
+            "performance_sample_count": library.performance_count, "qsl_peak_loaded": library.peak_loaded,
             "accuracy": accuracy, "audit": audit,
             "calibration": {"latency_ms": latency_s * 1e3, "batch_samples_per_s": batch_qps,
                             "multistream_query_ms": ms_latency_s * 1e3}}
@@ -371,7 +378,7 @@ def server_search(predict: Any, library: SampleLibrary, cfg: InferSettings, mete
 
     def run_at(qps: float, queries: int | None = None) -> tuple[bool, ScenarioResult]:
         sut.reset_counts()
-        settings = _settings("Server", lg.TestMode.PerformanceOnly, cfg, library.count, latency_s, qps, ms_latency_s)
+        settings = _settings("Server", lg.TestMode.PerformanceOnly, cfg, library, latency_s, qps, ms_latency_s)
         if queries:
             settings.min_query_count = queries
         # a target far above what the machine serves still ends: LoadGen stops issuing at the query minimum,
@@ -416,17 +423,37 @@ def server_search(predict: Any, library: SampleLibrary, cfg: InferSettings, mete
         lowest = min(outcome.steps, key=lambda s: s.target_qps)
         result = dataclasses.replace(lowest.result, valid=False, headline=None, invalid_reason=(
             f"no target QPS was VALID in {len(outcome.steps)} search steps (lowest tried {lowest.target_qps:.3g} "
-            f"QPS: {lowest.result.invalid_reason})"))
+            f"QPS{_latency_note(lowest.result, cfg.server_latency_ms)}: {lowest.result.invalid_reason})"))
     result.search = search
     result.latency_bound_ms = cfg.server_latency_ms
     result.batching = dataclasses.asdict(cfg.server_batching)
     return result
 
 
+def _latency_note(result: ScenarioResult, bound_ms: float) -> str:
+    """The lowest step's latencies against the bound: a median already near the bound says the service time
+    itself (a slow model, or a machine busy with other work) misses it, not queueing at too high a target."""
+    p50, p99 = result.latency_ms.get("50.00"), result.latency_ms.get("99.00")
+    if p50 is None or p99 is None:
+        return ""
+    note = f", p50 {p50:.3g} ms, p99 {p99:.3g} ms against the {bound_ms:.3g} ms bound"
+    if p50 >= 0.5 * bound_ms:
+        note += "; the median alone is over half the bound: the service time, not the offered load, misses it"
+    return note
+
+
 def _more_queries(res: dict[str, Any]) -> int | None:
     """The further queries LoadGen's early stopping says a Server run would have needed, if it says so."""
     match = re.search(r"at least (\d+) more queries", str(res.get("early_stopping_result") or ""))
     return int(match.group(1)) if match else None
+
+
+def served_query_count(bench: Any) -> int:
+    """Queries LoadGen serves and the accuracy pass scores: the benchmark's whole evaluation split, or in a
+    smoke run (`ctx.eval_limit`) no more than its few evaluation samples or its performance sample set."""
+    count = bench.query_count()
+    limit = bench.ctx.eval_limit
+    return count if limit is None else min(count, max(limit, bench.performance_sample_count()))
 
 
 def _warm_up(predict: Any, samples: Sequence[Any]) -> tuple[float, float, float]:
@@ -486,14 +513,20 @@ def score_accuracy_log(bench: Any, path: Path, count: int) -> Any:
 def _accuracy_pass(bench: Any, predict: Any, library: SampleLibrary, cfg: InferSettings, out_dir: Path,
                    expected_qps: float, latency_s: float, ms_latency_s: float) -> tuple[Any, dict[str, Any]]:
     sut = ServedModel(predict, library, Batching(max_batch_size=cfg.offline_batch_size, max_wait_s=0.0))
-    settings = _settings("Offline", lg.TestMode.AccuracyOnly, cfg, library.count, latency_s, expected_qps,
-                         ms_latency_s)
-    settings.performance_sample_count_override = library.count  # every sample, once
+    # every query of the split once; LoadGen loads them a performance sample set at a time, so memory holds
+    # one set whatever the split's size
+    settings = _settings("Offline", lg.TestMode.AccuracyOnly, cfg, library, latency_s, expected_qps, ms_latency_s)
+    loads, unloads, peak = library.loads, library.unloads, library.peak_loaded
+    library.peak_loaded = 0
     _run_loadgen(sut, library, settings, out_dir)
     log = out_dir / "mlperf_log_accuracy.json"
     quality = score_accuracy_log(bench, log, library.count)
-    return quality, {"log": str(log), "samples": library.count, "scored_from": "mlperf_log_accuracy.json",
-                     "qsl_loads": library.loads, "qsl_unloads": library.unloads}
+    accuracy = {"log": str(log), "samples": library.count, "scored_from": "mlperf_log_accuracy.json",
+                "performance_sample_count": library.performance_count, "qsl_loads": library.loads - loads,
+                "qsl_unloads": library.unloads - unloads, "qsl_peak_loaded": library.peak_loaded,
+                "log_bytes": log.stat().st_size}
+    library.peak_loaded = max(peak, library.peak_loaded)
+    return quality, accuracy
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -520,7 +553,7 @@ def _audit_test01(bench: Any, predict: Any, library: SampleLibrary, cfg: InferSe
         scenario = "SingleStream"
     sut = ServedModel(predict, library, Batching(max_batch_size=cfg.offline_batch_size if scenario == "Offline"
                                                  else MULTI_STREAM_SAMPLES, max_wait_s=0.0))
-    settings = _settings(scenario, lg.TestMode.PerformanceOnly, cfg, library.count, latency_s, expected_qps,
+    settings = _settings(scenario, lg.TestMode.PerformanceOnly, cfg, library, latency_s, expected_qps,
                          ms_latency_s)
     settings.accuracy_log_probability = 0.1
     settings.accuracy_log_rng_seed = 720381539243781796

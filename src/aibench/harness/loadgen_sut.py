@@ -7,11 +7,13 @@ more to arrive, run the model once on the batch and complete each sample with it
 response, so LoadGen's accuracy log holds what was served.
 
 The performance sample set is what LoadGen asks the query sample library to load: `load_samples` keeps those
-samples (and only those) in memory until `unload_samples` drops them.
+samples (and only those) in memory until `unload_samples` drops them. The library's total is the benchmark's
+whole evaluation split (its queries); the accuracy pass loads it one performance sample set at a time.
 """
 
 from __future__ import annotations
 
+import io
 import pickle
 import queue
 import threading
@@ -22,6 +24,7 @@ from typing import Any
 
 import mlperf_loadgen as lg
 import numpy as np
+import torch
 
 
 @dataclass
@@ -34,9 +37,38 @@ class Batching:
     workers: int = 1
 
 
+class _CompactPickler(pickle.Pickler):
+    """Pickles a tensor as its own elements' bytes (a numpy array). torch's own pickling writes a tensor's whole
+    storage, so one row of a batch's output (what a benchmark's infer() returns per sample) would carry the whole
+    batch: 16 times the bytes at the Offline batch of 16, in every response LoadGen logs."""
+
+    def reducer_override(self, obj: Any) -> Any:
+        if isinstance(obj, torch.Tensor) and obj.layout == torch.strided and not obj.requires_grad:
+            values = obj.detach().cpu().contiguous()
+            if values.dtype == torch.bool:  # occupancy grids, masks: a bit each, not a byte
+                return _bits_from, (np.packbits(values.numpy().ravel()), tuple(values.shape))
+            if values.dtype == torch.bfloat16:  # numpy has no bfloat16: its bits travel as int16
+                return _tensor_from, (values.view(torch.int16).numpy().copy(), "bfloat16")
+            return _tensor_from, (values.numpy().copy(), None)
+        return NotImplemented
+
+
+def _tensor_from(array: np.ndarray, view_as: str | None) -> torch.Tensor:
+    tensor = torch.from_numpy(array)
+    return tensor.view(getattr(torch, view_as)) if view_as else tensor
+
+
+def _bits_from(packed: np.ndarray, shape: tuple[int, ...]) -> torch.Tensor:
+    count = int(np.prod(shape, dtype=np.int64))
+    return torch.from_numpy(np.unpackbits(packed, count=count).astype(bool).reshape(shape))
+
+
 def serialize(output: Any) -> bytes:
-    """One sample's output as bytes for LoadGen's response (and so for mlperf_log_accuracy.json)."""
-    return pickle.dumps(output, protocol=pickle.HIGHEST_PROTOCOL)
+    """One sample's output as bytes for LoadGen's response (and so for mlperf_log_accuracy.json), tensors as
+    their own values' bytes."""
+    buffer = io.BytesIO()
+    _CompactPickler(buffer, protocol=pickle.HIGHEST_PROTOCOL).dump(output)
+    return buffer.getvalue()
 
 
 def deserialize(data: bytes) -> Any:
@@ -45,20 +77,27 @@ def deserialize(data: bytes) -> Any:
 
 
 class SampleLibrary:
-    """LoadGen's query sample library: samples by index, loaded and unloaded when LoadGen says so.
+    """LoadGen's query sample library: `count` samples by index (LoadGen's total sample count), of which LoadGen
+    loads `performance_count` at a time, when it says so.
 
-    `fetch(i)` gives sample i (from memory the benchmark already holds, or decoded on demand); only the
-    performance sample set LoadGen loads is kept here, so what a query reads is what LoadGen loaded."""
+    `fetch(i)` gives sample i (a benchmark's `load_query`: read and preprocessed on demand, or from memory the
+    benchmark already holds); only what LoadGen loaded is kept here, so what a query reads is what LoadGen loaded
+    and the memory held is one performance sample set, not the whole split. `peak_loaded` is the most ever held."""
 
-    def __init__(self, count: int, fetch: Callable[[int], Any]) -> None:
+    def __init__(self, count: int, fetch: Callable[[int], Any], performance_count: int | None = None) -> None:
         self.count, self.fetch = count, fetch
+        self.performance_count = min(performance_count or count, count)
         self.loaded: dict[int, Any] = {}
-        self.loads = self.unloads = 0
+        self.loads = self.unloads = self.peak_loaded = 0
+        self.fetched = 0  # samples read through fetch (a sample LoadGen loads twice is read twice)
 
     def load_samples(self, indices: Sequence[int]) -> None:
         self.loads += 1
         for i in indices:
-            self.loaded[i] = self.fetch(i)
+            if i not in self.loaded:
+                self.loaded[i] = self.fetch(i)
+                self.fetched += 1
+        self.peak_loaded = max(self.peak_loaded, len(self.loaded))
 
     def unload_samples(self, indices: Sequence[int]) -> None:
         self.unloads += 1

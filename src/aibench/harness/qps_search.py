@@ -1,8 +1,9 @@
 """Peak-QPS search for LoadGen's Server scenario: the highest `server_target_qps` whose run is VALID.
 
 A bracketing search in the spirit of LoadGen's FindPeakPerformance mode, but with each step a whole LoadGen
-run we can record: from a starting guess, double while runs are VALID (or halve while INVALID) until one VALID
-and one INVALID target bracket the peak, then bisect the bracket (geometrically) until it is narrower than
+run we can record: from a starting guess, double while runs are VALID (or halve while INVALID, down to the
+floor: the lowest target a step can afford, tried itself before the search gives up) until one VALID and one
+INVALID target bracket the peak, then bisect the bracket (geometrically) until it is narrower than
 `precision` or the step budget is spent. The number of LoadGen runs never exceeds `max_steps`, so the search
 ends in bounded time whatever the machine does; every tried QPS is returned with its outcome.
 """
@@ -57,9 +58,12 @@ def find_peak_qps(run_at: Callable[[float], tuple[bool, Any]], start_qps: float,
         if lo is not None and hi is not None and hi <= lo:
             hi = None  # an INVALID run below a VALID one (noise): keep looking above the VALID one
         if lo is None:
-            qps = qps / 2
-            if qps < floor_qps:
-                break
+            lower = qps / 2
+            if lower < floor_qps:  # halving would pass the floor: the floor itself is the last target worth a try
+                if qps <= floor_qps * (1 + precision):
+                    break
+                lower = floor_qps
+            qps = lower
         elif hi is None:
             qps = lo * 2
         else:

@@ -267,6 +267,15 @@ class WassersteinGAN(Benchmark):
         draw = torch.Generator().manual_seed(self.ctx.seed + 2)
         return list(torch.randn(self.config.inference_samples, self.hp["noise_dim"], generator=draw))
 
+    def query_count(self) -> int:
+        return len(self.eval_noise)
+
+    def load_query(self, index: int) -> torch.Tensor:
+        """The evaluation's noise vector `index`: LoadGen serves the noise evaluate() generates from (one per
+        held-out image), so the served quality is the evaluation's; the inference samples' own noise is drawn apart
+        and, noise being noise, they are not its first queries."""
+        return self.eval_noise[index].cpu()
+
     def infer(self, samples: Sequence[torch.Tensor]) -> list[torch.Tensor]:
         with torch.no_grad():
             images = self.generator(torch.stack(list(samples)).to(self.device))

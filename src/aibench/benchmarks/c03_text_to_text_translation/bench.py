@@ -21,7 +21,7 @@ import sentencepiece as spm
 import torch
 from torch import nn
 
-from aibench.benchmarks.base import Benchmark, Quality
+from aibench.benchmarks.base import Benchmark, Quality, selected_rows_first
 from aibench.benchmarks.c03_text_to_text_translation import SPEC
 from aibench.benchmarks.c03_text_to_text_translation.data import (
     BOS_ID, EOS_ID, PAD_ID, UNK_ID, Ragged, bleu, copy_source_accuracy, encode_lines,
@@ -121,6 +121,7 @@ class TextToTextTranslation(Benchmark):
         rng = np.random.default_rng([self.ctx.seed, 0])
         count = min(self.config.inference_samples, len(self.eval_targets))
         self.query_rows = np.sort(rng.choice(len(self.eval_targets), count, replace=False))
+        self.query_order = selected_rows_first(self.query_rows, len(self.eval_targets))  # LoadGen's whole split
 
     def _encode(self, pairs: list[tuple[str, str]]) -> tuple[Ragged, Ragged]:
         limit = self.hp["max_tokens"]
@@ -180,6 +181,13 @@ class TextToTextTranslation(Benchmark):
     def inference_samples(self) -> Sequence[TranslationQuery]:
         return [TranslationQuery(self.eval_sources[r], self.eval_targets[r]) for r in self.query_rows]
 
+    def query_count(self) -> int:
+        return len(self.query_order)
+
+    def load_query(self, index: int) -> TranslationQuery:
+        row = self.query_order[index]
+        return TranslationQuery(self.eval_sources[row], self.eval_targets[row])
+
     def infer(self, samples: Sequence[TranslationQuery]) -> list[dict[str, Any]]:
         """Per query: its greedy translation, and how many reference tokens the model predicts teacher-forced."""
         batch = Batch(pad([s.source for s in samples], suffix=EOS_ID).to(self.device),
@@ -193,7 +201,7 @@ class TextToTextTranslation(Benchmark):
                 for text, c, n in zip(translations, correct, real.sum(dim=1).tolist())]
 
     def score(self, indices: Sequence[int], outputs: Sequence[dict[str, Any]]) -> Quality:
-        references = [self.eval_references[self.query_rows[i]] for i in indices]
+        references = [self.eval_references[self.query_order[i]] for i in indices]
         accuracy = sum(o["correct"] for o in outputs) / max(1, sum(o["tokens"] for o in outputs))
         return Quality(accuracy, {"bleu": bleu([o["translation"] for o in outputs], references)},
                        samples=len(outputs))

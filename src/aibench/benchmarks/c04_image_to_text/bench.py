@@ -22,7 +22,7 @@ from torch.nn import functional as F
 from torch.utils.data import DataLoader, Dataset
 from torchmetrics.text import Perplexity
 
-from aibench.benchmarks.base import Benchmark, Quality
+from aibench.benchmarks.base import Benchmark, Quality, selected_rows_first
 from aibench.benchmarks.c04_image_to_text import SPEC
 from aibench.benchmarks.c04_image_to_text.data import (
     BOS_ID, EOS_ID, PAD_ID, Vocab, bleu4, load_image, normalize, synthesize_coco, tokenize, unigram_perplexity)
@@ -223,6 +223,7 @@ class ImageToText(Benchmark):
         rng = np.random.default_rng([self.ctx.seed, 0])
         count = min(self.config.inference_samples, len(self.eval_items))
         self.query_rows = np.sort(rng.choice(len(self.eval_items), count, replace=False))
+        self.query_order = selected_rows_first(self.query_rows, len(self.eval_items))  # LoadGen's whole split
 
     def models(self) -> dict[str, nn.Module]:
         return {"model": self.model}
@@ -323,6 +324,13 @@ class ImageToText(Benchmark):
     def inference_samples(self) -> Sequence[CaptionQuery]:
         return [CaptionQuery(self._eval_image(r), tuple(self.eval_references[r])) for r in self.query_rows]
 
+    def query_count(self) -> int:
+        return len(self.query_order)
+
+    def load_query(self, index: int) -> CaptionQuery:
+        row = self.query_order[index]  # the image decoded now, unless the scale preloads the split
+        return CaptionQuery(self._eval_image(row), tuple(self.eval_references[row]))
+
     def infer(self, samples: Sequence[CaptionQuery]) -> list[dict[str, Any]]:
         """Per query: its greedy caption, and the summed NLL and word count of its reference captions."""
         embedded = self.model.embed_images(normalize(torch.stack([s.image for s in samples]).to(self.device)))
@@ -337,7 +345,7 @@ class ImageToText(Benchmark):
     def score(self, indices: Sequence[int], outputs: Sequence[dict[str, Any]]) -> Quality:
         """Perplexity over all reference words of the answered queries, and BLEU-4 of their captions."""
         nll = sum(o["nll"] for o in outputs) / max(1, sum(o["words"] for o in outputs))
-        references = [self._reference_texts(self.query_rows[i]) for i in indices]
+        references = [self._reference_texts(self.query_order[i]) for i in indices]
         return Quality(float(np.exp(nll)), {"bleu4": bleu4([o["caption"] for o in outputs], references)},
                        samples=len(outputs))
 

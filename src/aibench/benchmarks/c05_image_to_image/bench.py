@@ -198,12 +198,18 @@ class ImageToImage(Benchmark):
     def inference_samples(self) -> Sequence[torch.Tensor]:
         return [self.val_photos[i] for i in self.query_rows]
 
+    def query_count(self) -> int:
+        return len(self.val_photos)  # query i is validation photo i (the inference samples are the first)
+
+    def load_query(self, index: int) -> torch.Tensor:
+        return self.val_photos[index]
+
     def infer(self, samples: Sequence[torch.Tensor]) -> list[torch.Tensor]:
         """The predicted class map (train ids) of each photo."""
         return list(self._translate(torch.stack(list(samples)).to(self.device)).to(torch.uint8).cpu())
 
     def score(self, indices: Sequence[int], outputs: Sequence[torch.Tensor]) -> Quality:
-        rows = [self.query_rows[i] for i in indices]
+        rows = list(indices)
         return self._quality(torch.stack(list(outputs)).long(), self.val_truth[rows].cpu())
 
     # ----- characterization -------------------------------------------------------------------------

@@ -23,7 +23,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 from torchmetrics.functional.text import char_error_rate
 
-from aibench.benchmarks.base import Benchmark, Quality
+from aibench.benchmarks.base import Benchmark, Quality, selected_rows_first
 from aibench.benchmarks.c06_speech_recognition import SPEC, beam
 from aibench.benchmarks.c06_speech_recognition.data import (
     LABELS, SpectrogramDataset, SpeechBatch, collate, freq_bins, greedy_decode, synthesize_librispeech, wer,
@@ -116,6 +116,7 @@ class SpeechRecognition(Benchmark):
         self.eval_batches = length_sorted_batches(self.eval_utterances, hp["eval_batch_size"])
         count = len(self.eval_utterances)
         self.query_rows = np.unique(np.linspace(0, count - 1, min(self.config.inference_samples, count)).astype(int))
+        self.query_order = selected_rows_first(self.query_rows, count)  # LoadGen's whole split
         self.model = self.build_model(hp).to(self.device)
         self.beam_decoder = self._beam_decoder()
         self.quality_decoder = hp["decoder"] if self.beam_decoder is not None else "greedy"
@@ -211,13 +212,19 @@ class SpeechRecognition(Benchmark):
     def inference_samples(self) -> Sequence[tuple[torch.Tensor, str]]:
         return [self.eval_items[row] for row in self.query_rows]
 
+    def query_count(self) -> int:
+        return len(self.query_order)
+
+    def load_query(self, index: int) -> tuple[torch.Tensor, str]:
+        return self.eval_items[self.query_order[index]]
+
     def infer(self, samples: Sequence[tuple[torch.Tensor, str]]) -> list[str]:
         """The transcript of each utterance by the quality decoder (its reference text is not looked at)."""
         log_probs, lengths = self._outputs([(features, "") for features, _ in samples])
         return self._decode(log_probs, lengths, self.quality_decoder)
 
     def score(self, indices: Sequence[int], outputs: Sequence[str]) -> Quality:
-        references = [self.eval_items[self.query_rows[i]][1] for i in indices]
+        references = [self.eval_items[self.query_order[i]][1] for i in indices]
         return Quality(wer(outputs, references), {"cer": float(char_error_rate(list(outputs), references))},
                        samples=len(references))
 

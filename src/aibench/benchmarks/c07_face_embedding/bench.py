@@ -17,7 +17,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from aibench.benchmarks.base import Benchmark, Quality, StepOutput
+from aibench.benchmarks.base import Benchmark, Quality, StepOutput, selected_rows_first
 from aibench.benchmarks.c07_face_embedding import SPEC
 from aibench.benchmarks.c07_face_embedding.data import (
     FaceFiles, identity_batches, load_all, synthesize_faces, to_tensor, verification_accuracy,
@@ -147,6 +147,7 @@ class FaceEmbedding(Benchmark):
         rng = np.random.default_rng([self.ctx.seed, 7])
         count = min(self.config.inference_samples, len(pairs))
         self.query_pairs = np.sort(rng.choice(len(pairs), count, replace=False))
+        self.query_order = np.array(selected_rows_first(self.query_pairs, len(pairs)))  # LoadGen's whole split
 
     def models(self) -> dict[str, nn.Module]:
         return {"model": self.model}
@@ -207,13 +208,19 @@ class FaceEmbedding(Benchmark):
         """Each query is one LFW pair: its two preprocessed faces, shape (2, 3, H, W)."""
         return [self.lfw_images[self.pair_index[i]] for i in self.query_pairs]
 
+    def query_count(self) -> int:
+        return len(self.query_order)
+
+    def load_query(self, index: int) -> torch.Tensor:
+        return self.lfw_images[self.pair_index[self.query_order[index]]]
+
     def infer(self, samples: Sequence[torch.Tensor]) -> list[float]:
         """The squared distance between each pair's two embeddings."""
         embeddings = self._embed(torch.cat(list(samples)).to(self.device)).view(len(samples), 2, -1)
         return (embeddings[:, 0] - embeddings[:, 1]).pow(2).sum(1).tolist()
 
     def score(self, indices: Sequence[int], outputs: Sequence[float]) -> Quality:
-        rows = torch.from_numpy(self.query_pairs[list(indices)])
+        rows = torch.from_numpy(self.query_order[list(indices)])
         result = verification_accuracy(torch.tensor(list(outputs)), self.pair_same.cpu()[rows],
                                        self.pair_fold.cpu()[rows])
         return Quality(result.pop("accuracy"), result, samples=len(rows))

@@ -156,6 +156,12 @@ class ObjectDetection(Benchmark):
             self._samples = [self.test_set[(i, False)][0] for i in range(count)]
         return self._samples
 
+    def query_count(self) -> int:
+        return len(self.test_set)  # query i is test image i (the inference samples are the first)
+
+    def load_query(self, index: int) -> torch.Tensor:
+        return self.test_set[(index, False)][0]  # decoded when LoadGen loads it
+
     def infer(self, samples: Sequence[torch.Tensor]) -> list[Target]:
         return self._detect(samples)
 

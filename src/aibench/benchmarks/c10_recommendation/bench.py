@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from aibench.benchmarks.base import Benchmark, Quality
+from aibench.benchmarks.base import Benchmark, Quality, selected_rows_first
 from aibench.benchmarks.c10_recommendation import SPEC
 from aibench.benchmarks.c10_recommendation.data import (
     LeaveOneOut, evaluation_candidates, id_maps, leave_one_out, list_quality, popularity_scores, ranking_quality,
@@ -134,6 +134,7 @@ class Recommendation(Benchmark):
         self.eval_relevant = self.eval_candidates == torch.from_numpy(test_items).to(device)[:, None]
         self.query_rows = np.sort(rng.choice(len(candidates), min(self.config.inference_samples, len(candidates)),
                                              replace=False))
+        self.query_order = np.array(selected_rows_first(self.query_rows, len(candidates)))  # LoadGen's whole split
         popularity = torch.from_numpy(popularity_scores(self.split)).to(device)
         self.popularity_quality = ranking_quality(popularity[self.eval_candidates], self.eval_relevant, hp["top_k"])
 
@@ -196,6 +197,13 @@ class Recommendation(Benchmark):
     def inference_samples(self) -> Sequence[RankingQuery]:
         return [RankingQuery(int(self.eval_users[row]), self.eval_candidates[row]) for row in self.query_rows]
 
+    def query_count(self) -> int:
+        return len(self.query_order)
+
+    def load_query(self, index: int) -> RankingQuery:
+        row = self.query_order[index]
+        return RankingQuery(int(self.eval_users[row]), self.eval_candidates[row])
+
     def infer(self, samples: Sequence[RankingQuery]) -> list[list[int]]:
         """The ranked top-k MovieLens item ids for each query."""
         users = torch.tensor([s.user for s in samples], device=self.device)
@@ -205,7 +213,7 @@ class Recommendation(Benchmark):
 
     def score(self, indices: Sequence[int], outputs: Sequence[list[int]]) -> Quality:
         k = self.hp["top_k"]
-        rows = self.query_rows[list(indices)]
+        rows = self.query_order[list(indices)]
         held_out = torch.from_numpy(self.split.item_ids[self.split.test_item[rows]])
         result = list_quality(torch.tensor([list(out) for out in outputs], dtype=torch.long), held_out, k)
         return Quality(result.pop(f"hr_at_{k}"), result, samples=len(rows))

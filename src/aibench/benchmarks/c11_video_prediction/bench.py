@@ -148,12 +148,20 @@ class VideoPrediction(Benchmark):
             samples.append({k: v[0] for k, v in sample.items()})
         return samples
 
+    def query_count(self) -> int:
+        return len(self.test_set)  # query i is test sequence i (the inference samples are the first)
+
+    def load_query(self, index: int) -> dict[str, torch.Tensor]:
+        sample = self.test_set.batch(slice(index, index + 1), torch.device("cpu"))
+        sample["images"][:, self.context:] = 0
+        return {k: v[0] for k, v in sample.items()}
+
     def infer(self, samples: Sequence[dict[str, torch.Tensor]]) -> list[torch.Tensor]:
         batch = {k: torch.stack([s[k] for s in samples]).to(self.device) for k in samples[0]}
         return list(self._predict(batch))
 
     def score(self, indices: Sequence[int], outputs: Sequence[torch.Tensor]) -> Quality:
-        rows = [self.query_rows[i] for i in indices]
+        rows = list(indices)
         truth = self.test_set.images[rows, self.context:].float() / 255
         result = prediction_quality(torch.stack(list(outputs)), truth)
         return Quality(result.pop("mse"), result, samples=len(rows))

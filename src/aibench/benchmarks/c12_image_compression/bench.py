@@ -184,6 +184,12 @@ class ImageCompression(Benchmark):
     def inference_samples(self) -> Sequence[torch.Tensor]:
         return [self.val_images[i] for i in self.query_rows]
 
+    def query_count(self) -> int:
+        return len(self.val_images)  # query i is validation image i (the inference samples are the first)
+
+    def load_query(self, index: int) -> torch.Tensor:
+        return self.val_images[index]
+
     @torch.no_grad()
     def infer(self, samples: Sequence[torch.Tensor]) -> list[tuple[torch.Tensor, float]]:
         """Encode (with the entropy coder's probabilities) and decode: per query image, the reconstruction at the
@@ -193,7 +199,7 @@ class ImageCompression(Benchmark):
         return [(image, float(b) / pixels) for image, b in zip(last.cpu(), bits.cpu())]
 
     def score(self, indices: Sequence[int], outputs: Sequence[tuple[torch.Tensor, float]]) -> Quality:
-        original = torch.stack([self.val_images[self.query_rows[i]] for i in indices])
+        original = torch.stack([self.val_images[i] for i in indices])
         rates = [bpp for _, bpp in outputs]
         return self._quality(torch.stack([image for image, _ in outputs]), original, sum(rates) / len(rates))
 

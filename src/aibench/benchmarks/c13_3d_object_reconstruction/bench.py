@@ -160,12 +160,27 @@ class PerspectiveTransformerNets(Benchmark):
     def inference_samples(self) -> list[torch.Tensor]:
         return [self.test_set[obj].images[view].float() / 255 for obj, view in self.query_pairs]
 
+    def query_count(self) -> int:
+        return len(self._query_list())
+
+    def load_query(self, index: int) -> torch.Tensor:
+        obj, view = self._query_list()[index]
+        return self.test_set[obj].images[view].float() / 255
+
+    def _query_list(self) -> list[tuple[int, int]]:
+        """(test model, view) of every query LoadGen serves: the inference samples' pairs first, then every pair
+        evaluate() reconstructs (each test model from its evaluation views), each once."""
+        if getattr(self, "_queries", None) is None:
+            scored = [(obj, view) for obj in range(len(self.test_set)) for view in self.eval_views]
+            self._queries = list(dict.fromkeys([*map(tuple, self.query_pairs), *scored]))
+        return self._queries
+
     @torch.no_grad()
     def infer(self, samples: Sequence[torch.Tensor]) -> list[torch.Tensor]:
         return list(self._reconstruct(torch.stack(list(samples))))
 
     def score(self, indices: Sequence[int], outputs: Sequence[torch.Tensor]) -> Quality:
-        targets = torch.stack([self.test_set[self.query_pairs[i][0]].voxels for i in indices])
+        targets = torch.stack([self.test_set[self._query_list()[i][0]].voxels for i in indices])
         mean_iou, pooled_iou = voxel_iou(torch.stack(list(outputs)), targets)
         return Quality(mean_iou, {"pooled_iou": pooled_iou}, samples=len(indices))
 

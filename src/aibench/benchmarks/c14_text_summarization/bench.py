@@ -20,7 +20,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from aibench.benchmarks.base import Benchmark, Quality
+from aibench.benchmarks.base import Benchmark, Quality, selected_rows_first
 from aibench.benchmarks.c14_text_summarization import SPEC
 from aibench.benchmarks.c14_text_summarization.data import (
     PAD_ID, Batch, Ragged, Vocab, collate, epoch_batches, lead_baseline, pad, rouge, synthesize_gigaword)
@@ -118,6 +118,7 @@ class TextSummarization(Benchmark):
         rng = np.random.default_rng([self.ctx.seed, 0])
         count = min(self.config.inference_samples, len(evaluation))
         self.query_rows = np.sort(rng.choice(len(evaluation), count, replace=False))
+        self.query_order = selected_rows_first(self.query_rows, len(evaluation))  # LoadGen's whole split
 
     def _check_vocab_sizes(self) -> None:
         """Fewer training words than a vocabulary's configured size: a smaller model, said so (tiny's small
@@ -180,11 +181,17 @@ class TextSummarization(Benchmark):
     def inference_samples(self) -> Sequence[torch.Tensor]:
         return [self.eval_sources[r] for r in self.query_rows]
 
+    def query_count(self) -> int:
+        return len(self.query_order)
+
+    def load_query(self, index: int) -> torch.Tensor:
+        return self.eval_sources[self.query_order[index]]
+
     def infer(self, samples: Sequence[torch.Tensor]) -> list[str]:
         return self.summarize(list(samples))
 
     def score(self, indices: Sequence[int], outputs: Sequence[str]) -> Quality:
-        return self._quality(list(outputs), [self.eval_references[self.query_rows[i]] for i in indices])
+        return self._quality(list(outputs), [self.eval_references[self.query_order[i]] for i in indices])
 
     # ----- characterization -------------------------------------------------------------------------
     def example_batch(self) -> Batch:

@@ -106,6 +106,12 @@ class SpatialTransformerBenchmark(Benchmark):
         n = min(self.config.inference_samples, len(self.test_data))
         return list(self.normalize(self.test_data.images[:n]))
 
+    def query_count(self) -> int:
+        return len(self.test_data)  # query i is test image i (the inference samples are the first)
+
+    def load_query(self, index: int) -> torch.Tensor:
+        return self.normalize(self.test_data.images[index:index + 1])[0]
+
     @torch.no_grad()
     def infer(self, samples: Sequence[torch.Tensor]) -> list[int]:
         return self.model(torch.stack(list(samples))).argmax(dim=1).tolist()

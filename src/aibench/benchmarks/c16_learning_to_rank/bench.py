@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from aibench.benchmarks.base import Benchmark, Quality, StepOutput
+from aibench.benchmarks.base import Benchmark, Quality, StepOutput, selected_rows_first
 from aibench.benchmarks.c16_learning_to_rank import SPEC
 from aibench.benchmarks.c16_learning_to_rank.data import (
     PAD, RankingMetrics, SequenceData, build_sequences, index_sequences, item_mask, kept_ids, last_items,
@@ -277,6 +277,21 @@ class LearningToRank(Benchmark):
         users = (np.arange(count) * n_users) // count  # spread over all users; repeats only if count > users
         return [RankQuery(int(u), self.recent[int(u)]) for u in users]
 
+    def query_count(self) -> int:
+        return len(self._query_users())
+
+    def load_query(self, index: int) -> RankQuery:
+        user = self._query_users()[index]
+        return RankQuery(user, self.recent[user])
+
+    def _query_users(self) -> list[int]:
+        """The user of every query LoadGen serves: the inference samples' users first, then every other evaluated
+        user, each once."""
+        if getattr(self, "_queries", None) is None:
+            spread = [s.user for s in self.inference_samples() if s.user < self.eval_users]
+            self._queries = selected_rows_first(spread, self.eval_users)
+        return self._queries
+
     @torch.no_grad()
     def infer(self, samples: Sequence[RankQuery]) -> list[list[int]]:
         """The student's top-10 unvisited locations (Gowalla location ids) for each query."""
@@ -288,8 +303,7 @@ class LearningToRank(Benchmark):
         return [self.data.location_ids[row].tolist() for row in top]
 
     def score(self, indices: Sequence[int], outputs: Sequence[list[int]]) -> Quality:
-        samples = self.inference_samples()
-        users = torch.tensor([samples[i].user for i in indices], device=self.device)
+        users = torch.tensor([self._query_users()[i] for i in indices], device=self.device)
         top = torch.tensor([[self.item_of_location[loc] for loc in out] for out in outputs], device=self.device)
         metrics = RankingMetrics(TOP_N, full_map=False)
         metrics.update(top_k_preds(top, self.data.n_items), self.heldout[users][:, 1:])

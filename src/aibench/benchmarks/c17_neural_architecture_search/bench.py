@@ -314,6 +314,27 @@ class ENASSearch(Benchmark):
         """Token windows of the test split: BPTT tokens of context-and-targets plus one (the last target)."""
         return query_windows(self.corpus.test, self.config.inference_samples, self.hp["bptt"] + 1)
 
+    def query_count(self) -> int:
+        return len(self._query_starts())
+
+    def load_query(self, index: int) -> torch.Tensor:
+        start = self._query_starts()[index]
+        return torch.from_numpy(self.corpus.test[start:start + self.hp["bptt"] + 1].copy())
+
+    def _query_starts(self) -> list[int]:
+        """Where each query's window starts in the test split: the inference samples' evenly spaced windows
+        first, then windows filling the gaps between them, so every test token after the first is predicted (each
+        window from a fresh state), once but where a gap shorter than a window overlaps its neighbour."""
+        if getattr(self, "_queries", None) is None:
+            bptt, tokens = self.hp["bptt"], len(self.corpus.test)
+            spread = np.linspace(0, tokens - bptt - 1, num=self.config.inference_samples).astype(np.int64).tolist()
+            fill, pos = [], 1  # pos: the first token no window predicts yet (a window at s predicts s+1..s+bptt)
+            for start in sorted(set(spread)) + [tokens - 1]:  # the split's end closes the last gap
+                fill += _gap_windows(pos, start, bptt)
+                pos = max(pos, start + bptt + 1)
+            self._queries = list(dict.fromkeys(spread)) + fill
+        return self._queries
+
     def infer(self, samples: Sequence[torch.Tensor]) -> list[torch.Tensor]:
         """Per-token negative log-likelihood of each window's tokens 1.., each given the ones before it."""
         return self._token_nll(*self._current_model(), samples)
@@ -369,6 +390,17 @@ class ENASSearch(Benchmark):
             self.final.load_state_dict(state["final"])
         else:
             self.final = self.final_optimizer = None
+
+
+def _gap_windows(first: int, end: int, bptt: int) -> list[int]:
+    """Starts of windows predicting tokens first..end (a window at s predicts s+1..s+bptt): back to back, the last
+    moved back to end at `end` (never before the split's start)."""
+    starts, pos = [], first
+    while pos <= end:
+        start = max(0, min(pos - 1, end - bptt))
+        starts.append(start)
+        pos = start + bptt + 1
+    return starts
 
 
 BENCHMARK = ENASSearch
