@@ -71,25 +71,30 @@ WIDTH = 80  # the text output's columns
 @dataclass(frozen=True)
 class Metric:
     key: str
-    name: str  # short, for an 80-column table
+    name: str
     unit: str
     higher_is_better: bool
     better: str  # the verdict's words when B is better ("B faster")
     worse: str
+    short: str = ""  # name and unit in at most 24 characters, for the 80-column text
 
 
 TRAIN_METRICS = (
-    Metric("time_to_quality_s", "time to quality", "s", False, "B faster", "B slower"),
-    Metric("epochs_to_quality", "epochs to quality", "epochs", False, "B fewer epochs", "B more epochs"),
-    Metric("throughput_samples_per_s", "train throughput", "samples/s", True, "B faster", "B slower"),
-    Metric("energy_to_quality_j", "energy to quality", "J", False, "B less energy", "B more energy"),
+    Metric("time_to_quality_s", "time to quality", "s", False, "B faster", "B slower", "time to quality s"),
+    Metric("epochs_to_quality", "epochs to quality", "epochs", False, "B fewer epochs", "B more epochs",
+           "epochs to quality"),
+    Metric("throughput_samples_per_s", "train throughput", "samples/s", True, "B faster", "B slower",
+           "train samples/s"),
+    Metric("energy_to_quality_j", "energy to quality", "J", False, "B less energy", "B more energy",
+           "energy to quality J"),
 )
 INFER_METRICS = (
-    Metric("single_stream_ms", "SingleStream p90", "ms", False, "B faster", "B slower"),
-    Metric("multi_stream_ms", "MultiStream p99", "ms", False, "B faster", "B slower"),
-    Metric("server_peak_qps", "Server peak QPS", "queries/s", True, "B faster", "B slower"),
-    Metric("offline_qps", "Offline throughput", "samples/s", True, "B faster", "B slower"),
-    Metric("energy_per_query_j", "energy per query", "J", False, "B less energy", "B more energy"),
+    Metric("single_stream_ms", "SingleStream p90", "ms", False, "B faster", "B slower", "SingleStream p90 ms"),
+    Metric("multi_stream_ms", "MultiStream p99", "ms", False, "B faster", "B slower", "MultiStream p99 ms"),
+    Metric("server_peak_qps", "Server peak QPS", "queries/s", True, "B faster", "B slower", "Server peak QPS"),
+    Metric("offline_qps", "Offline throughput", "samples/s", True, "B faster", "B slower", "Offline samples/s"),
+    Metric("energy_per_query_j", "energy per query", "J", False, "B less energy", "B more energy",
+           "energy per query J"),
 )
 METRICS = {m.key: m for m in TRAIN_METRICS + INFER_METRICS}
 
@@ -178,7 +183,8 @@ def metric_info(key: str) -> Metric:
     """The metric of a key, a Server key carrying its latency bound in the name."""
     base, _, bound = key.partition("@")
     m = METRICS[base]
-    return Metric(key, f"{m.name} @{bound}" if bound else m.name, m.unit, m.higher_is_better, m.better, m.worse)
+    suffix = f" @{bound}" if bound else ""
+    return Metric(key, m.name + suffix, m.unit, m.higher_is_better, m.better, m.worse, m.short + suffix)
 
 
 def metric_order(key: str) -> int:
@@ -212,7 +218,8 @@ def mann_whitney(a: list[float], b: list[float]) -> float | None:
         return None
     from scipy.stats import mannwhitneyu
 
-    return float(mannwhitneyu(a, b, alternative="two-sided").pvalue)
+    p_value = float(mannwhitneyu(a, b, alternative="two-sided").pvalue)
+    return p_value if math.isfinite(p_value) else None
 
 
 def worse_pct(ratio: float, metric: Metric) -> float:
@@ -224,7 +231,7 @@ def direction(ratio: float | None, metric: Metric) -> str:
     if ratio is None:
         return "no ratio"
     if ratio == 1.0:
-        return "B same"
+        return "no change"
     b_higher = ratio > 1.0
     return metric.better if b_higher == metric.higher_is_better else metric.worse
 
@@ -243,7 +250,8 @@ def verdict(direction_: str, p_value: float | None, n_a: int, n_b: int) -> str:
 def compare_values(a: list[float], b: list[float], metric: Metric, rng: np.random.Generator
                    ) -> tuple[dict[str, Any], np.ndarray | None]:
     """One metric's statistics for A's and B's values; also the bootstrap ratios (for the geometric means)."""
-    row: dict[str, Any] = {"metric": metric.key, "metric_name": metric.name, "unit": metric.unit,
+    row: dict[str, Any] = {"metric": metric.key, "metric_name": metric.name, "short_name": metric.short,
+                           "unit": metric.unit,
                            "better": "higher" if metric.higher_is_better else "lower", "n_a": len(a), "n_b": len(b),
                            "median_a": _median(a), "median_b": _median(b), "mean_a": _mean(a), "mean_b": _mean(b),
                            "ratio": None, "ci_low": None, "ci_high": None, "p_value": None, "tested": False,
@@ -292,7 +300,9 @@ class Comparison:
     sources: dict[str, str] = field(default_factory=dict)  # where A and B were read (store URLs), when known
 
     def method(self) -> dict[str, Any]:
-        return {"ratio": "B/A of medians", "interval": f"95% percentile bootstrap, {RESAMPLES} resamples of A and B "
+        return {"ratio": "B/A of medians", "why_medians": "timings on a shared machine are skewed by a busy "
+                "neighbour; the median ignores one outlier and matches the rank test's notion of location",
+                "interval": f"95% percentile bootstrap, {RESAMPLES} resamples of A and B "
                 f"independently, numpy seed {SEED}", "test": f"Mann-Whitney U, two-sided, when both sides have "
                 f">= {MIN_TESTED} runs", "alpha": ALPHA}
 
@@ -326,7 +336,7 @@ def compare_labels(records_a: list[dict[str, Any]], records_b: list[dict[str, An
     result = Comparison(label_a, label_b, left_out_a=left_a, left_out_b=left_b,
                         counted_a=sum(map(len, groups_a.values())), counted_b=sum(map(len, groups_b.values())))
     samples: dict[tuple[str, str], list[np.ndarray]] = defaultdict(list)  # (metric, benchmark) -> bootstrap ratios
-    for key in sorted(set(groups_a) & set(groups_b)):
+    for key in sorted(set(groups_a) & set(groups_b), key=_group_order):
         for row, boot in _compare_group(groups_a[key], groups_b[key], rng):
             result.rows.append(row)
             if boot is not None:
@@ -336,6 +346,13 @@ def compare_labels(records_a: list[dict[str, Any]], records_b: list[dict[str, An
     if not result.rows and not result.notes:
         result.notes.append(f"neither {label_a} nor {label_b} has a run to compare")
     return result
+
+
+def _group_order(key: tuple[str, str, str]) -> tuple[int, str, int, str]:
+    """C2 before C10, training before inference."""
+    bench, mode, fp = key
+    number = bench.rsplit("C", 1)[-1]
+    return (int(number) if number.isdigit() else 0, bench, 0 if mode == "train" else 1, fp)
 
 
 def _compare_group(a: list[dict], b: list[dict], rng: np.random.Generator
@@ -409,7 +426,7 @@ def geometric_means(rows: list[dict[str, Any]], samples: dict[tuple[str, str], l
             with np.errstate(divide="ignore", invalid="ignore"):
                 low, high = interval(np.exp(np.mean(np.log(np.stack(per_bench)), axis=0)))
         m = metric_info(key)
-        out.append({"metric": key, "metric_name": m.name, "unit": m.unit,
+        out.append({"metric": key, "metric_name": m.name, "short_name": m.short, "unit": m.unit,
                     "better": "higher" if m.higher_is_better else "lower", "benchmarks": len(benches),
                     "benchmark_ids": sorted(benches), "ratio": ratio, "ci_low": low, "ci_high": high,
                     "direction": direction(ratio, m), "worse_pct": worse_pct(ratio, m)})
@@ -497,25 +514,24 @@ def summary_lines(c: Comparison) -> list[str]:
 def render_text(c: Comparison) -> str:
     """Readable at 80 columns: a block per benchmark and configuration, each metric on two lines."""
     lines = [w for line in summary_lines(c) for w in _wrap(line)]
-    row_fmt = "  {:<20} {:>5} {:>10} {:>10} {:>7}  {:<17}"
+    row_fmt = "  {:<24} {:>5} {:>9} {:>9} {:>7}  {}"
     current = None
     for r in c.rows:
         group = (r["benchmark"], r["mode"], r["fingerprint"])
         if group != current:
             current = group
-            lines += ["", f"{r['benchmark']} {r['name'] or ''} | {r['mode']} | {r['config']} | config "
-                          f"{r['fingerprint']}",
+            lines += ["", *_wrap(f"{r['benchmark']} {r['name'] or ''} | {r['mode']} | {r['config']} | "
+                                 f"{r['fingerprint']}"),
                       row_fmt.format("metric", "n A/B", "A median", "B median", "B/A", "95% CI")]
-        lines.append(row_fmt.format(f"{r['metric_name']} ({r['unit']})"[:20], f"{r['n_a']}/{r['n_b']}",
-                                    _num(r["median_a"]), _num(r["median_b"]), _num(r["ratio"], 3), _ci(r)))
+        lines.append(row_fmt.format(r["short_name"], f"{r['n_a']}/{r['n_b']}", _num(r["median_a"]),
+                                    _num(r["median_b"]), _num(r["ratio"], 3), _ci(r)))
         lines.append(f"    -> {r['verdict']}")
     if c.geomeans:
         lines += ["", "geometric mean of B/A over benchmarks",
-                  "  {:<20} {:>10} {:>7}  {:<17} {}".format("metric", "benchmarks", "B/A", "95% CI", "")]
+                  "  {:<24} {:>10} {:>7}  {}".format("metric", "benchmarks", "B/A", "95% CI")]
         for g in c.geomeans:
-            lines.append("  {:<20} {:>10} {:>7}  {:<17} {}".format(
-                f"{g['metric_name']} ({g['unit']})"[:20], g["benchmarks"], _num(g["ratio"], 3), _ci(g),
-                g["direction"]))
+            lines.append("  {:<24} {:>10} {:>7}  {:<17} {}".format(
+                g["short_name"], g["benchmarks"], _num(g["ratio"], 3), _ci(g), g["direction"]).rstrip())
     if c.notes:
         lines += ["", "not compared:"] + [w for n in c.notes for w in _wrap(n, "  ")]
     return "\n".join(lines)
@@ -533,7 +549,7 @@ ROW_FIELDS = ("benchmark", "name", "mode", "scale", "fingerprint", "config", "me
 
 def _flat_rows(c: Comparison) -> list[dict[str, Any]]:
     """The rows, then one per geometric mean (benchmark `geomean`), in ROW_FIELDS' columns."""
-    geo = [{"benchmark": "geomean", "name": f"{g['benchmarks']} benchmarks: {' '.join(g['benchmark_ids'])}",
+    geo = [{"benchmark": "geomean", "name": f"over {' '.join(g['benchmark_ids'])}",
             "metric": g["metric"], "metric_name": g["metric_name"], "unit": g["unit"], "better": g["better"],
             "ratio": g["ratio"], "ci_low": g["ci_low"], "ci_high": g["ci_high"], "worse_pct": g["worse_pct"],
             "direction": g["direction"]} for g in c.geomeans]
