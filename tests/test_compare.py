@@ -216,6 +216,8 @@ def test_unknown_label_is_one_line_listing_the_labels(tmp_path, capsys):
     code, out, err = _aibench(capsys, "compare", "t1", "nope", "--db", url)
     assert code == 2 and out == ""
     assert err.strip().count("\n") == 0 and "unknown label 'nope'" in err and "t1, t2" in err
+    code, _, err = _aibench(capsys, "compare", "t1", "t2", "--db", url, "--benchmark", "C10")
+    assert code == 2 and "label 't1' has no DC-AI-C10 records" in err
 
 
 def test_one_label_in_two_stores_and_the_output_formats(tmp_path, capsys):

@@ -131,9 +131,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "sqlite:///aibench-results/results.sqlite)")
     p.add_argument("--benchmark", help="only this benchmark")
     fmt = p.add_mutually_exclusive_group()
-    fmt.add_argument("--json", action="store_true")
-    fmt.add_argument("--csv", action="store_true")
-    fmt.add_argument("--markdown", action="store_true")
+    fmt.add_argument("--json", action="store_true", help="rows, geometric means and notes as JSON")
+    fmt.add_argument("--csv", action="store_true", help="rows and geometric means as CSV (notes on stderr)")
+    fmt.add_argument("--markdown", action="store_true", help="tables for a pull request or a wiki page")
     p.add_argument("--fail-if-slower", type=_percent, metavar="PCT",
                    help="exit 1 when any metric of B is significantly (p < 0.05) worse than A's by more than PCT "
                         "percent, for CI gates")

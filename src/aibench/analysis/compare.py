@@ -466,15 +466,17 @@ def load_labels(urls: list[str], labels: list[str], benchmark: str | None = None
     url_a, url_b = urls[0], urls[-1]
     if url_a == url_b and label_a == label_b:
         raise UserError(f"A and B are the same records (label {label_a!r} of one store): give two labels")
-    stores = {url: ResultStore(url, create=False) for url in dict.fromkeys([url_a, url_b])}
-    records = {url: stores[url].records(benchmark=benchmark) for url in stores}
+    records = {url: ResultStore(url, create=False).records() for url in dict.fromkeys([url_a, url_b])}
     chosen = []
     for label, url in ((label_a, url_a), (label_b, url_b)):
         mine = [r for r in records[url] if r["label"] == label]
         if not mine:
             have = sorted({r["label"] for r in records[url]})
-            what = f" with {benchmark} records" if benchmark else ""
-            raise UserError(f"unknown label {label!r} in {url}; labels{what} there: {', '.join(have) or 'none'}")
+            raise UserError(f"unknown label {label!r} in {url}; its labels: {', '.join(have) or 'none'}")
+        if benchmark:
+            mine = [r for r in mine if r["benchmark"] == benchmark]
+            if not mine:
+                raise UserError(f"label {label!r} has no {benchmark} records in {url}")
         chosen.append(mine)
     return chosen[0], chosen[1], label_a, label_b, {"a": url_a, "b": url_b}
 
