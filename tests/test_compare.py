@@ -91,6 +91,10 @@ def test_the_bootstrap_interval_repeats_exactly():
     b = [train("b", t, seed=i) for i, t in enumerate([9.0, 12.5, 10.0, 11.1, 9.7])]
     first, second = compare_labels(a, b), compare_labels(a, b)
     assert first.rows == second.rows and first.geomeans == second.geomeans
+    others = [train(x, 5.0 + i, benchmark="DC-AI-C2", seed=i) for x in "ab" for i in range(3)]
+    beside = compare_labels(others[:3] + a, others[3:] + b)  # another benchmark compared too: same interval
+    c15 = [r for r in beside.rows if r["benchmark"] == "DC-AI-C15"]
+    assert c15 == first.rows
 
 
 def test_different_fingerprints_are_never_pooled():

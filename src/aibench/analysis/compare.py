@@ -18,7 +18,8 @@ Method, and why:
   among five moves the mean by a fifth of its delay, the median not at all), and the test below compares
   locations without assuming a distribution, so a median ratio is the estimate that matches it.
 - Its 95% confidence interval is a percentile bootstrap: A and B are resampled independently with replacement
-  (10,000 times, numpy's generator with a fixed seed, so the same records give the same interval every time) and
+  (10,000 times, numpy's generator seeded from a fixed seed, the configuration and the metric, so the same records
+  give the same interval every time, whatever else is compared beside them) and
   the ratio of the resampled medians taken each time. With one run on a side there is no interval.
 - Significance: SciPy's two-sided Mann–Whitney U test, only when both sides have at least 5 runs (with 3 against 3
   the smallest two-sided p is 0.10: such a test could never reject); p < 0.05 is significant. Otherwise the row
@@ -49,6 +50,7 @@ import hashlib
 import io
 import json
 import math
+import zlib
 import textwrap
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
@@ -247,6 +249,11 @@ def verdict(direction_: str, p_value: float | None, n_a: int, n_b: int) -> str:
     return f"{direction_}, not significant (p = {p_value:.3g})"
 
 
+def row_rng(seed: int, fingerprint_: str, metric: str) -> np.random.Generator:
+    """A generator of its own per row, so a row's interval is the same whatever else is compared beside it."""
+    return np.random.default_rng([seed, zlib.crc32(f"{fingerprint_} {metric}".encode())])
+
+
 def compare_values(a: list[float], b: list[float], metric: Metric, rng: np.random.Generator
                    ) -> tuple[dict[str, Any], np.ndarray | None]:
     """One metric's statistics for A's and B's values; also the bootstrap ratios (for the geometric means)."""
@@ -330,14 +337,13 @@ def _groups(records: list[dict[str, Any]]) -> tuple[dict[tuple[str, str, str], l
 def compare_labels(records_a: list[dict[str, Any]], records_b: list[dict[str, Any]], label_a: str = "A",
                    label_b: str = "B", seed: int = SEED) -> Comparison:
     """Compare B's runs with A's: per benchmark, configuration fingerprint and metric (see the module docstring)."""
-    rng = np.random.default_rng(seed)
     groups_a, left_a = _groups(records_a)
     groups_b, left_b = _groups(records_b)
     result = Comparison(label_a, label_b, left_out_a=left_a, left_out_b=left_b,
                         counted_a=sum(map(len, groups_a.values())), counted_b=sum(map(len, groups_b.values())))
     samples: dict[tuple[str, str], list[np.ndarray]] = defaultdict(list)  # (metric, benchmark) -> bootstrap ratios
     for key in sorted(set(groups_a) & set(groups_b), key=_group_order):
-        for row, boot in _compare_group(groups_a[key], groups_b[key], rng):
+        for row, boot in _compare_group(groups_a[key], groups_b[key], seed):
             result.rows.append(row)
             if boot is not None:
                 samples[(row["metric"], row["benchmark"])].append(boot)
@@ -355,7 +361,7 @@ def _group_order(key: tuple[str, str, str]) -> tuple[int, str, int, str]:
     return (int(number) if number.isdigit() else 0, bench, 0 if mode == "train" else 1, fp)
 
 
-def _compare_group(a: list[dict], b: list[dict], rng: np.random.Generator
+def _compare_group(a: list[dict], b: list[dict], seed: int
                    ) -> Iterable[tuple[dict[str, Any], np.ndarray | None]]:
     """The rows of one shared (benchmark, mode, fingerprint) group, in the metrics' fixed order."""
     values_a, values_b = [metric_values(r) for r in a], [metric_values(r) for r in b]
@@ -365,7 +371,7 @@ def _compare_group(a: list[dict], b: list[dict], rng: np.random.Generator
             "fingerprint": fingerprint(a[0]), "config": config_text(parts)}
     for key in keys:
         row, boot = compare_values([v[key] for v in values_a if key in v], [v[key] for v in values_b if key in v],
-                                   metric_info(key), rng)
+                                   metric_info(key), row_rng(seed, head["fingerprint"], key))
         yield {**head, **row}, boot
 
 
