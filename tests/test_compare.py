@@ -103,7 +103,7 @@ def test_different_fingerprints_are_never_pooled():
     result = compare_labels(a, b, "a", "b")
     ttq = one_row(result, "time_to_quality_s")
     assert (ttq["n_a"], ttq["median_a"]) == (3, 11.0)  # the bf16 run is not among A's fp32 runs
-    assert any("only in a (1 runs)" in n for n in result.notes), result.notes
+    assert any("only in a (1 run)" in n for n in result.notes), result.notes
 
     none_shared = compare_labels([train("a", 10.0, max_epochs=30)], [train("b", 10.0, max_epochs=50)], "a", "b")
     assert none_shared.rows == [] and none_shared.geomeans == []

@@ -354,11 +354,16 @@ def compare_labels(records_a: list[dict[str, Any]], records_b: list[dict[str, An
     return result
 
 
-def _group_order(key: tuple[str, str, str]) -> tuple[int, str, int, str]:
-    """C2 before C10, training before inference."""
-    bench, mode, fp = key
+def _bench_order(bench: str) -> tuple[int, str]:
+    """DC-AI-C2 before DC-AI-C10."""
     number = bench.rsplit("C", 1)[-1]
-    return (int(number) if number.isdigit() else 0, bench, 0 if mode == "train" else 1, fp)
+    return (int(number) if number.isdigit() else 0, bench)
+
+
+def _group_order(key: tuple[str, str, str]) -> tuple[tuple[int, str], int, str]:
+    """By benchmark number, training before inference."""
+    bench, mode, fp = key
+    return (_bench_order(bench), 0 if mode == "train" else 1, fp)
 
 
 def _compare_group(a: list[dict], b: list[dict], seed: int
@@ -382,7 +387,7 @@ def unmatched_notes(groups_a: dict, groups_b: dict, label_a: str, label_b: str) 
     for side, groups in ((0, groups_a), (1, groups_b)):
         for bench, mode, fp in groups:
             by_bench[(bench, mode)][side].add(fp)
-    for (bench, mode), (fa, fb) in sorted(by_bench.items()):
+    for (bench, mode), (fa, fb) in sorted(by_bench.items(), key=lambda kv: _group_order((*kv[0], ''))):
         where = f"{bench} {mode}"
         if not fa or not fb:
             missing, have = (label_a, label_b) if not fa else (label_b, label_a)
@@ -396,7 +401,7 @@ def unmatched_notes(groups_a: dict, groups_b: dict, label_a: str, label_b: str) 
             for side_label, only, groups in ((label_a, fa - fb, groups_a), (label_b, fb - fa, groups_b)):
                 for fp in sorted(only):
                     notes.append(f"{where}: configuration {fp} only in {side_label} "
-                                 f"({len(groups[(bench, mode, fp)])} runs): not compared")
+                                 f"({_runs(len(groups[(bench, mode, fp)]))}): not compared")
     return notes
 
 
@@ -412,6 +417,10 @@ def _differences(record_a: dict[str, Any], record_b: dict[str, Any]) -> str:
         else:
             names.append(f"{k} ({pa[k]} vs {pb[k]})")
     return ", ".join(names) or "nothing visible"
+
+
+def _runs(n: int) -> str:
+    return f"{n} run" if n == 1 else f"{n} runs"
 
 
 def geometric_means(rows: list[dict[str, Any]], samples: dict[tuple[str, str], list[np.ndarray]]
@@ -434,7 +443,7 @@ def geometric_means(rows: list[dict[str, Any]], samples: dict[tuple[str, str], l
         m = metric_info(key)
         out.append({"metric": key, "metric_name": m.name, "short_name": m.short, "unit": m.unit,
                     "better": "higher" if m.higher_is_better else "lower", "benchmarks": len(benches),
-                    "benchmark_ids": sorted(benches), "ratio": ratio, "ci_low": low, "ci_high": high,
+                    "benchmark_ids": sorted(benches, key=_bench_order), "ratio": ratio, "ci_low": low, "ci_high": high,
                     "direction": direction(ratio, m), "worse_pct": worse_pct(ratio, m)})
     return out
 
@@ -512,7 +521,7 @@ def summary_lines(c: Comparison) -> list[str]:
     """Who is A and B, how many runs each side counted and left out, and the method in two lines."""
     def side(name: str, label: str, counted: int, left: dict[str, int], key: str) -> str:
         store = f" in {c.sources[key]}" if c.sources.get(key) else ""
-        return f"{name} = {label}{store}: {counted} runs compared, left out {_left_out_text(left)}"
+        return f"{name} = {label}{store}: {_runs(counted)} compared, left out {_left_out_text(left)}"
 
     return [side("A", c.label_a, c.counted_a, c.left_out_a, "a"), side("B", c.label_b, c.counted_b, c.left_out_b, "b"),
             f"B/A = ratio of medians; 95% CI: bootstrap ({RESAMPLES} resamples, seed {SEED})",
