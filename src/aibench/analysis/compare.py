@@ -266,7 +266,7 @@ def compare_values(a: list[float], b: list[float], metric: Metric, rng: np.rando
     samples = None
     if a and b and row["median_a"] not in (0.0, None):
         row["ratio"] = row["median_b"] / row["median_a"]
-        if min(len(a), len(b)) >= 2:  # one run a side: the bootstrap would only repeat the point estimate
+        if min(len(a), len(b)) >= 2:  # a side with one run has no spread to resample: no interval
             samples = bootstrap_ratios(a, b, rng)
             row["ci_low"], row["ci_high"] = interval(samples)
     p_value = mann_whitney(a, b) if a and b else None
@@ -437,8 +437,8 @@ def geometric_means(rows: list[dict[str, Any]], samples: dict[tuple[str, str], l
         boots = [samples.get((key, b)) for b in benches]
         low = high = None
         if all(boots):  # every benchmark has resamples (two or more runs a side)
-            per_bench = [np.exp(np.mean(np.log(np.stack(s)), axis=0)) for s in boots]
-            with np.errstate(divide="ignore", invalid="ignore"):
+            with np.errstate(divide="ignore", invalid="ignore"):  # a resampled median of 0: dropped by interval()
+                per_bench = [np.exp(np.mean(np.log(np.stack(s)), axis=0)) for s in boots]
                 low, high = interval(np.exp(np.mean(np.log(np.stack(per_bench)), axis=0)))
         m = metric_info(key)
         out.append({"metric": key, "metric_name": m.name, "short_name": m.short, "unit": m.unit,
