@@ -51,6 +51,7 @@ def test_known_medians_give_a_known_ratio_and_three_against_three_is_not_tested(
     result = compare_labels(a, b, "a", "b")
     ttq = one_row(result, "time_to_quality_s")
     assert (ttq["median_a"], ttq["median_b"], ttq["ratio"]) == (11.0, 22.0, 2.0)
+    assert ttq["values_a"] == [10.0, 12.0, 11.0] and ttq["mean_b"] == 22.0
     assert (ttq["n_a"], ttq["n_b"], ttq["tested"], ttq["p_value"]) == (3, 3, False, None)
     assert ttq["verdict"] == "B slower, n < 5: not tested"
     assert ttq["worse_pct"] == pytest.approx(100.0)

@@ -5,8 +5,8 @@ Public API (torch-free; the HTML report calls the first two):
 - ``compare_labels(records_a, records_b, label_a="A", label_b="B") -> Comparison``: records as
   ``ResultStore.records()`` returns them. ``Comparison.rows`` is a list of plain dicts, one per benchmark,
   configuration fingerprint and metric (keys: benchmark, name, mode, scale, fingerprint, config, metric, metric_name,
-  unit, better, n_a, n_b, median_a, median_b, ratio, ci_low, ci_high, p_value, tested, significant, direction,
-  worse_pct, verdict); ``Comparison.geomeans`` one dict per metric (metric, metric_name, better, benchmarks, ratio,
+  unit, better, n_a, n_b, median_a, median_b, mean_a, mean_b, values_a, values_b (each run's value, for plots),
+  ratio, ci_low, ci_high, p_value, tested, significant, direction, worse_pct, verdict); ``Comparison.geomeans`` one dict per metric (metric, metric_name, better, benchmarks, ratio,
   ci_low, ci_high, direction); ``left_out_a`` / ``left_out_b`` count the records not compared, by reason;
   ``notes`` say what could not be compared and why. ``Comparison.as_dict()`` is the JSON form.
 - ``load_labels(urls, labels)``: the records of A and B from one or two stores, with one-line errors.
@@ -262,7 +262,7 @@ def compare_values(a: list[float], b: list[float], metric: Metric, rng: np.rando
                            "better": "higher" if metric.higher_is_better else "lower", "n_a": len(a), "n_b": len(b),
                            "median_a": _median(a), "median_b": _median(b), "mean_a": _mean(a), "mean_b": _mean(b),
                            "ratio": None, "ci_low": None, "ci_high": None, "p_value": None, "tested": False,
-                           "significant": None, "test": None}
+                           "significant": None, "test": None, "values_a": list(a), "values_b": list(b)}
     samples = None
     if a and b and row["median_a"] not in (0.0, None):
         row["ratio"] = row["median_b"] / row["median_a"]
