@@ -1,17 +1,20 @@
 """Compare two sets of runs: two labels of one store, or one label in two stores (`aibench compare A B`).
 
-Public API (torch-free; the HTML report calls the first two):
+Public API (torch-free; for the HTML report: ``compare_labels(store.records(label=a), store.records(label=b), a, b)``):
 
 - ``compare_labels(records_a, records_b, label_a="A", label_b="B") -> Comparison``: records as
-  ``ResultStore.records()`` returns them. ``Comparison.rows`` is a list of plain dicts, one per benchmark,
-  configuration fingerprint and metric (keys: benchmark, name, mode, scale, fingerprint, config, metric, metric_name,
-  unit, better, n_a, n_b, median_a, median_b, mean_a, mean_b, values_a, values_b (each run's value, for plots),
-  ratio, ci_low, ci_high, p_value, tested, significant, direction, worse_pct, verdict); ``Comparison.geomeans`` one dict per metric (metric, metric_name, better, benchmarks, ratio,
-  ci_low, ci_high, direction); ``left_out_a`` / ``left_out_b`` count the records not compared, by reason;
-  ``notes`` say what could not be compared and why. ``Comparison.as_dict()`` is the JSON form.
+  ``ResultStore.records()`` returns them (any labels, modes and statuses; what does not count is left out and
+  counted). ``Comparison.rows``: plain dicts, one per benchmark, configuration fingerprint and metric, with keys
+  benchmark, name, mode, scale, fingerprint, config (e.g. "tiny fp32 max 30 epochs"), metric, metric_name,
+  short_name, unit, better ("lower"/"higher"), n_a, n_b, values_a, values_b (each run's value, for plots),
+  median_a, median_b, mean_a, mean_b, ratio, ci_low, ci_high, test, p_value, tested, significant, direction,
+  worse_pct, verdict. ``Comparison.geomeans``: one dict per metric (metric, metric_name, short_name, unit, better,
+  benchmarks, benchmark_ids, ratio, ci_low, ci_high, direction, worse_pct). ``left_out_a`` / ``left_out_b``: the
+  records not compared, counted by reason; ``notes``: what could not be compared and why.
+  ``Comparison.as_dict()`` is the JSON form.
 - ``load_labels(urls, labels)``: the records of A and B from one or two stores, with one-line errors.
 - ``regressions(comparison, pct)``: the rows ``--fail-if-slower PCT`` fails on.
-- ``render_text``, ``render_tsv``, ``render_csv``, ``render_markdown``: the command's output formats.
+- ``render_text``, ``render_tsv``, ``render_csv``, ``render_markdown``, ``render_json``: the output formats.
 
 Method, and why:
 - The ratio is B/A of the **medians**. Timings on a shared machine are skewed by a busy neighbour (one slow run
