@@ -174,6 +174,22 @@ def build_parser() -> argparse.ArgumentParser:
     _add_store_args(p)
     _add_output_args(p, what="the stored records")
 
+    p = sub.add_parser("compare", help="compare two labels' runs: ratio B/A per benchmark and metric, with a "
+                                       "95%% bootstrap interval and a Mann-Whitney U test")
+    p.add_argument("labels", nargs="+", metavar="LABEL",
+                   help="A B: two labels of one store; with --db twice, one label (in both) or A B (A from the first)")
+    p.add_argument("--db", action="append", default=[], metavar="URL",
+                   help="SQLAlchemy URL of a results store; give it twice to compare two stores (default: "
+                        "sqlite:///aibench-results/results.sqlite)")
+    p.add_argument("--benchmark", help="only this benchmark")
+    fmt = p.add_mutually_exclusive_group()
+    fmt.add_argument("--json", action="store_true", help="rows, geometric means and notes as JSON")
+    fmt.add_argument("--csv", action="store_true", help="rows and geometric means as CSV (notes on stderr)")
+    fmt.add_argument("--markdown", action="store_true", help="tables for a pull request or a wiki page")
+    p.add_argument("--fail-if-slower", type=_percent, metavar="PCT",
+                   help="exit 1 when any metric of B is significantly (p < 0.05) worse than A's by more than PCT "
+                        "percent, for CI gates")
+
     p = sub.add_parser("report", help="write an HTML report of the stored results (paper tables and figures)",
                        description=REPORT_DESCRIPTION)
     p.add_argument("--html", type=Path, default=Path("aibench-results/report.html"),
@@ -458,6 +474,39 @@ def cmd_results(args: argparse.Namespace) -> int:
     return 0
 
 
+def _percent(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a percentage, got {text!r}") from None
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"expected a percentage of 0 or more, got {text!r}")
+    return value
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from aibench.analysis import compare
+    from aibench.results.store import DEFAULT_URL
+
+    bench = registry.card(args.benchmark).id if args.benchmark else None
+    a, b, label_a, label_b, sources = compare.load_labels(args.db or [DEFAULT_URL], args.labels, bench)
+    result = compare.compare_labels(a, b, label_a, label_b)
+    result.sources = sources
+    if args.json:
+        print(compare.render_json(result, args.fail_if_slower))
+    else:
+        kind = "csv" if args.csv else "markdown" if args.markdown else "text" if sys.stdout.isatty() else "tsv"
+        print(compare.RENDERERS[kind](result))
+        if args.csv:  # the CSV holds rows only: what was left out and not compared is said here
+            for line in compare.summary_lines(result)[:2] + [f"not compared: {n}" for n in result.notes]:
+                print(f"aibench: {line}", file=sys.stderr)
+    if args.fail_if_slower is None:
+        return 0
+    for line in compare.gate_lines(result, args.fail_if_slower):
+        print(f"aibench: {line}", file=sys.stderr)
+    return 1 if compare.regressions(result, args.fail_if_slower) else 0
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from aibench.report.html import write_report
     from aibench.results.store import ResultStore
@@ -540,7 +589,7 @@ def _raise_interrupt(signum: int, frame: Any) -> None:
 
 
 COMMANDS = {"list": cmd_list, "run": cmd_run, "profile": cmd_profile, "results": cmd_results, "report": cmd_report,
-            "data": cmd_data}
+            "data": cmd_data, "compare": cmd_compare}
 
 
 def main(argv: list[str] | None = None) -> int:
