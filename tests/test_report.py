@@ -1,3 +1,4 @@
+import html
 import re
 
 import numpy as np
@@ -83,13 +84,20 @@ def test_numbers_are_right_aligned(two_label_report):
     assert "<td>success</td>" in text  # text stays left
 
 
-def test_comparison_shows_each_labels_median_time_to_quality(two_labels):
+def test_comparison_shows_what_aibench_compare_computes(two_labels):
+    from aibench.analysis.compare import compare_labels
+
     section = comparison_section(two_labels)
     assert "Comparison of labels" in section
     for bench in TRAINED:
         cells = _cells(section, bench.removeprefix("DC-AI-"))
-        # C1 tiny: A median 12.0 s over 3 runs, B median 6.00 s over 3 runs, B / A = 0.500
-        assert cells == [bench.removeprefix("DC-AI-"), "tiny", "12.0", "3", "6.00", "3", "0.500"]
+        # C1 tiny: A median 12.0 s over 3 runs, B median 6.00 s over 3 runs, B / A = 0.500, too few to test
+        assert cells[:8] == [bench.removeprefix("DC-AI-"), "train", "tiny", "time to quality", "3/3", "12.0",
+                             "6.00", "0.500"]
+        assert cells[9] == "B faster, n &lt; 5: not tested"  # escaped in the page
+    a, b = ([r for r in two_labels if r["label"] == name] for name in (LABEL_A, LABEL_B))
+    rows = compare_labels(a, b, LABEL_A, LABEL_B).rows
+    assert rows and all(f"<td>{html.escape(r['verdict'])}</td>" in section for r in rows)  # every compared metric is shown
     one_label = [r for r in two_labels if r["label"] == LABEL_A]
     assert comparison_section(one_label) == ""
 

@@ -181,43 +181,42 @@ def systems_section(systems: Systems) -> str:
 
 # --- comparison hook -----------------------------------------------------------------------------------------------
 
-def _ttq_by_label(records: list[Record]) -> dict[tuple[str, str], dict[str, list[float]]]:
-    """Per (benchmark, scale), each label's times to quality of its successful training runs."""
-    out: dict[tuple[str, str], dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
-    for r in records:
-        ttq = (r.get("metrics") or {}).get("time_to_quality_s")
-        if r["mode"] == "train" and r["status"] == "success" and ttq is not None:
-            out[(r["benchmark"], r["scale"])][label_of(r)].append(float(ttq))
-    return out
-
-
 def comparison_section(records: list[Record]) -> str:
-    """Where labels are compared (the hook `aibench compare`'s analysis plugs into). Nothing with one label; with
-    several, each label's median time to quality per benchmark and scale side by side, and each label's ratio of
-    medians to the first label's (no interval or test here: those are `aibench compare`'s)."""
+    """Each label against the first (alphabetically), as `aibench compare A B` computes it: per benchmark and
+    metric the ratio of medians B/A with its bootstrap interval and the Mann-Whitney verdict, then the geometric
+    mean per metric. Nothing with one label."""
+    from aibench.analysis.compare import compare_labels
+
     names = labels(records)
     if len(names) < 2:
         return ""
     base = names[0]
-    headers = ["benchmark", "scale"]
-    for name in names:
-        headers += [f"{name}: median TTQ (s)", f"{name}: runs"]
-    headers += [f"{name} / {base}" for name in names[1:]]
-    rows = []
-    ttq = _ttq_by_label(records)
-    for bench, scale in sorted(ttq, key=lambda k: (_number(k[0]), k[1])):
-        per_label = ttq[(bench, scale)]
-        medians = {n: statistics.median(per_label[n]) if per_label.get(n) else None for n in names}
-        row = [_short(bench), scale]
-        for name in names:
-            row += [sig(medians[name]), str(len(per_label.get(name, [])))]
-        row += [sig(medians[n] / medians[base]) if medians[n] and medians[base] else DASH for n in names[1:]]
-        rows.append(row)
-    return ("<h2 id='compare'>Comparison of labels</h2>"
-            + _p(f"{len(names)} labels in this store. Median time to quality of the successful training runs of "
-                 f"each label; a ratio above 1 means slower than {base}. Medians only, without intervals or "
-                 "significance: `aibench compare A B` gives those.")
-            + _table(headers, rows))
+    parts = ["<h2 id='compare'>Comparison of labels</h2>",
+             _p(f"{len(names)} labels in this store; each is compared with {base} (A) as `aibench compare {base} B` "
+                "would: B/A is the ratio of medians, the interval a 95% bootstrap, the test Mann-Whitney U (only "
+                "with at least 5 runs a side). Only successful training runs and valid, full-length inference runs "
+                "count, and only runs of one configuration are pooled.")]
+    by_label = {name: [r for r in records if label_of(r) == name] for name in names}
+    for name in names[1:]:
+        result = compare_labels(by_label[base], by_label[name], base, name)
+        parts.append(f"<h3>{html.escape(name)} (B) against {html.escape(base)} (A)</h3>")
+        if not result.rows:
+            parts.append(_p("Nothing to compare: " + ("; ".join(result.notes) or "no counted runs on both sides")))
+            continue
+        rows = [[_short(r["benchmark"]), r["mode"], r["scale"], r["metric_name"], f"{r['n_a']}/{r['n_b']}",
+                 sig(r["median_a"]), sig(r["median_b"]), sig(r["ratio"]),
+                 f"{sig(r['ci_low'])}–{sig(r['ci_high'])}" if r.get("ci_low") is not None else DASH, r["verdict"]]
+                for r in result.rows]
+        parts.append(_table(["benchmark", "mode", "scale", "metric", "runs A/B", "median A", "median B", "B/A",
+                             "95% CI", "verdict"], rows))
+        geo = [[g["metric_name"], count(g["benchmarks"]), sig(g["ratio"]),
+                f"{sig(g['ci_low'])}–{sig(g['ci_high'])}" if g.get("ci_low") is not None else DASH, g["direction"]]
+               for g in result.geomeans]
+        if geo:
+            parts.append(_table(["metric", "benchmarks", "geometric mean B/A", "95% CI", "direction"], geo))
+        if result.notes:
+            parts.append(_p("Not compared: " + "; ".join(result.notes)))
+    return "".join(parts)
 
 
 # --- training ------------------------------------------------------------------------------------------------------
