@@ -87,6 +87,9 @@ def test_variation_under_the_papers_bound_ties_and_cost_breaks_it():
     assert pick.benchmark == "DC-AI-C8" and pick.decided_by == S.COST and pick.tied_with == ["C12"]
     assert pick.tied_on == [S.ACCEPTED, S.VARIATION, S.DIVERSITY]
     assert pick.detail == "C8 20.2 s; C12 50.5 s to quality here"  # olympic means of ttq x (1, 1.01, 1.02)
+    text = " ".join(S.render_text(sel).split())  # unwrapped
+    assert ("pick C8 (3d_face_recognition), decided by benchmarking cost tied with C12 on widely accepted metric, "
+            "run-to-run variation, diversity of model complexity; benchmarking cost broke the tie") in text
 
 
 def test_a_cv_above_the_bound_loses_to_one_below_it_and_nonconvergence_counts_first():
@@ -193,7 +196,7 @@ def test_the_cli_prints_80_columns_and_json(tmp_path, capsys):
     assert max(map(len, text.splitlines())) <= 80
     assert "pick C9 (object_detection), decided by widely accepted metric" in text
     assert "Agreement with the paper's subset (C1, C9, C16): the same" in text
-    assert "paper's subset, paper: C1 C9 C16 132.99 h of 225.41 h for 15: 41% less" in text
+    assert "paper's subset, paper: C1 C9 C16 132.99 h of 225.41 h for 15 benchmarks: 41% less" in text
     assert main(["subset", "--db", db, "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["subset"] == ["DC-AI-C1", "DC-AI-C9", "DC-AI-C16"] and out["k"] == 3

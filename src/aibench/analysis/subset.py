@@ -313,13 +313,21 @@ def _by_variation(trail: _Trail) -> None:
         return
     best = min(_variation_key(f) for f in measured)
     kept = [f for f in measured if _variation_key(f) == best]
-    trail.narrow(VARIATION, kept, lambda: "; ".join(_variation_text(f) for f in trail.pool))
+    trail.narrow(VARIATION, kept, lambda: _variation_text(trail.pool))
 
 
-def _variation_text(f: BenchmarkFacts) -> str:
-    if f.epochs_cv is None:
-        return f"{f.alias} not measured ({f.successes} of {f.runs} runs converged)"
-    return f"{f.alias} CV {100 * f.epochs_cv:.1f}% ({f.successes}/{f.runs} converged)"
+def _variation_text(pool: list[BenchmarkFacts]) -> str:
+    """Each measured member's CV, then the unmeasured ones together."""
+    parts = [f"{f.alias} CV {100 * f.epochs_cv:.1f}% ({f.successes}/{f.runs} converged)"
+             for f in pool if f.epochs_cv is not None]
+    unmeasured = [f for f in pool if f.epochs_cv is None]
+    no_runs = [f.alias for f in unmeasured if f.runs == 0]
+    few = [f"{f.alias} ({f.successes}/{f.runs})" for f in unmeasured if f.runs]
+    if few:
+        parts.append(f"fewer than 2 converged runs: {', '.join(few)}")
+    if no_runs:
+        parts.append(f"no runs: {', '.join(no_runs)}")
+    return "; ".join(parts)
 
 
 DIMENSIONS: tuple[tuple[str, Callable[[BenchmarkFacts], float | None]], ...] = (
@@ -475,7 +483,7 @@ def _header(sel: Selection) -> str:
     where = ", ".join(x for x in (f"label {sel.label}" if sel.label else "", f"scale {sel.scale}" if sel.scale else "")
                       if x)
     lines = [_wrap(f"Subset of {len(sel.facts)} profiled benchmarks ({where}) by the paper's criteria (§5.4)"),
-             _wrap(f"k = {sel.k} clusters: {sel.k_reason}")]
+             _wrap(f"k = {sel.k} clusters: {sel.k_reason}{_structure(sel.k_scores)}")]
     if sel.k_scores:
         lines.append(_wrap("silhouette by k: " + ", ".join(f"{k}: {v:.2f}" for k, v in sel.k_scores.items()),
                            "  ", "    "))
@@ -483,16 +491,31 @@ def _header(sel: Selection) -> str:
     return "\n".join(lines)
 
 
+def _structure(scores: dict[int, float]) -> str:
+    """Kaufman and Rousseeuw's reading of a mean silhouette, so a weak clustering is not taken for a strong one."""
+    if not scores:
+        return ""
+    best = max(scores.values())
+    words = ("strong" if best > 0.7 else "reasonable" if best > 0.5 else "weak" if best > 0.25
+             else "no substantial")
+    return f"; {words} structure (silhouette: >0.7 strong, >0.5 reasonable, >0.25 weak)"
+
+
 def _pick_lines(pick: Pick) -> list[str]:
     members = " ".join(b.removeprefix("DC-AI-") for b in pick.members)
     alias = pick.benchmark.removeprefix("DC-AI-")
     name = registry.card(pick.benchmark).name
-    lines = [_wrap(f"Cluster {pick.cluster}: {members}"),
-             _wrap(f"pick {alias} ({name}), decided by {pick.decided_by}", "  ", "    ")]
-    if pick.tied_with:
-        level = f", level on {', '.join(pick.tied_on)}" if pick.tied_on else ""
-        lines.append(_wrap(f"it broke the tie with {', '.join(pick.tied_with)}{level}", "    ", "      "))
-    if pick.detail:
+    lines = [_wrap(f"Cluster {pick.cluster}: {members}")]
+    if pick.decided_by == ONLY:
+        lines.append(_wrap(f"pick {alias} ({name}): the only member of its cluster", "  ", "    "))
+    else:
+        lines.append(_wrap(f"pick {alias} ({name}), decided by {pick.decided_by}", "  ", "    "))
+    if pick.tied_with and pick.tied_on:
+        lines.append(_wrap(f"tied with {', '.join(pick.tied_with)} on {', '.join(pick.tied_on)}; "
+                           f"{pick.decided_by} broke the tie", "    ", "      "))
+    elif pick.tied_with:
+        lines.append(_wrap(f"chosen over {', '.join(pick.tied_with)}", "    ", "      "))
+    if pick.detail and pick.decided_by != ONLY:
         lines.append(_wrap(pick.detail, "    ", "      "))
     lines += [_wrap("note: " + n, "    ", "      ") for n in pick.notes]
     return lines
@@ -533,11 +556,12 @@ def _cost_line(title: str, r: dict[str, Any], unit: str) -> str:
         return _seconds(t) if unit == "s" else f"{t:.2f} h"
 
     subset = " ".join(b.removeprefix("DC-AI-") for b in r["subset"])
-    text = f"{title}: {subset} {amount(r['subset_time'])} of {amount(r['suite_time'])} for {r['suite_benchmarks']}"
+    text = (f"{title}: {subset} {amount(r['subset_time'])} of {amount(r['suite_time'])} for "
+            f"{r['suite_benchmarks']} benchmarks")
     if r["reduction"] is not None:
         text += f": {100 * r['reduction']:.0f}% less"
     else:
-        text += ": no reduction (no time for " + ", ".join(b.removeprefix("DC-AI-") for b in r["missing"]) + ")"
+        text += ": no reduction: no time to quality for " + ", ".join(b.removeprefix("DC-AI-") for b in r["missing"])
     return _wrap(text, "  ", "    ")
 
 
@@ -558,6 +582,9 @@ def _agreement_lines(a: dict[str, Any]) -> list[str]:
     extra = [b.removeprefix("DC-AI-") for b in a["only_this_machine"]]
     if extra:
         lines.append(_wrap(f"only here: {', '.join(extra)}", "  ", "    "))
-    spread = "in distinct clusters" if a["paper_subset_in_distinct_clusters"] else "not in distinct clusters"
-    lines.append(_wrap(f"the paper's subset falls {spread} here (the paper: three clusters, one each)", "  ", "    "))
+    where = ", ".join(f"{m['benchmark'].removeprefix('DC-AI-')} in {m['cluster']}" for m in a["paper_members"]
+                      if "cluster" in m)
+    spread = "one per cluster" if a["paper_subset_in_distinct_clusters"] else "not one per cluster"
+    lines.append(_wrap(f"the paper's subset here: {spread} ({where}); in the paper each is in its own cluster",
+                       "  ", "    "))
     return lines
