@@ -124,7 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("subset", help="choose the benchmark subset by the paper's criteria from stored profiles and "
                                       "repeated runs (needs `profile all` and `run all --repeats 3`)")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="the selection, every criterion's numbers and the costs as JSON")
     p.add_argument("--label", help="the label whose records to use (needed when the store holds several)")
     p.add_argument("--scale", choices=SCALES,
                    help="the scale whose records to use (needed when the store holds several)")
