@@ -209,3 +209,16 @@ def test_the_cli_refuses_in_one_line_without_profiles(tmp_path, capsys):
     assert main(["subset", "--db", f"sqlite:///{tmp_path / 'none.sqlite'}"]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "the store has 0 (none)" in err and "aibench profile all" in err
+
+
+def test_runs_cut_by_the_time_budget_are_named_as_such():
+    records = _table([(n, CONV, [5, 5, 5], 1.0) for n in (1, 6, 7, 8, 9)])
+    runs = _runs(3, [4, None, None], 1.0)
+    for r in runs:
+        r["config"] = {"max_epochs": 40}
+    runs[1]["metrics"] = {"epochs": 2.6}  # the budget ran out in epoch 3 of 40
+    runs[2]["metrics"] = {"epochs": 40}  # the epoch limit: the model's own failure, not the clock's
+    sel = S.select_subset(records + [_profile(3, *GEMM)] + runs)
+    c3 = next(f for f in sel.facts if f.benchmark == "DC-AI-C3")
+    assert (c3.runs, c3.successes, c3.budget_stops) == (3, 1, 1)
+    assert any("time budget ran out before the epoch limit: C3 1/3" in n for n in sel.notes)

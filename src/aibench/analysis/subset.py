@@ -32,7 +32,7 @@ import numpy as np
 
 from aibench import registry
 from aibench.analysis.cluster import Clustering, cluster
-from aibench.analysis.variation import summarize_repeats
+from aibench.analysis.variation import fingerprint, summarize_repeats
 from aibench.errors import UserError
 
 MIN_PROFILED = 6
@@ -90,6 +90,7 @@ class BenchmarkFacts:
     epochs_mean: float | None = None
     epochs_cv: float | None = None  # fraction; None below 2 converged runs
     ttq_s: float | None = None  # olympic mean time to quality; None where MLPerf's rule gives no result
+    budget_stops: int = 0  # non-converged runs ended by the scale's wall-clock budget before its epoch limit
     cluster: int = 0  # 1-based, clusters numbered by their lowest benchmark
     centre_distance: float = 0.0
     notes: list[str] = field(default_factory=list)
@@ -215,11 +216,17 @@ def _facts(clustering: Clustering, profiles: dict[str, dict[str, Any]], records:
                 f.notes.append(row["reason"])
             if row["others"]:
                 f.notes.append(f"{row['others']} other group(s) of runs (another configuration or system) left out")
+            f.budget_stops = _budget_stops(train, bench, row["fingerprint"])
         facts.append(f)
     missing = [f.alias for f in facts if f.runs == 0]
     if missing:
         notes.append(f"no training runs for {', '.join(missing)}: never picked while a cluster has a member with "
                      f"repeats (`aibench run {' '.join(missing)} --repeats 3`)")
+    stopped = [f"{f.alias} {f.budget_stops}/{f.runs}" for f in facts if f.budget_stops]
+    if stopped:
+        notes.append(f"runs that missed the target because the time budget ran out before the epoch limit: "
+                     f"{', '.join(stopped)}; on a busy machine that measures the load as much as the benchmark "
+                     f"(rerun on an idle one)")
     few = [f.alias for f in facts if 0 < f.runs < 3]
     if few:
         notes.append(f"fewer than 3 runs for {', '.join(few)}: its variation rests on too few repeats")
@@ -236,6 +243,15 @@ def _repeat_groups(train: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
         best = max(reversed(rows), key=lambda r: r["runs"])  # reversed: max keeps the first, i.e. the latest
         chosen[bench] = {**best, "others": len(rows) - 1}
     return chosen
+
+
+def _budget_stops(train: list[dict[str, Any]], bench: str, group: str) -> int:
+    """Runs of one repeat group (latest record per seed) that missed the target when the scale's time budget ran
+    out, before the epoch limit: on a loaded machine this is the load speaking, and the text says so."""
+    ordered = sorted(train, key=lambda r: (str(r.get("created_at") or ""), r.get("id") or 0))
+    latest = {r.get("seed"): r for r in ordered if r["benchmark"] == bench and fingerprint(r) == group}
+    return sum(1 for r in latest.values() if r.get("status") == "target_missed"
+               and (r.get("metrics") or {}).get("epochs", 0) < ((r.get("config") or {}).get("max_epochs") or 0))
 
 
 def _cluster_numbers(clustering: Clustering) -> dict[int, int]:
