@@ -427,7 +427,10 @@ def cost_reduction(facts: list[BenchmarkFacts], chosen: list[str]) -> dict[str, 
     paper = _reduction({b: paper_totals.get(b) for b in PAPER_SUBSET}, paper_totals)
     paper["this_subset"] = _reduction({b: paper_totals.get(b) for b in chosen}, paper_totals)
     paper["unit"] = "h"
-    return {"this_machine": here, "paper": paper}
+    table = [{"benchmark": f.benchmark, "in_subset": f.benchmark in chosen, "in_paper_subset": f.benchmark in
+              PAPER_SUBSET, "time_to_quality_s": f.ttq_s, "paper_total_h": paper_totals.get(f.benchmark)}
+             for f in sorted(facts, key=lambda f: f.number)]
+    return {"this_machine": here, "paper": paper, "table": table}
 
 
 def _reduction(subset: dict[str, float | None], suite: dict[str, float]) -> dict[str, Any]:
