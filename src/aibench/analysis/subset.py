@@ -572,8 +572,10 @@ def _cost_lines(cost: dict[str, Any]) -> list[str]:
 
 
 def _cost_line(title: str, r: dict[str, Any], unit: str) -> str:
+    minutes = unit == "s" and r["suite_time"] >= 600  # both amounts in one unit, the suite's
+
     def amount(t: float) -> str:
-        return _seconds(t) if unit == "s" else f"{t:.2f} h"
+        return (f"{t / 60:.1f} min" if minutes else f"{t:.1f} s") if unit == "s" else f"{t:.2f} h"
 
     subset = " ".join(b.removeprefix("DC-AI-") for b in r["subset"])
     text = (f"{title}: {subset} {amount(r['subset_time'])} of {amount(r['suite_time'])} for "
