@@ -190,6 +190,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help="exit 1 when any metric of B is significantly (p < 0.05) worse than A's by more than PCT "
                         "percent, for CI gates")
 
+    p = sub.add_parser("subset", help="choose the benchmark subset by the paper's criteria from stored profiles and "
+                                      "repeated runs (needs `profile all` and `run all --repeats 3`)")
+    p.add_argument("--json", action="store_true", help="the selection, every criterion's numbers and the costs as JSON")
+    p.add_argument("--label", help="the label whose records to use (needed when the store holds several)")
+    p.add_argument("--scale", choices=SCALES,
+                   help="the scale whose records to use (needed when the store holds several)")
+    p.add_argument("--seed", type=int, default=0, help="k-means and t-SNE seed (default: 0)")
+    _add_store_args(p)
+
     p = sub.add_parser("report", help="write an HTML report of the stored results (paper tables and figures)",
                        description=REPORT_DESCRIPTION)
     p.add_argument("--html", type=Path, default=Path("aibench-results/report.html"),
@@ -507,6 +516,19 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 1 if compare.regressions(result, args.fail_if_slower) else 0
 
 
+def cmd_subset(args: argparse.Namespace) -> int:
+    from aibench.analysis.subset import render_text, select_subset
+    from aibench.results.store import NoResults, ResultStore
+
+    try:
+        rows = ResultStore(_db_url(args), create=False).records()
+    except NoResults:  # no store is no profiled benchmark: the selection's own refusal says what to run
+        rows = []
+    selection = select_subset(rows, label=args.label, scale=args.scale, seed=args.seed)
+    print(json.dumps(selection.to_json(), indent=2) if args.json else render_text(selection))
+    return 0
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from aibench.report.html import write_report
     from aibench.results.store import ResultStore
@@ -589,7 +611,7 @@ def _raise_interrupt(signum: int, frame: Any) -> None:
 
 
 COMMANDS = {"list": cmd_list, "run": cmd_run, "profile": cmd_profile, "results": cmd_results, "report": cmd_report,
-            "data": cmd_data, "compare": cmd_compare}
+            "data": cmd_data, "compare": cmd_compare, "subset": cmd_subset}
 
 
 def main(argv: list[str] | None = None) -> int:
