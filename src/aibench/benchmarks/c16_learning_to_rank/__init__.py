@@ -75,4 +75,6 @@ SPEC = BenchmarkSpec(
                                "teacher d=100 (5,584,102) + student d=50 (2,794,102), L=5, nv=2, nh=16, on its "
                                "preprocessed Gowalla (13,149 users, 14,009 locations + padding)"),
     choices=CHOICES,
+    control="the teacher: the same student Caser trained on Caser's ranking loss alone (observed next items and "
+            "sampled negatives), for the method's whole epoch budget (teacher and student epochs)",
 )
