@@ -37,6 +37,9 @@ SPEC = BenchmarkSpec(
     server_latency_ms={"tiny": 50, "small": 100, "full": 100},
     server_latency_basis=("no MLPerf 3D-reconstruction model: derived; small/full: 100 ms (MLPerf's bound for its heavier vision models); tiny: about 12x the tiny model's latency on 2 cores (4 ms loaded)"),
     card=card("C13"),
+    no_control="PTN's key part, the perspective projection of the volume onto the views' silhouettes, is its only "
+               "training signal (no 3D labels), so without it nothing is learned; a decoder that ignores the image "
+               "is the mean-shape baseline already recorded",
     data_layout=DATA_LAYOUT,
     default_data_subdir="shapenet_views",
     scales={

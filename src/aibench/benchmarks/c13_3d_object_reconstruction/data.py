@@ -35,15 +35,16 @@ def voxel_centres(n: int) -> np.ndarray:
     return (np.arange(n) + 0.5) / n * 2 - 1
 
 
-def random_shape(rng: np.random.Generator, n: int) -> tuple[str, np.ndarray]:
+def random_shape(rng: np.random.Generator, n: int, offset: float = 0.12) -> tuple[str, np.ndarray]:
     """A random solid voxelised at n^3, indexed [x, y, z]; returns its kind and occupancy.
 
     Like ShapeNet models, solids sit near the centre in a canonical pose (cylinders upright, the L's back
-    towards -z, as a chair's); each kind has its own proportions, and sizes and positions vary within it.
+    towards -z, as a chair's); each kind has its own proportions, and sizes and positions vary within it
+    (centres up to `offset` from the cube's centre along each axis).
     """
     x, y, z = np.meshgrid(*(voxel_centres(n),) * 3, indexing="ij")
     kind = str(rng.choice(list(SHAPE_SYNSETS)))
-    cx, cy, cz = rng.uniform(-0.12, 0.12, 3)
+    cx, cy, cz = rng.uniform(-offset, offset, 3)
     x, y, z = x - cx, y - cy, z - cz
     if kind == "box":  # a flat slab, like a table top
         hx, hy, hz = rng.uniform(0.55, 0.85), rng.uniform(0.12, 0.3), rng.uniform(0.55, 0.85)
@@ -103,7 +104,7 @@ def synthesize_views(root: Path, hp: dict[str, Any], seed: int) -> None:
     synsets = list(hp.get("synth_synsets") or [])
     keys: list[str] = []
     for i in range(int(hp["objects_train"]) + int(hp["objects_test"])):
-        kind, occ = random_shape(rng, vox)
+        kind, occ = random_shape(rng, vox, float(hp.get("synth_offset", 0.12)))
         synset = synsets[i % len(synsets)] if synsets else SHAPE_SYNSETS[kind]
         key = f"{synset}/{rng.bytes(16).hex()}"  # 32 hex digits, like ShapeNet's model ids
         images, masks = render_views(occ, grid)

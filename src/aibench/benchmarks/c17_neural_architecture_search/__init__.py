@@ -89,4 +89,7 @@ SPEC = BenchmarkSpec(
         "vocabulary": "Mikolov's preprocessed PTB: 10,000 words with <unk> and <eos>; another vocabulary size is "
                       "used as found, with a warning, and changes the embedding and softmax",
     },
+    control="the search: a cell drawn uniformly from the same search space (each node's activation and input, "
+            "from the run's seed) trained from scratch as the derived cell is, in the same post-search epochs, "
+            "data and optimizer",
 )
