@@ -50,6 +50,8 @@ def row(alias: str, seed: int, record: dict[str, Any] | None, wall: float, error
         verdict = f"error: {error or 'no control stored'}"
     elif control.get("ablation") is None:
         verdict = f"no control: {control.get('why_none')}"
+    elif control.get("status") == "diverged":  # no quality to compare: the ablation did not train at all
+        verdict = "control diverged" + (" (method reached target)" if record["status"] == "success" else "")
     elif control.get("status") == "success":
         verdict = "FAIL: the control alone reaches the target"
     elif control.get("method_wins") is None:
@@ -93,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
                   flush=True)
     print(json.dumps(rows, indent=1) if args.json else "", end="\n" if args.json else "")
     if not args.json:
-        print(f"# load average {' '.join(os.getloadavg().__str__().strip('()').split(', '))}; results under {out}")
+        print(f"# load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}; results under {out}")
         print_table(rows)
     return 0 if all(r["verdict"] == "pass" for r in rows) else 1
 
