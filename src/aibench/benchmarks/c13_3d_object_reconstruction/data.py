@@ -35,17 +35,22 @@ def voxel_centres(n: int) -> np.ndarray:
     return (np.arange(n) + 0.5) / n * 2 - 1
 
 
-def random_shape(rng: np.random.Generator, n: int, offset: float = 0.12) -> tuple[str, np.ndarray]:
+def random_shape(rng: np.random.Generator, n: int, offset: float = 0.12,
+                 scale: tuple[float, float] = (1.0, 1.0)) -> tuple[str, np.ndarray]:
     """A random solid voxelised at n^3, indexed [x, y, z]; returns its kind and occupancy.
 
     Like ShapeNet models, solids sit near the centre in a canonical pose (cylinders upright, the L's back
     towards -z, as a chair's); each kind has its own proportions, and sizes and positions vary within it
-    (centres up to `offset` from the cube's centre along each axis).
+    (centres up to `offset` from the cube's centre along each axis; with a `scale` range, each solid is
+    also scaled as a whole by a factor drawn from it).
     """
     x, y, z = np.meshgrid(*(voxel_centres(n),) * 3, indexing="ij")
     kind = str(rng.choice(list(SHAPE_SYNSETS)))
     cx, cy, cz = rng.uniform(-offset, offset, 3)
     x, y, z = x - cx, y - cy, z - cz
+    if scale[0] != scale[1]:  # drawn only when asked for, so the default set stays the same draw for draw
+        factor = rng.uniform(*scale)
+        x, y, z = x / factor, y / factor, z / factor
     if kind == "box":  # a flat slab, like a table top
         hx, hy, hz = rng.uniform(0.55, 0.85), rng.uniform(0.12, 0.3), rng.uniform(0.55, 0.85)
         return kind, (abs(x) < hx) & (abs(y) < hy) & (abs(z) < hz)
@@ -104,7 +109,8 @@ def synthesize_views(root: Path, hp: dict[str, Any], seed: int) -> None:
     synsets = list(hp.get("synth_synsets") or [])
     keys: list[str] = []
     for i in range(int(hp["objects_train"]) + int(hp["objects_test"])):
-        kind, occ = random_shape(rng, vox, float(hp.get("synth_offset", 0.12)))
+        kind, occ = random_shape(rng, vox, float(hp.get("synth_offset", 0.12)),
+                                 tuple(hp.get("synth_scale", (1.0, 1.0))))
         synset = synsets[i % len(synsets)] if synsets else SHAPE_SYNSETS[kind]
         key = f"{synset}/{rng.bytes(16).hex()}"  # 32 hex digits, like ShapeNet's model ids
         images, masks = render_views(occ, grid)
