@@ -168,7 +168,8 @@ def test_constant_predictors_by_hand():
 def test_loss_falls_over_a_few_steps(bench):
     bench.train_mode(True)
     batch = next(iter(bench.train_batches(0)))
-    losses = [bench.train_step(batch).loss for _ in range(12)]
+    # 30 steps: after 12 the fall depends on the draw (the first batch of some sets starts near a plateau)
+    losses = [bench.train_step(batch).loss for _ in range(30)]
     assert all(np.isfinite(losses))
     assert statistics.fmean(losses[-3:]) < 0.8 * losses[0], losses
 
@@ -208,7 +209,7 @@ def test_examples_for_flops(bench):
 
 
 def test_spec_tiny_target_is_well_above_its_baseline():
-    assert TINY.target >= TINY.baseline + 0.08
+    assert TINY.target >= TINY.baseline + 0.15
     assert TINY.time_budget_s == 170 and TINY.shrink
     for scale in ("small", "full"):
         cfg = SPEC.scales[scale]
@@ -273,3 +274,16 @@ def test_initialize_reads_no_model_and_prepare_data_preloads_them_all(data_dir, 
     assert len(bench.test_set.cache) == len(read_split(data_dir, "test"))
     monkeypatch.setattr(data_module, "read_object", no_reading)
     assert 0 <= bench.evaluate().value <= 1  # evaluation reads from memory only
+
+
+def test_tiny_baseline_is_the_mean_shape_of_the_tiny_sets_own_grids():
+    """The spec's baseline is measured, not guessed: the mean training grid (threshold tuned on the training
+    grids) scored on the test grids of the set the harness synthesizes for tiny (seed 1234); the target stands
+    0.15 above it."""
+    from aibench.benchmarks.c13_3d_object_reconstruction.data import synthetic_solids
+
+    grids = torch.from_numpy(np.stack([occ for _, occ, _ in synthetic_solids(TINY.hparams, 1234)]))
+    n_train = TINY.hparams["objects_train"]
+    measured = constant_predictor_iou(grids[:n_train], grids[n_train:])["mean_shape_tuned"]
+    assert measured == pytest.approx(TINY.baseline, abs=0.005)
+    assert TINY.target >= measured + 0.15

@@ -359,3 +359,25 @@ def test_the_id_map_selects_exactly_the_check_ins_the_cold_start_filter_keeps(ma
     users, locations = kept_ids(checkins, 12, 6, max_users)
     assert 0 < keep.sum() < chosen.sum()  # the filter drops some check-ins here
     assert np.array_equal(np.isin(checkins.user, users) & np.isin(checkins.location, locations), keep)
+
+
+# ----- the control (`--controls`): the student alone -----------------------------------------------------
+def test_the_control_trains_only_the_student_on_the_ranking_loss_for_every_epoch(bench, tmp_path):
+    torch.manual_seed(0)
+    ctx = RunContext("tiny", SMALL_SYNTH, bench.ctx.data_dir, torch.device("cpu"), seed=0,
+                     cache_dir=bench.ctx.cache_dir, control=True)
+    control = BENCHMARK(ctx)
+    control.setup()
+    assert SPEC.control  # the spec names what the control removes
+    last = control.hp["teacher_epochs"] + control.hp["dynamic_start_epoch"] + 1
+    assert all(control.phase(e) == "student" and control.eval_due(e) for e in (0, last))
+    batch = next(iter(control.train_batches(last)))
+    assert batch.phase == "student" and batch.rank_samples is None  # no discrepancy weights: no teacher
+    teacher_before = [p.detach().clone() for p in control.teacher.parameters()]
+    control.train_mode(True)
+    out = control.train_step(batch)
+    assert set(out.losses) == {"ranking"}  # no distillation term
+    assert all(torch.equal(a, b) for a, b in zip(teacher_before, control.teacher.parameters()))
+    control.train_mode(False)
+    quality = control.evaluate()
+    assert "teacher_precision_at_10" not in quality.extra  # its teacher is never trained, so never reported

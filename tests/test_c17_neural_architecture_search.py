@@ -3,13 +3,14 @@
 import dataclasses
 import math
 
+import numpy as np
 import pytest
 import torch
 
 from aibench.benchmarks.base import RunContext
 from aibench.benchmarks.c17_neural_architecture_search.bench import BENCHMARK, Step
 from aibench.benchmarks.c17_neural_architecture_search.model import (
-    ACTIVATIONS, Architecture, Controller, all_edges, derived_model, shared_model)
+    ACTIVATIONS, Architecture, Controller, all_edges, derived_model, random_architecture, shared_model)
 from aibench.datasets.ptb import UNK, read_ptb, read_sentences, write_split
 from aibench.errors import DataError
 from aibench.harness.runner import synthesis_config
@@ -292,3 +293,25 @@ def test_a_vocabulary_other_than_ptbs_is_a_warning_at_small_and_full(data_dir):
     ctx = RunContext("full", cfg, data_dir, torch.device("cpu"), seed=0, cache_dir=cache_for(data_dir))
     BENCHMARK(ctx).setup()
     assert len(ctx.warnings) == 1 and "not the 10,000 of Mikolov's PTB" in ctx.warnings[0]
+
+
+# ----- the control (`--controls`): a random cell ----------------------------------------------------------
+def test_random_architectures_cover_the_search_space_and_repeat_per_seed():
+    draws = [random_architecture(6, np.random.default_rng([s, 17])) for s in range(200)]
+    assert draws[3] == random_architecture(6, np.random.default_rng([3, 17]))
+    assert {a for d in draws for a in d.activations} == set(range(len(ACTIVATIONS)))
+    assert {d.previous[4] for d in draws} == set(range(5))  # node 5 reads any of nodes 0..4
+    assert len({tuple(d.encode()) for d in draws}) > 190  # ~490k cells: draws rarely repeat
+
+
+def test_the_control_skips_the_search_and_trains_a_random_cell_in_the_same_epochs(data_dir):
+    torch.manual_seed(0)
+    ctx = RunContext("tiny", FAST, data_dir, torch.device("cpu"), 5, cache_dir=cache_for(data_dir), control=True)
+    control = BENCHMARK(ctx)
+    control.setup()
+    assert list(control.train_batches(0)) == [] and control.final is None  # the search epoch trains nothing
+    outs = run_epoch(control, 1)
+    assert all(o.samples > 0 for o in outs)  # no derive step: every step trains the cell
+    assert control.architecture() == random_architecture(FAST.hparams["num_nodes"], np.random.default_rng([5, 17]))
+    assert control.describe()["derivation"] == {"candidates": 1, "random": True}
+    assert BENCHMARK.SPEC.control

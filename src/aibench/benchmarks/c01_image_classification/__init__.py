@@ -27,6 +27,7 @@ SPEC = BenchmarkSpec(
     server_latency_ms={"tiny": 50, "small": 15, "full": 15},
     server_latency_basis=("small/full: MLPerf Inference's Server bound for ResNet-50 (15 ms); tiny: derived, about 5x the quarter-width tiny ResNet's single-sample latency on a loaded 2-core CPU (2.6-9 ms)"),
     card=card("C1"),
+    no_control="natural but not built yet: the 50-layer tiny ResNet without its residual connections (a plain net of the same depth, He et al.'s comparison; the zero-initialised last BatchNorm of each block must then go too)",
     data_layout="ImageNet (ILSVRC2012) folders: train/<wnid>/*.JPEG and val/<wnid>/*.JPEG, one folder per class "
                 "named by its WordNet id (validation images sorted into class folders, e.g. by valprep.sh)",
     scales={

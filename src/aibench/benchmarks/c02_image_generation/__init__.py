@@ -37,6 +37,7 @@ SPEC = BenchmarkSpec(
     server_latency_ms={"tiny": 25, "small": 50, "full": 50},
     server_latency_basis=("no MLPerf model: derived. The WGAN generator is one small forward pass (0.3 ms at tiny, 2 cores); small/full: 50 ms, an interactive image service's budget well above a DCGAN generator's GPU latency; a tiny bound is never under 25 ms: below that, on a shared 2-core machine, the p99 measures the OS scheduler's wake-up delays (10-15 ms seen at 50 QPS for a 0.5 ms model under load), not the model"),
     card=card("C2"),
+    no_control="the method is the loss itself (a clipped critic's Earth-Mover estimate), and the quality is that critic's estimate, so a GAN trained without it has no comparable quality number",
     data_layout="bedroom_train_lmdb/{data.mdb,lock.mdb} (LSUN's LMDB export: key = image id, value = JPEG/WebP "
                 "bytes), with bedroom_val_lmdb/ beside it for the held-out images (else a fixed subset is held "
                 "out); or a folder of *.jpg/*.png/*.webp images",

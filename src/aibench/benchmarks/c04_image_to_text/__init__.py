@@ -64,6 +64,7 @@ SPEC = BenchmarkSpec(
     server_latency_ms={"tiny": 500, "small": 250, "full": 250},
     server_latency_basis=("no MLPerf captioning model: derived from MLPerf's sequence-decoding bound (GNMT, 250 ms) for small/full; tiny: about 8x the tiny captioner's decode latency on 2 cores (64 ms loaded)"),
     card=card("C4"),
+    no_control='natural but not built yet: the same caption model without the image (the LSTM as a language model of the captions), whose perplexity shows how much the image carries',
     scales={
         # baseline: the unigram distribution of the training words (add-one smoothed), measured on the
         # harness's tiny set (synthesize seed 1234). The same captioner shown all-zero images (blind) plateaus at

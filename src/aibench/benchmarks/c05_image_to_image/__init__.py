@@ -30,6 +30,7 @@ SPEC = BenchmarkSpec(
     server_latency_ms={"tiny": 100, "small": 1000, "full": 1000},
     server_latency_basis=("no MLPerf image-to-image model (3D-UNet has no Server scenario): derived; small/full: 1 s for a full-resolution CycleGAN generator; tiny: about 10x the tiny generator's latency (9.5 ms loaded, 2 cores)"),
     card=card("C5"),
+    no_control="natural but not built yet: CycleGAN without the cycle-consistency loss (the paper's 'GAN alone' ablation), whose label maps need not follow the input photo; its tiny run is too long to measure three times in this round",
     data_layout="Cityscapes: leftImg8bit/{train,val}/<city>/<city>_xxxxxx_yyyyyy_leftImg8bit.png and "
                 "gtFine/{train,val}/<city>/<city>_xxxxxx_yyyyyy_gtFine_color.png and _gtFine_labelIds.png",
     scales={

@@ -38,6 +38,7 @@ SPEC = BenchmarkSpec(
     server_latency_ms={"tiny": 300, "small": 1000, "full": 1000},
     server_latency_basis=("small/full: MLPerf Inference's Server bound for speech recognition (RNN-T, 1000 ms); tiny: derived, about 10x the tiny DeepSpeech2's latency on 2 cores (28 ms loaded)"),
     card=card("C6"),
+    no_control="DeepSpeech2's gains come from many parts (depth, batch-normalised RNNs, SortaGrad, data), each a few percent of WER in the paper; no single one removed leaves the same model clearly short",
     data_layout="LibriSpeech (OpenSLR 12): <split>/<speaker>/<chapter>/<speaker>-<chapter>-<utterance>.flac "
                 "(16 kHz mono) with <speaker>-<chapter>.trans.txt per chapter, splits train-clean-100, "
                 "train-clean-360, train-other-500 and test-clean (directly under the folder or in LibriSpeech/); "

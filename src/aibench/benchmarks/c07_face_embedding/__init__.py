@@ -36,6 +36,7 @@ SPEC = BenchmarkSpec(
     server_latency_ms={"tiny": 300, "small": 15, "full": 15},
     server_latency_basis=("small/full: MLPerf's image-classification bound (ResNet-50, 15 ms), FaceNet being an ImageNet-class CNN per face crop; tiny: derived, about 10x the tiny embedder's latency on 2 cores (26 ms loaded)"),
     card=card("C7"),
+    no_control="the triplet loss is the only training signal (removing it leaves nothing trained), and the paper's semi-hard mining changes how fast training converges rather than what the model can reach",
     data_layout="VGGFace2 training identities train/<n000002>/*.jpg, and LFW beside them: lfw/<Name>/<Name>_0001.jpg "
                 "with pairs.txt (header '<folds> <pairs per fold>', then per fold the matched lines 'name i j' and "
                 "the mismatched lines 'name1 i name2 j') in the data folder or in lfw/",

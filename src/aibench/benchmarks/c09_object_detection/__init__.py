@@ -48,6 +48,7 @@ SPEC = BenchmarkSpec(
     server_latency_ms={"tiny": 500, "small": 100, "full": 100},
     server_latency_basis=("small/full: MLPerf Inference's Server bound for object detection (SSD-ResNet34 / RetinaNet, 100 ms); tiny: derived, about 10x the tiny Faster R-CNN's latency on 2 cores (45 ms loaded)"),
     card=card("C9"),
+    no_control="every part of Faster R-CNN (backbone, region proposals, box head) is needed to output boxes at all; the paper's comparison, Selective Search proposals, is another method, not an ablation",
     data_layout=LAYOUT,
     scales={
         "tiny": ScaleConfig(

@@ -47,6 +47,7 @@ SPEC = BenchmarkSpec(
     server_latency_ms={"tiny": 25, "small": 30, "full": 30},
     server_latency_basis=("small/full: MLPerf Inference's Server bound for recommendation (DLRM, 30 ms); tiny: derived, the tiny NCF scores a query's candidates in 0.25 ms on 2 cores; a tiny bound is never under 25 ms: below that, on a shared 2-core machine, the p99 measures the OS scheduler's wake-up delays (10-15 ms seen at 50 QPS for a 0.5 ms model under load), not the model"),
     card=card("C10"),
+    no_control="the paper's ablations (GMF or MLP alone) trail NeuMF by about 0.02-0.04 HR@10 on MovieLens, a gap the tiny set's few hundred held-out users cannot separate from seed noise",
     data_layout="a MovieLens folder: ml-100k/ with u.data (user<TAB>item<TAB>rating<TAB>timestamp), "
                 "ml-1m/ with ratings.dat (UserID::MovieID::Rating::Timestamp) or ml-20m/ with ratings.csv "
                 "(header userId,movieId,rating,timestamp); the scale's hparam \"dataset\" names the release read, "

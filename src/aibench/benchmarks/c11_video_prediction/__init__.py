@@ -54,6 +54,7 @@ SPEC = BenchmarkSpec(
     server_latency_ms={"tiny": 1000, "small": 1000, "full": 1000},
     server_latency_basis=("no MLPerf video model: derived; 1 s for a 10-frame rollout at every scale, about 14x the tiny model's latency on 2 cores (72 ms loaded)"),
     card=card("C11"),
+    no_control="CDNA's key part, the motion kernels, is how the model predicts at all; without them it is another predictor (the paper's DNA and STP variants), and the copy-last-frame baseline already shows what no motion model scores",
     data_layout=DATA_LAYOUT,
     default_data_subdir="push",
     scales={

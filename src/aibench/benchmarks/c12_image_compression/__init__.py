@@ -36,6 +36,7 @@ SPEC = BenchmarkSpec(
     server_latency_ms={"tiny": 400, "small": 100, "full": 100},
     server_latency_basis=("no MLPerf compression model: derived; small/full: 100 ms like MLPerf's detection bound for a full image; tiny: about 12x the tiny codec's latency on 2 cores (33 ms loaded)"),
     card=card("C12"),
+    no_control='the recurrence over coding iterations is what sets the bit rate: without it the codec is a one-shot autoencoder at another rate, and MS-SSIM at different bit rates is not a comparison',
     data_layout=f"ImageNet (ILSVRC2012) folders, shared with C1: {LAYOUT}; the class labels are not used",
     scales={
         # Measured on the harness's tiny val set (synthesize seed 1234) with the tiny MS-SSIM (3 scales, 5x5

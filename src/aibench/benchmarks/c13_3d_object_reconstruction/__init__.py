@@ -37,13 +37,20 @@ SPEC = BenchmarkSpec(
     server_latency_ms={"tiny": 50, "small": 100, "full": 100},
     server_latency_basis=("no MLPerf 3D-reconstruction model: derived; small/full: 100 ms (MLPerf's bound for its heavier vision models); tiny: about 12x the tiny model's latency on 2 cores (4 ms loaded)"),
     card=card("C13"),
+    no_control="PTN's key part, the perspective projection of the volume onto the views' silhouettes, is its only "
+               "training signal (no 3D labels), so without it nothing is learned; a decoder that ignores the image "
+               "is the mean-shape baseline already recorded",
     data_layout=DATA_LAYOUT,
     default_data_subdir="shapenet_views",
     scales={
         "tiny": ScaleConfig(
-            target=0.50, max_epochs=60, batch_size=8, baseline=0.40,
+            target=0.48, max_epochs=60, batch_size=8, baseline=0.33,
             # measured on the harness's tiny set (seed 1234) with data.constant_predictor_iou: the mean training
-            # grid thresholded at 0.5 scores 0.34, at the threshold best on the training grids (0.3) 0.40
+            # grid thresholded at 0.5 scores 0.28, at the threshold best on the training grids (0.3) 0.3295. The
+            # solids are scaled as a whole by a factor in [0.7, 1.3] (synth_scale), which the views show and the
+            # mean shape cannot follow: without it the baseline was 0.40 and the method's plateau ~0.51 (seed 0,
+            # 40 epochs), too close for a target 0.15 above it; with it the method reaches 0.48 at epoch ~18 and
+            # levels off near 0.50 (seed 0)
             baseline_kind="mean training shape, threshold tuned on the training grids",
             time_budget_s=170, eval_every=2, inference_samples=64,
             hparams={
@@ -53,10 +60,12 @@ SPEC = BenchmarkSpec(
                 "encoder_channels": [16, 32, 64], "fc_dim": 256, "z_dim": 128, "decoder_channels": [64, 32, 16],
                 "views": 8, "elevation": 30.0, "distance": 3.0, "focal": 1.4,
                 "objects_train": 480, "objects_test": 64, "eval_views": 4, "preload": True, "workers": 0,
+                "synth_scale": [0.7, 1.3],
             },
             shrink="images 32x32 (ref 64), volume 16^3 (ref 32^3), masks 16x16, encoder 16/32/64 conv + 256/256/128 "
                    "fc (ref 64/128/256 + 1024/1024/512), decoder 64/32/16 (ref 512/256/96), 8 views (ref 24), "
-                   "batch 8 objects, Adam lr 2e-3 (ref 1e-4); 480 train / 64 test synthetic solids instead of ShapeNet",
+                   "batch 8 objects, Adam lr 2e-3 (ref 1e-4); 480 train / 64 test synthetic solids (scaled by 0.7-1.3) "
+                   "instead of ShapeNet",
         ),
         "small": ScaleConfig(
             target=0.4583, max_epochs=50, batch_size=6, time_budget_s=4 * 3600, eval_every=5,

@@ -9,7 +9,7 @@ object faces, as the canonical orientation of ShapeNet models does.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,16 +35,22 @@ def voxel_centres(n: int) -> np.ndarray:
     return (np.arange(n) + 0.5) / n * 2 - 1
 
 
-def random_shape(rng: np.random.Generator, n: int) -> tuple[str, np.ndarray]:
+def random_shape(rng: np.random.Generator, n: int, offset: float = 0.12,
+                 scale: tuple[float, float] = (1.0, 1.0)) -> tuple[str, np.ndarray]:
     """A random solid voxelised at n^3, indexed [x, y, z]; returns its kind and occupancy.
 
     Like ShapeNet models, solids sit near the centre in a canonical pose (cylinders upright, the L's back
-    towards -z, as a chair's); each kind has its own proportions, and sizes and positions vary within it.
+    towards -z, as a chair's); each kind has its own proportions, and sizes and positions vary within it
+    (centres up to `offset` from the cube's centre along each axis; with a `scale` range, each solid is
+    also scaled as a whole by a factor drawn from it).
     """
     x, y, z = np.meshgrid(*(voxel_centres(n),) * 3, indexing="ij")
     kind = str(rng.choice(list(SHAPE_SYNSETS)))
-    cx, cy, cz = rng.uniform(-0.12, 0.12, 3)
+    cx, cy, cz = rng.uniform(-offset, offset, 3)
     x, y, z = x - cx, y - cy, z - cz
+    if scale[0] != scale[1]:  # drawn only when asked for, so the default set stays the same draw for draw
+        factor = rng.uniform(*scale)
+        x, y, z = x / factor, y / factor, z / factor
     if kind == "box":  # a flat slab, like a table top
         hx, hy, hz = rng.uniform(0.55, 0.85), rng.uniform(0.12, 0.3), rng.uniform(0.55, 0.85)
         return kind, (abs(x) < hx) & (abs(y) < hy) & (abs(z) < hz)
@@ -92,20 +98,29 @@ def render_views(occupancy: np.ndarray, grid: torch.Tensor) -> tuple[np.ndarray,
     return images, (masks.to(torch.uint8) * 255).numpy()
 
 
+def synthetic_solids(hp: dict[str, Any], seed: int) -> Iterator[tuple[str, np.ndarray, str]]:
+    """The solids synthesize_views() writes, in order: kind, occupancy grid and model id (32 hex digits, like
+    ShapeNet's) of each of the `objects_train` + `objects_test` objects; no rendering, so a test can score
+    baselines on the very grids of a scale's set."""
+    rng = np.random.default_rng(seed)
+    for _ in range(int(hp["objects_train"]) + int(hp["objects_test"])):
+        kind, occ = random_shape(rng, int(hp["vox_size"]), float(hp.get("synth_offset", 0.12)),
+                                 tuple(hp.get("synth_scale", (1.0, 1.0))))
+        yield kind, occ, rng.bytes(16).hex()
+
+
 def synthesize_views(root: Path, hp: dict[str, Any], seed: int) -> None:
     """Write the synthetic set: `objects_train` + `objects_test` solids, each with all its views."""
-    rng = np.random.default_rng(seed)
-    vox, size = int(hp["vox_size"]), int(hp["image_size"])
+    size = int(hp["image_size"])
     cams = ring_cameras(int(hp["views"]), float(hp["elevation"]), float(hp["distance"]), float(hp["focal"]))
     # masks at image resolution with the model's depth sampling; the same frustums serve every object
     grid = frustum_grid(torch.tensor([c.as_row() for c in cams]), size, size, int(hp["depth_samples"]))
     # real ShapeNet synset ids where a scale reads some (small: chairs), else one made-up synset per kind of solid
     synsets = list(hp.get("synth_synsets") or [])
     keys: list[str] = []
-    for i in range(int(hp["objects_train"]) + int(hp["objects_test"])):
-        kind, occ = random_shape(rng, vox)
+    for i, (kind, occ, model_id) in enumerate(synthetic_solids(hp, seed)):
         synset = synsets[i % len(synsets)] if synsets else SHAPE_SYNSETS[kind]
-        key = f"{synset}/{rng.bytes(16).hex()}"  # 32 hex digits, like ShapeNet's model ids
+        key = f"{synset}/{model_id}"
         images, masks = render_views(occ, grid)
         write_object(root, key, images, masks, cams, VoxelGrid(occ, translate=(-0.5, -0.5, -0.5), scale=1.0))
         keys.append(key)

@@ -42,6 +42,7 @@ SPEC = BenchmarkSpec(
     server_latency_ms={"tiny": 100, "small": 130, "full": 130},
     server_latency_basis=("small/full: MLPerf Inference's Server bound for its language model of this size (BERT, 130 ms), the summarizer encoding an article and decoding a headline; tiny: derived, about 12x the tiny model's latency on 2 cores (8.4 ms loaded)"),
     card=card("C14"),
+    no_control="natural but not built yet: the same sequence-to-sequence model without attention (the decoder sees only the encoder's final state)",
     scales={
         # baseline: the article itself as the headline, measured on the harness's tiny set (synthesize seed
         # 1234); it beats every shorter lead-N there (lead-8 scores 0.25, lead-16 0.39)

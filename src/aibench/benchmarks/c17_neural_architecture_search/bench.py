@@ -27,7 +27,7 @@ from aibench.benchmarks.c17_neural_architecture_search import SPEC
 from aibench.benchmarks.c17_neural_architecture_search.data import (
     Window, batchify, query_windows, synthesize_ptb, window_count, windows)
 from aibench.benchmarks.c17_neural_architecture_search.model import (
-    ACTIVATIONS, Architecture, Controller, RecurrentLM, Sample, derived_model, shared_model)
+    ACTIVATIONS, Architecture, Controller, RecurrentLM, Sample, derived_model, random_architecture, shared_model)
 from aibench.datasets.ptb import (
     EOS, LAYOUT, PTBCorpus, Vocabulary, find_ptb_dir, read_ptb, read_tokens, split_file, unigram_perplexity)
 from aibench.errors import DataError
@@ -166,13 +166,17 @@ class ENASSearch(Benchmark):
         return window_count(self.train_data, self.hp["bptt"]) * self.config.batch_size
 
     def train_batches(self, epoch: int) -> Iterator[Step]:
+        if self.phase(epoch) == "search" and self.ctx.control:
+            return  # the control does not search: its random cell trains in the same epochs the derived one does
         if self.phase(epoch) == "search":
             self._set_lr(self.shared_optimizer, "shared", epoch)
             yield from self._lm_steps("shared")
             for _ in range(self.hp["controller_steps"]):
                 yield Step("controller", self.valid_windows[self.rng.integers(len(self.valid_windows))])
             return
-        if self.final is None:
+        if self.final is None and self.ctx.control:
+            self._derive_random()  # no step: nothing is evaluated to choose it
+        elif self.final is None:
             yield Step("derive", self.valid_windows[self.rng.integers(len(self.valid_windows))])
         # the final optimizer exists once the derive step above has run (this generator resumes after it)
         self._set_lr(self.final_optimizer, "final", epoch - self.hp["search_epochs"])
@@ -264,6 +268,14 @@ class ENASSearch(Benchmark):
                            "candidate_perplexities": sorted(math.exp(c[0]) for c in candidates)}
         self.state = None
         return StepOutput(loss=nll, samples=0)
+
+    def _derive_random(self) -> None:
+        """The control (random search's one draw): every node's activation and input uniformly from the search
+        space, from a generator seeded with the run's seed, so each seed has its own cell and repeats it."""
+        arch = random_architecture(self.hp["num_nodes"], np.random.default_rng([self.ctx.seed, 17]))
+        self._build_final(arch)
+        self.derivation = {"candidates": 1, "random": True}
+        self.state = None
 
     def _build_final(self, arch: Architecture) -> None:
         hp = self.hp

@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -66,6 +67,14 @@ class Architecture:
         nodes = [{"node": 0, "input": "x_t, h_{t-1}", "activation": ACTIVATIONS[self.activations[0]]}]
         nodes += [{"node": l, "input": j, "activation": ACTIVATIONS[self.activations[l]]} for l, j in self.edges()]
         return {"nodes": nodes, "output": {"average_of": self.loose_ends()}, "encoding": self.encode()}
+
+
+def random_architecture(num_nodes: int, rng: np.random.Generator) -> Architecture:
+    """A cell drawn uniformly from the search space: each node's activation among ACTIVATIONS and, for node l >= 1,
+    its input among the nodes 0..l-1 (the control of `--controls`: random search with one draw)."""
+    activations = tuple(int(a) for a in rng.integers(len(ACTIVATIONS), size=num_nodes))
+    previous = tuple(int(rng.integers(l)) for l in range(1, num_nodes))
+    return Architecture(activations=activations, previous=previous)
 
 
 def all_edges(num_nodes: int) -> list[tuple[int, int]]:
