@@ -534,7 +534,8 @@ def characterization_section(records: list[Record]) -> str:
 
 
 def clustering_section(records: list[Record]) -> str:
-    """Fig. 4 per label: drawn only from profiles of at least CLUSTER_MIN_BENCHMARKS benchmarks, else a sentence."""
+    """Fig. 4 per label and the subset chosen by the paper's criteria (`aibench subset`): drawn only from profiles
+    of at least CLUSTER_MIN_BENCHMARKS benchmarks, else a sentence; the selection needs MIN_PROFILED."""
     from aibench.analysis.cluster import cluster
     from aibench.report import figures
 
@@ -542,7 +543,7 @@ def clustering_section(records: list[Record]) -> str:
                 and (r.get("characterization") or {}).get("breakdown")]
     if not profiled:
         return ""
-    parts = ["<h2 id='clusters'>Clustering and subset (paper Fig. 4)</h2>"]
+    parts = ["<h2 id='clusters'>Clustering and subset (paper Fig. 4, §5.4)</h2>"]
     for label in labels(profiled):
         mine = [r for r in profiled if label_of(r) == label]
         benches = sorted({r["benchmark"] for r in mine}, key=_number)
@@ -551,11 +552,42 @@ def clustering_section(records: list[Record]) -> str:
                             f"benchmarks and this label has {len(benches)} ({', '.join(map(_short, benches))}); "
                             "run `aibench profile all`."))
             continue
-        clustering = cluster(mine)
-        parts += [_p(f"{label}: {len(benches)} benchmarks profiled; representative subset (the benchmark nearest "
-                     f"each k-means centre): {', '.join(map(_short, clustering.subset))}."),
-                  _img(figures.cluster_figure(clustering), f"t-SNE clustering, {label}")]
+        selection, refusal = _selection(records, label)
+        clustering = selection.clustering if selection else cluster(mine)
+        parts.append(_p(f"{label}: {len(benches)} benchmarks profiled, {len(set(clustering.labels))} clusters "
+                        f"({clustering.k_reason})."))
+        parts.append(_subset_text(selection) if selection else _p(f"No subset chosen: {refusal}."))
+        parts.append(_img(figures.cluster_figure(clustering), f"t-SNE clustering, {label}"))
     return "".join(parts)
+
+
+def _selection(records: list[Record], label: str) -> tuple[Any, str]:
+    """`aibench subset` for one label (its newest scale's profiles), or why it refused."""
+    from aibench.analysis.subset import select_subset
+    from aibench.errors import UserError
+
+    mine = [r for r in records if label_of(r) == label]
+    scales = [r["scale"] for r in mine if r["mode"] == "profile"]
+    try:
+        return select_subset(mine, label=label, scale=scales[-1] if scales else None), ""
+    except UserError as refused:
+        return None, str(refused)
+
+
+def _subset_text(selection: Any) -> str:
+    """The picks with the criterion that decided each, the cost reduction and the agreement with the paper."""
+    rows = [[str(p.cluster), _short(p.benchmark), " ".join(map(_short, p.members)), p.decided_by, p.detail]
+            for p in selection.picks]
+    here = selection.cost["this_machine"]
+    reduction = percent(here["reduction"]) if here.get("reduction") is not None else DASH
+    agree = selection.agreement
+    verdict = ("the same as the paper's (C1, C9, C16)" if agree["same"] else
+               f"different from the paper's (C1, C9, C16): in both {', '.join(map(_short, agree['both'])) or 'none'}"
+               f"; only here {', '.join(map(_short, agree['only_this_machine'])) or 'none'}")
+    return (_p(f"Subset by the paper's criteria (accepted metric, run-to-run variation, diversity of model "
+               f"complexity, cost): {', '.join(map(_short, selection.subset))}; {verdict}. Its time to quality is "
+               f"{reduction} less than the whole suite's on this machine (Table 6's measure).")
+            + _table(["cluster", "pick", "members", "decided by", "numbers"], rows))
 
 
 # --- the page ------------------------------------------------------------------------------------------------------
