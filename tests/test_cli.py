@@ -90,7 +90,9 @@ def test_infer_needs_a_checkpoint_and_names_the_run_that_wrote_it(tmp_path, caps
     out = str(tmp_path / "out")
     _one_line_error(_aibench("run", "C15", "--mode", "infer", "--out", out), "no checkpoint", "--untrained")
     assert main(["run", "C15", "--mode", "train", "--max-epochs", "1", "--threads", "1", "--out", out]) in (0, 1)
-    assert main(["run", "C15", "--mode", "infer", "--threads", "1", "--infer-duration-ms", "100", "--out", out]) == 0
+    # Offline only: this test is about which checkpoint is served, not about meeting a latency bound under load
+    assert main(["run", "C15", "--mode", "infer", "--threads", "1", "--infer-duration-ms", "100", "--scenarios",
+                 "Offline", "--out", out]) == 0
     capsys.readouterr()
     assert main(["results", "--json", "--mode", "infer", "--out", out]) == 0
     (record,) = json.loads(capsys.readouterr().out)
