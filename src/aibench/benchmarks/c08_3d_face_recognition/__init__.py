@@ -55,6 +55,7 @@ SPEC = BenchmarkSpec(
         ),
     },
     default_data_subdir="rgbd_faces",
+    control="the same RGB-D ResNet-50 with its depth channel zeroed (it sees the RGB image only)",
     full_size=ModelSize(params=24_029_565, flops_per_sample=8.254e9,
                         source="the paper's RGB-D ResNet-50 ([48]): torchvision resnet50 with a 4-channel first "
                                "convolution and 253 identity logits (the paper's Intellifusion set), 224x224 input"),

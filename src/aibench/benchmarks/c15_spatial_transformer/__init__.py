@@ -39,6 +39,8 @@ SPEC = BenchmarkSpec(
         ),
     },
     data_layout=LAYOUT,
+    control="the same classifier without the localisation network and sampler (it reads the image through the "
+            "identity transform)",
     full_size=ModelSize(params=27_360, flops_per_sample=1.549e6,
                         source="PyTorch spatial transformer tutorial network (STN paper's MNIST CNN + localisation "
                                "net), 28x28 input, 10 classes"),
