@@ -7,12 +7,15 @@ import torch
 from aibench.benchmarks.base import RunContext
 from aibench.benchmarks.c08_3d_face_recognition import SPEC
 from aibench.benchmarks.c08_3d_face_recognition.bench import BENCHMARK, identification_accuracy
-from aibench.benchmarks.c08_3d_face_recognition.data import rgbd_tensor
+from aibench.benchmarks.c08_3d_face_recognition.data import (RGBDFaceDataset, rgbd_tensor, rgbd_transform,
+                                                             shared_complexions)
 from aibench.benchmarks.c08_3d_face_recognition.model import rgbd_resnet50
 from aibench.characterize.flops import count_parameters
 from aibench.datasets.rgbd_faces import load_pair, read_splits
 from aibench.errors import DataError
-from aibench.harness.runner import synthesis_config
+from aibench.harness.runner import RunOptions, run_benchmark, synthesis_config
+from aibench.registry import card
+from aibench.results.store import ResultStore
 from aibench.harness.smoke import smoke_config, smoke_context
 
 TINY = SPEC.scales["tiny"]
@@ -60,6 +63,28 @@ def test_synthetic_faces_are_rgbd_pairs_per_identity(tiny_dir):
     assert BENCHMARK.check_data(tiny_dir, TINY)["identities"] == hp["num_identities"]
 
 
+def test_complexions_are_shared_when_fewer_than_the_identities():
+    one = shared_complexions(5, 1, np.random.default_rng(0))
+    assert one.shape == (5, 3) and (one == one[0]).all()  # one complexion: colour tells nobody apart
+    two = shared_complexions(5, 2, np.random.default_rng(0))
+    assert (two[0] == two[2]).all() and (two[0] != two[1]).any()
+    own = shared_complexions(5, None, np.random.default_rng(0))  # the default: everyone their own tone
+    assert len({tuple(row) for row in own}) == 5
+
+
+def test_the_control_zeroes_the_depth_channel_only(tiny_dir):
+    samples = read_splits(tiny_dir)["test"].samples[:2]
+    transform = rgbd_transform(32, False, (0.8, 1.0))
+    method, control = RGBDFaceDataset(samples, transform), RGBDFaceDataset(samples, transform, zero_depth=True)
+    (x, y), (xc, yc) = method[0], control[0]
+    assert y == yc and torch.equal(x[:3], xc[:3])
+    assert x[3].abs().sum() > 0 and xc[3].abs().sum() == 0
+    bench = BENCHMARK(RunContext("tiny", TINY, tiny_dir, torch.device("cpu"), seed=0, control=True))
+    bench.initialize()
+    assert bench.train_set.zero_depth and bench.eval_set.zero_depth
+    assert bench.model.conv1.in_channels == 4  # the same network: only its input differs
+
+
 def test_benchmark_trains_and_scores(tiny_dir):
     torch.manual_seed(0)
     bench = BENCHMARK(RunContext("tiny", TINY, tiny_dir, torch.device("cpu"), seed=0))
@@ -99,3 +124,22 @@ def test_full_shaped_set_has_every_identity_and_smoke_setup_builds_the_reference
 def test_a_set_with_fewer_identities_than_the_scale_is_one_clear_data_error(tiny_dir):
     with pytest.raises(DataError, match="10 identity folders, expected 253"):
         BENCHMARK.check_data(tiny_dir, SPEC.scales["full"])
+
+
+# ----- the control (issue 16) -----------------------------------------------------------------------------
+@pytest.mark.slow
+@pytest.mark.skip(reason="issue 16, not done: on the tiny set the depth-free control reaches the target too (every "
+                         "identity has its own complexion); sets that need depth were not yet learnt by the method "
+                         "in the tiny budget")
+def test_at_tiny_the_rgbd_network_reaches_its_target_and_beats_its_depth_free_control_by_the_spec_margin(tmp_path):
+    """The real harness (`aibench run C8 --controls`): the RGB-D network and the same network with its depth
+    channel zeroed, same data, seed and budget: RGB alone must fall short by the spec's margin."""
+    store = ResultStore(f"sqlite:///{tmp_path / 'r.sqlite'}")
+    opts = RunOptions(scale="tiny", out_dir=tmp_path / "out", cache_dir=tmp_path / "cache", device="cpu",
+                      controls=True)
+    (record,) = run_benchmark(card("C8"), opts, store)
+    control = record["metrics"]["control"]
+    assert record["status"] == "success" and record["quality"] >= TINY.target, record["metrics"].get("message")
+    assert control["ablation"] == SPEC.control and control["epochs"] == TINY.max_epochs
+    assert control["quality"] < TINY.target
+    assert control["margin"] >= TINY.control_margin and control["method_wins"], control

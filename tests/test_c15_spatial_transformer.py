@@ -7,10 +7,13 @@ import torch
 from aibench.benchmarks.base import RunContext
 from aibench.benchmarks.c15_spatial_transformer import SPEC
 from aibench.benchmarks.c15_spatial_transformer.bench import BENCHMARK
-from aibench.benchmarks.c15_spatial_transformer.data import enlarge_digits, random_distortions
+from aibench.benchmarks.c15_spatial_transformer.data import Distortion, enlarge_digits, random_distortions
 from aibench.benchmarks.c15_spatial_transformer.model import STNClassifier, SpatialTransformer
 from aibench.datasets.mnist_idx import read_mnist_split
 from aibench.errors import DataError
+from aibench.harness.runner import RunOptions, run_benchmark
+from aibench.registry import card
+from aibench.results.store import ResultStore
 
 TINY = SPEC.scales["tiny"]
 
@@ -22,6 +25,25 @@ def test_transformer_starts_at_identity_and_samples_bilinearly():
     assert theta.shape == (3, 2, 3)
     assert torch.allclose(theta, torch.tensor([[1.0, 0, 0], [0, 1.0, 0]]).expand(3, 2, 3))
     assert torch.allclose(warped, images, atol=1e-5)  # identity warp: the classifier sees the input at first
+
+
+def test_the_control_is_the_same_classifier_without_the_transformer():
+    method = STNClassifier(num_classes=10, channels=1, image_size=(32, 32))
+    control = STNClassifier(num_classes=10, channels=1, image_size=(32, 32), spatial_transformer=False)
+    assert control.transformer is None
+    control.load_state_dict({k: v for k, v in method.state_dict().items() if not k.startswith("transformer.")})
+    images = torch.rand(3, 1, 32, 32)
+    method.eval(), control.eval()
+    # the method's transformer starts at the identity warp, so until it learns the two see the same image
+    assert torch.allclose(method(images), control(images), atol=1e-5)
+
+
+def test_distortion_settings_come_from_the_scale():
+    assert Distortion.from_hparams({}) == Distortion()  # MNIST's 28x28 canvas and the defaults
+    rts = Distortion.from_hparams({"distortion": {"canvas": 32, "scale_range": [0.7, 1.2], "max_shift_px": 6}})
+    assert rts == Distortion(canvas=32, scale_range=(0.7, 1.2), max_shift_px=6.0)
+    digits = enlarge_digits(np.ones((2, 8, 8)) * 16, canvas=rts.canvas)
+    assert random_distortions(digits, 2, np.random.default_rng(0), rts).shape == (4, 32, 32)
 
 
 def test_localisation_gets_gradient_from_the_classification_loss():
@@ -56,11 +78,12 @@ def test_synthesized_set_is_mnist_idx_with_held_out_source_digits(tiny_dir):
         "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz",
         "train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"]
     train, test = read_mnist_split(tiny_dir, "train"), read_mnist_split(tiny_dir, "test")
-    assert train.images.shape[1:] == (28, 28) and len(train) == 1437 * TINY.hparams["train_copies"]
+    canvas = Distortion.from_hparams(TINY.hparams).canvas
+    assert train.images.shape[1:] == (canvas, canvas) and len(train) == 1437 * TINY.hparams["train_copies"]
     assert len(test) == 360 * TINY.hparams["test_copies"]
     assert np.bincount(test.labels, minlength=10).min() > 0
     summary = BENCHMARK.check_data(tiny_dir, TINY)
-    assert summary["train_images"] == len(train) and summary["image_size"] == [28, 28]
+    assert summary["train_images"] == len(train) and summary["image_size"] == [canvas, canvas]
 
 
 def test_check_data_rejects_a_split_of_another_size(tmp_path):
@@ -123,3 +146,22 @@ def test_idx_header_is_read_without_the_values_and_mismatched_sizes_are_refused(
     write_mnist_split(tmp_path, "test", np.zeros((2, 32, 32), np.uint8), np.array([0, 1]))
     with pytest.raises(DataError, match="one image size"):
         BENCHMARK(RunContext("tiny", TINY, tmp_path, torch.device("cpu"), seed=0)).initialize()
+
+
+# ----- the control (issue 16) -----------------------------------------------------------------------------
+@pytest.mark.slow
+@pytest.mark.skip(reason="issue 16, not done: on the tiny set the control comes within 0.03-0.07 of the STN "
+                         "(spec control_source); an RTS set on a 32x32 canvas widened the gap but left the STN "
+                         "unstable (seed 1 missed its target)")
+def test_at_tiny_the_stn_reaches_its_target_and_beats_its_control_by_the_spec_margin(tmp_path, one_torch_thread):
+    """The real harness (`aibench run C15 --controls`): the STN and the same classifier without it, same data,
+    seed and budget: without the transformer the classifier must fall short by the spec's margin."""
+    store = ResultStore(f"sqlite:///{tmp_path / 'r.sqlite'}")
+    opts = RunOptions(scale="tiny", out_dir=tmp_path / "out", cache_dir=tmp_path / "cache", device="cpu",
+                      controls=True)
+    (record,) = run_benchmark(card("C15"), opts, store)
+    control = record["metrics"]["control"]
+    assert record["status"] == "success" and record["quality"] >= TINY.target, record["metrics"].get("message")
+    assert control["ablation"] == SPEC.control and control["epochs"] == TINY.max_epochs
+    assert control["quality"] < TINY.target
+    assert control["margin"] >= TINY.control_margin and control["method_wins"], control

@@ -50,7 +50,7 @@ class FaceRecognition3D(LoaderClassifier):
     def synthesize(cls, data_dir: Path, config: ScaleConfig, seed: int) -> None:
         hp = config.hparams
         synthesize_rgbd_faces(Path(data_dir), hp["num_identities"], hp["synth_train_per_identity"],
-                              hp["synth_test_per_identity"], hp["synth_size"], seed)
+                              hp["synth_test_per_identity"], hp["synth_size"], seed, hp.get("synth_complexions"))
 
     @classmethod
     def check_data(cls, data_dir: Path, config: ScaleConfig) -> dict[str, Any]:
@@ -75,9 +75,11 @@ class FaceRecognition3D(LoaderClassifier):
         splits = _read(self.ctx.data_dir, hp)
         self.num_identities = len(splits["train"].identities)
         crop_scale = tuple(hp["crop_scale"])
-        self.train_set = RGBDFaceDataset(splits["train"].samples, rgbd_transform(hp["image_size"], True, crop_scale))
+        zero_depth = self.ctx.control  # the control: the same network with its depth channel zeroed
+        self.train_set = RGBDFaceDataset(splits["train"].samples, rgbd_transform(hp["image_size"], True, crop_scale),
+                                         zero_depth)
         self.eval_set = RGBDFaceDataset(tuple(self.limit_eval(splits["test"].samples)),
-                                        rgbd_transform(hp["image_size"], False, crop_scale))
+                                        rgbd_transform(hp["image_size"], False, crop_scale), zero_depth)
         self.shuffle_generator = torch.Generator()
         pin = self.device.type == "cuda"
         self.train_loader = _loader(self.train_set, batch_size, hp["num_workers"], True, self.shuffle_generator, pin)

@@ -50,18 +50,24 @@ def rgbd_transform(image_size: int, train: bool, crop_scale: tuple[float, float]
 
 
 class RGBDFaceDataset(Dataset):
-    """(4xSxS tensor, identity index) pairs decoded from the PNG pairs on each access, as a DataLoader reads them."""
+    """(4xSxS tensor, identity index) pairs decoded from the PNG pairs on each access, as a DataLoader reads them.
+    With `zero_depth` (the benchmark's control) the depth channel is all zeros: the network keeps its 4-channel
+    stem but sees only the RGB image."""
 
-    def __init__(self, samples: tuple[RGBDSample, ...], transform: v2.Transform) -> None:
+    def __init__(self, samples: tuple[RGBDSample, ...], transform: v2.Transform, zero_depth: bool = False) -> None:
         self.samples = list(samples)
         self.transform = transform
+        self.zero_depth = zero_depth
 
     def __len__(self) -> int:
         return len(self.samples)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
         sample = self.samples[index]
-        return self.transform(rgbd_tensor(*load_pair(sample))), sample.label
+        tensor = rgbd_tensor(*load_pair(sample))
+        if self.zero_depth:
+            tensor[3] = 0.0
+        return self.transform(tensor), sample.label
 
 
 # ----- synthesis -------------------------------------------------------------------------------------------
@@ -75,6 +81,8 @@ FACE_PARAMETERS = {
 }
 SKIN_RANGE = ((90.0, 50.0, 30.0), (240.0, 200.0, 170.0))  # RGB skin tones, before shading
 FIELD_OF_VIEW_MM = 260.0  # the image spans this many millimetres at unit scale
+AMBIENT_LIGHT = (0.25, 0.45)  # share of the skin tone lit whatever the surface's orientation
+DIRECT_LIGHT = (0.5, 0.8)  # share lit by the directional light, by the cosine of its angle to the surface
 
 
 def synthetic_identity(index: int) -> str:
@@ -154,18 +162,28 @@ def shade(depth: np.ndarray, rng: np.random.Generator, skin: np.ndarray) -> np.n
     light /= np.linalg.norm(light)
     lambert = np.clip(normals @ light, 0, 1)
     skin = np.clip(skin + rng.normal(0, 8.0, size=3), 0, 255)
-    face = skin * (rng.uniform(0.25, 0.45) + rng.uniform(0.5, 0.8) * lambert[..., None])
+    face = skin * (rng.uniform(*AMBIENT_LIGHT) + rng.uniform(*DIRECT_LIGHT) * lambert[..., None])
     background = rng.uniform(0, 255, size=3)
     image = np.where(valid[..., None], face, background) + rng.normal(0, 8.0, depth.shape + (3,))
     return np.clip(image, 0, 255).astype(np.uint8)
 
 
+def shared_complexions(num_identities: int, complexions: int | None, rng: np.random.Generator) -> np.ndarray:
+    """(num_identities, 3) skin tones: `complexions` tones drawn from SKIN_RANGE, dealt round-robin, so that with
+    fewer tones than identities people share them and a face's colour does not tell who it is (its shape does);
+    None: every identity its own tone."""
+    complexions = num_identities if complexions is None else complexions
+    tones = rng.uniform(SKIN_RANGE[0], SKIN_RANGE[1], size=(complexions, 3))
+    return tones[np.arange(num_identities) % complexions]
+
+
 def synthesize_rgbd_faces(root: Path, num_identities: int, train_per_identity: int, test_per_identity: int,
-                          size: int, seed: int) -> None:
-    """Write train/<id>/<id>_<n>_{rgb,depth}.png and test/... for synthetic identities."""
+                          size: int, seed: int, complexions: int | None = None) -> None:
+    """Write train/<id>/<id>_<n>_{rgb,depth}.png and test/... for synthetic identities sharing `complexions`
+    skin tones."""
     rng = np.random.default_rng(seed)
     faces = identity_parameters(num_identities, rng)
-    skins = rng.uniform(SKIN_RANGE[0], SKIN_RANGE[1], size=(num_identities, 3))  # a person's own complexion
+    skins = shared_complexions(num_identities, complexions, rng)
     for index, face in enumerate(faces):
         identity = synthetic_identity(index)
         for split, count in (("train", train_per_identity), ("test", test_per_identity)):

@@ -14,7 +14,7 @@ from torchmetrics.classification import MulticlassAccuracy
 from aibench.benchmarks.base import Benchmark, Quality
 from aibench.benchmarks.c15_spatial_transformer import SPEC
 from aibench.benchmarks.c15_spatial_transformer.data import (
-    DigitTensors, Normalizer, ordered_batches, shuffled_batches, synthesize_distorted_digits,
+    DigitTensors, Distortion, Normalizer, ordered_batches, shuffled_batches, synthesize_distorted_digits,
 )
 from aibench.benchmarks.c15_spatial_transformer.model import STNClassifier
 from aibench.datasets.mnist_idx import NUM_CLASSES, MnistSplit, mnist_image_size, mnist_root, read_mnist_split
@@ -32,7 +32,8 @@ class SpatialTransformerBenchmark(Benchmark):
     @classmethod
     def synthesize(cls, data_dir: Path, config: ScaleConfig, seed: int) -> None:
         synthesize_distorted_digits(Path(data_dir), seed, train_copies=config.hparams["train_copies"],
-                                    test_copies=config.hparams["test_copies"])
+                                    test_copies=config.hparams["test_copies"],
+                                    distortion=Distortion.from_hparams(config.hparams))
 
     @classmethod
     def check_data(cls, data_dir: Path, config: ScaleConfig) -> dict[str, Any]:
@@ -67,7 +68,8 @@ class SpatialTransformerBenchmark(Benchmark):
         """The model, sized by the IDX headers; the pixels are read in prepare_data()."""
         self.image_size = self._image_size(self.ctx.data_dir)
         self.model = STNClassifier(num_classes=NUM_CLASSES, channels=1, image_size=self.image_size,
-                                   dropout=self.hp["dropout"]).to(self.device)
+                                   dropout=self.hp["dropout"],
+                                   spatial_transformer=not self.ctx.control).to(self.device)
         self.optimizer = torch.optim.SGD(self.model.parameters(), lr=self.hp["lr"], momentum=self.hp["momentum"],
                                          weight_decay=self.hp["weight_decay"])
         self.accuracy = MulticlassAccuracy(num_classes=NUM_CLASSES, average="micro").to(self.device)

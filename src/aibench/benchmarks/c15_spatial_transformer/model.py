@@ -53,12 +53,15 @@ class SpatialTransformer(nn.Module):
 
 
 class STNClassifier(nn.Module):
-    """Spatial transformer followed by a two-conv, two-FC classifier; returns class logits."""
+    """Spatial transformer followed by a two-conv, two-FC classifier; returns class logits.
+
+    With `spatial_transformer=False` (the benchmark's control) the localisation network and sampler are left out:
+    the same classifier reads the image as it is, i.e. through the identity transform."""
 
     def __init__(self, num_classes: int = 10, channels: int = 1, image_size: tuple[int, int] = (28, 28),
-                 dropout: float = 0.5) -> None:
+                 dropout: float = 0.5, spatial_transformer: bool = True) -> None:
         super().__init__()
-        self.transformer = SpatialTransformer(channels, image_size)
+        self.transformer = SpatialTransformer(channels, image_size) if spatial_transformer else None
         self.features = nn.Sequential(
             nn.Conv2d(channels, 10, kernel_size=5), nn.MaxPool2d(2), nn.ReLU(inplace=True),
             nn.Conv2d(10, 20, kernel_size=5), nn.Dropout2d(dropout), nn.MaxPool2d(2), nn.ReLU(inplace=True),
@@ -70,7 +73,7 @@ class STNClassifier(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        warped, _ = self.transformer(x)
+        warped = x if self.transformer is None else self.transformer(x)[0]
         return self.head(self.features(warped))
 
 
