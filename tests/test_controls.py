@@ -7,7 +7,7 @@ from toy import CARD, ToyBenchmark, toy_config
 
 from aibench import registry
 from aibench.cli import main
-from aibench.harness.controls import best_quality, method_margin
+from aibench.harness.controls import best_quality, method_margin, method_wins
 from aibench.harness.runner import RunOptions, run_benchmark
 from aibench.results.store import ResultStore
 
@@ -46,6 +46,34 @@ def test_a_control_is_trained_with_the_methods_seed_and_budget_and_stored_beside
     assert len(control["curve"]) == 5
     assert "running" not in {r["status"] for r in store.records()}  # one record, final: the control adds none
     assert len(store.records()) == 1
+
+
+def test_the_method_wins_by_the_required_margin_or_when_the_control_diverged():
+    assert method_wins(0.2, 0.1, control_diverged=False) is True
+    assert method_wins(0.05, 0.1, control_diverged=False) is False
+    assert method_wins(0.2, None, control_diverged=False) is None  # no margin required: nothing to judge
+    assert method_wins(None, 0.1, control_diverged=False) is None
+    assert method_wins(None, 0.1, control_diverged=True) is True  # the ablation did not train at all
+    assert method_wins(None, None, control_diverged=True) is True
+
+
+def test_a_control_that_diverges_before_any_evaluation_counts_as_the_method_winning(tmp_path, toy_registry,
+                                                                                     monkeypatch):
+    method_loss = ToyBenchmark.compute_loss
+
+    def nan_for_the_control(self, batch):
+        loss, n = method_loss(self, batch)
+        return (loss * float("nan") if self.ctx.control else loss), n
+
+    monkeypatch.setattr(ToyBenchmark, "compute_loss", nan_for_the_control)
+    store = ResultStore(f"sqlite:///{tmp_path / 'r.sqlite'}")
+    opts = RunOptions(scale="tiny", out_dir=tmp_path / "out", cache_dir=tmp_path / "cache", device="cpu",
+                      controls=True, max_epochs=5)
+    (record,) = run_benchmark(CARD, opts, store)
+    control = record["metrics"]["control"]
+    assert record["status"] == "success"
+    assert control["status"] == "diverged" and control["quality"] is None and control["margin"] is None
+    assert control["method_wins"] is True
 
 
 def test_a_benchmark_without_a_control_says_why(tmp_path, toy_registry, monkeypatch):

@@ -33,6 +33,8 @@ def test_the_method_beats_its_control_by_the_specs_margin(alias, tmp_path):
     control = record["metrics"]["control"]
     assert record["status"] == "success", (record["quality"], record["metrics"].get("message"))
     assert control["ablation"] == registry.spec(card).control
-    assert control["status"] == "target_missed", control["quality"]  # the ablation alone never reaches the target
-    assert control["margin"] >= tiny.control_margin, (control["quality"], record["quality"])
+    # the ablation alone never reaches the target; one that diverges before any evaluation has lost outright
+    assert control["status"] in ("target_missed", "diverged"), control["quality"]
+    if control["quality"] is not None:
+        assert control["margin"] >= tiny.control_margin, (control["quality"], record["quality"])
     assert control["method_wins"] is True

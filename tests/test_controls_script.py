@@ -22,11 +22,17 @@ def _record(method_status="success", **control):
     (_record(margin=0.05, method_wins=False), "FAIL"),
     (_record(method_status="target_missed"), "FAIL: the method's run ended target_missed"),
     (_record(status="success"), "FAIL: the control alone reaches the target"),
-    (_record(status="diverged", quality=None, margin=None, method_wins=None), "control diverged"),
+    (_record(status="diverged", quality=None, margin=None, method_wins=True), "control diverged"),
+    # diverged after evaluations: its best quality is compared by the margin, like any other control
+    (_record(status="diverged", margin=0.05, method_wins=False), "FAIL"),
     (_record(required_margin=None, method_wins=None), "no required margin in the spec"),
 ])
 def test_verdicts(record, verdict):
     assert controls.row("C16", 0, record, 1.0, "")["verdict"] == verdict
+
+
+def test_a_control_that_diverged_before_any_evaluation_passes():
+    assert "control diverged" in controls.PASSING and "FAIL" not in controls.PASSING
 
 
 def test_absent_controls_and_failed_runs():
