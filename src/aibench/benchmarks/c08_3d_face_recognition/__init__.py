@@ -41,7 +41,8 @@ SPEC = BenchmarkSpec(
             control_source=("median of seeds 0, 1, 2 (best of 14 epochs: 0.713, 0.740, 0.640, still rising), "
                             "`python -m aibench run C8 --scale tiny --controls --threads 1 --seed S`, 2026-12-02, "
                             "load average 6-12 on 2 cores; the RGB-D network reached 0.867, 0.893, 0.907 at epochs "
-                            "11, 11, 13 (time to quality 52 s, 72 s, 26 s): margins 0.153, 0.153, 0.267. All 10 "
+                            "11, 11, 13 (time to quality 52 s, 72 s, 26 s): margins 0.153, 0.153, 0.267; seeds 3, 4 (a "
+                            "check): method 0.900, 0.867 at epoch 12, control 0.727, 0.720. All 10 "
                             "identities share one complexion, so colour tells nobody apart and face shape must"),
             hparams={**_REFERENCE, "num_identities": 10, "lr": 0.05, "lr_milestones": [10], "warmup_epochs": 1,
                      "image_size": 32, "base_width": 16, "zero_init_residual": True, "num_workers": 0,
