@@ -1,14 +1,17 @@
 """3D face recognition data: RGB-D preprocessing, the dataset, and the synthetic tiny set.
 
-A sample becomes one 4-channel tensor: RGB normalized by ImageNet's statistics, then depth made relative to the
-face (median valid depth minus depth, in units of DEPTH_SCALE_MM, so nearer is positive and camera distance
-drops out), with missing readings set to 0.
+A sample becomes one 4-channel tensor, as RGB-D face pipelines prepare a face crop: the face is segmented by its
+depth (pixels with no reading, or more than FACE_DEPTH_RANGE_MM behind the face's median depth, are background);
+RGB is normalized by ImageNet's statistics; depth is made relative to the face (median valid depth minus depth,
+so nearer is positive and camera distance drops out) and standardised to about unit spread over the face (units
+of DEPTH_SCALE_MM), like the normalized RGB channels; background is 0 in every channel.
 
 The synthetic set renders parametric face-like surfaces: an ellipsoid head with a nose bump, two eye sockets and a
 mouth groove whose sizes and positions are identity-specific. Each sample is a small random pose (yaw, pitch,
 roll), scale, shift and camera distance, with sensor noise and dropped depth readings; its RGB image is the
-surface shaded under a random light with a random skin tone over a random background, so the RGB channels see
-the shape only through shading while the depth channel measures it.
+surface shaded under a random light with the identity's skin tone over a random background, so the RGB channels
+see the shape only through shading and outline while the depth channel measures it. Identities may share skin
+tones (`complexions`): then colour tells nobody apart and face shape must.
 """
 
 from __future__ import annotations
@@ -24,19 +27,28 @@ from aibench.datasets.rgbd_faces import RGBDSample, load_pair, write_pair
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-DEPTH_SCALE_MM = 50.0  # a face's relief spans about +-50 mm around its median depth
+# One depth unit: about one standard deviation of a face's relief around its median depth (16 mm on the synthetic
+# faces), so the depth channel spreads like the standardised RGB channels and does not start out weaker than them.
+DEPTH_SCALE_MM = 20.0
+# Segmentation: farther than this behind the face's median depth is background (a wall, a shoulder), not face.
+FACE_DEPTH_RANGE_MM = 150.0
 
 
 # ----- preprocessing ---------------------------------------------------------------------------------------
 
 def rgbd_tensor(rgb: np.ndarray, depth_mm: np.ndarray) -> torch.Tensor:
-    """4xHxW float32: normalized RGB and face-relative depth (0 where the sensor had no reading)."""
+    """4xHxW float32: normalized RGB and standardised face-relative depth on the face, 0 on the background (no
+    depth reading, or far behind the face). Masking the background keeps the network from telling training photos
+    apart by their backdrops instead of learning the face."""
     colour = torch.from_numpy(np.array(rgb)).permute(2, 0, 1).float() / 255.0  # a copy: PIL arrays are read-only
     colour = v2.functional.normalize(colour, list(IMAGENET_MEAN), list(IMAGENET_STD))
     depth = torch.from_numpy(np.ascontiguousarray(depth_mm, dtype=np.float32))
     valid = depth > 0
     centre = depth[valid].median() if valid.any() else torch.tensor(0.0)
-    relative = torch.where(valid, (centre - depth) / DEPTH_SCALE_MM, torch.zeros_like(depth))
+    relative = (centre - depth) / DEPTH_SCALE_MM
+    face = valid & (relative >= -FACE_DEPTH_RANGE_MM / DEPTH_SCALE_MM)
+    colour = torch.where(face, colour, torch.zeros_like(colour))
+    relative = torch.where(face, relative, torch.zeros_like(relative))
     return torch.cat([colour, relative[None]])
 
 
@@ -52,7 +64,7 @@ def rgbd_transform(image_size: int, train: bool, crop_scale: tuple[float, float]
 class RGBDFaceDataset(Dataset):
     """(4xSxS tensor, identity index) pairs decoded from the PNG pairs on each access, as a DataLoader reads them.
     With `zero_depth` (the benchmark's control) the depth channel is all zeros: the network keeps its 4-channel
-    stem but sees only the RGB image."""
+    stem but sees only the RGB image (its background masked as the method's is)."""
 
     def __init__(self, samples: tuple[RGBDSample, ...], transform: v2.Transform, zero_depth: bool = False) -> None:
         self.samples = list(samples)
