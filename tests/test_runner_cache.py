@@ -17,8 +17,13 @@ def test_cached_tiny_set_is_reused_until_the_spec_changes(tmp_path, monkeypatch)
     spec = registry.spec(card)
     writes = []
     monkeypatch.setattr(registry, "benchmark_class", lambda c: _NoCheck)
-    monkeypatch.setattr(runner, "synthesize", lambda c, path, scale, seed: (writes.append(path),
-                                                                           path.mkdir(parents=True, exist_ok=True)))
+
+    def synthesize(c, path, scale, seed, fingerprint):
+        writes.append(path)
+        path.mkdir(parents=True, exist_ok=True)
+        (path / runner.SYNTHESIZED).write_text(fingerprint)
+
+    monkeypatch.setattr(runner, "synthesize", synthesize)
     opts = runner.RunOptions(scale="tiny", cache_dir=tmp_path)
     first = runner.prepare_data(card, opts)
     assert runner.prepare_data(card, opts) == first and len(writes) == 1  # reused
@@ -31,3 +36,36 @@ def test_cached_tiny_set_is_reused_until_the_spec_changes(tmp_path, monkeypatch)
     assert len(writes) == 2  # an older set is not measured silently
     runner.prepare_data(card, opts)
     assert len(writes) == 2
+
+
+class _Writer(_NoCheck):
+    """Writes one file; `rival` is called mid-write, as another process finishing the same set first would."""
+    rival = None
+
+    @classmethod
+    def synthesize(cls, path, cfg, seed):
+        (path / "data.txt").write_text(f"written by {path.name}")
+        if cls.rival:
+            cls.rival()
+
+
+def test_two_processes_writing_one_cached_set_keep_the_first_finished_copy(tmp_path, monkeypatch):
+    card = registry.card("C10")
+    monkeypatch.setattr(registry, "benchmark_class", lambda c: _Writer)
+    path = tmp_path / "data" / "C10"
+
+    def rival_finishes_first():
+        path.mkdir(parents=True)
+        (path / "data.txt").write_text("the rival's")
+        (path / runner.SYNTHESIZED).write_text("f1\n")
+
+    monkeypatch.setattr(_Writer, "rival", staticmethod(rival_finishes_first))
+    runner.synthesize(card, path, "tiny", seed=1, fingerprint="f1")
+    assert (path / "data.txt").read_text() == "the rival's"  # a run reading it is not pulled from under it
+    assert sorted(p.name for p in path.parent.iterdir()) == ["C10"]  # our copy is gone, nothing half-written left
+
+    monkeypatch.setattr(_Writer, "rival", None)
+    runner.synthesize(card, path, "tiny", seed=1, fingerprint="f2")  # other settings: the stale set is replaced
+    assert (path / runner.SYNTHESIZED).read_text() == "f2\n"
+    assert (path / "data.txt").read_text().startswith("written by C10.partial-")
+    assert sorted(p.name for p in path.parent.iterdir()) == ["C10"]

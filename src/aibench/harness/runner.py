@@ -111,16 +111,26 @@ def prepare_data(card: PaperCard, opts: RunOptions, console: Console | None = No
         raise UserError(f"{card.alias}: --data-dir is required at scale {opts.scale}; expected "
                         f"{registry.spec(card).data_layout}")
     path = opts.cache_dir / "data" / f"{card.alias}-{card.name}-tiny"
-    marker, fingerprint = path / ".aibench-complete", synthesis_fingerprint(cfg)
+    fingerprint = synthesis_fingerprint(cfg)
     # the marker holds the fingerprint of the settings the set was written with: a set cached by an older
     # spec (other sizes or counts) is written again rather than silently measured
-    if not marker.exists() or marker.read_text().strip() != fingerprint:
+    if not _synthesized(path, fingerprint):
         if console:
             console.print(f"[dim]{card.alias}: writing the tiny synthetic data set to {path}[/dim]")
-        synthesize(card, path, opts.scale, seed=1234)  # fixed: every run reads the same tiny set
-        marker.write_text(fingerprint + "\n")
+        synthesize(card, path, opts.scale, seed=1234, fingerprint=fingerprint)  # fixed: every run reads one set
     cls.check_data(path, cfg)
     return path
+
+
+SYNTHESIZED = ".aibench-complete"  # in a cached synthetic set: the fingerprint of the settings that wrote it
+
+
+def _synthesized(path: Path, fingerprint: str) -> bool:
+    marker = path / SYNTHESIZED
+    try:
+        return marker.read_text().strip() == fingerprint
+    except OSError:
+        return False
 
 
 def synthesis_fingerprint(cfg: ScaleConfig) -> str:
@@ -137,16 +147,35 @@ def synthesis_config(cfg: ScaleConfig, scale: str) -> ScaleConfig:
     return dataclasses.replace(cfg, hparams={**cfg.hparams, **cfg.smoke.synth})
 
 
-def synthesize(card: PaperCard, path: Path, scale: str, seed: int) -> None:
-    """Write a data set atomically: a half-written directory is never mistaken for a complete one."""
+def synthesize(card: PaperCard, path: Path, scale: str, seed: int, fingerprint: str | None = None) -> None:
+    """Write a data set atomically: a half-written directory is never mistaken for a complete one, and two
+    processes writing the same cached set at once (`fingerprint` given) each write their own copy; the first to
+    finish is kept, so a run already reading it is never pulled from under it."""
     cls = registry.benchmark_class(card)
     cfg = synthesis_config(registry.spec(card).scale(scale), scale)
-    tmp = path.with_name(path.name + ".partial")
+    tmp = path.with_name(f"{path.name}.partial-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    cls.synthesize(tmp, cfg, seed)
-    shutil.rmtree(path, ignore_errors=True)
-    tmp.rename(path)
+    try:
+        cls.synthesize(tmp, cfg, seed)
+        if fingerprint is not None:
+            (tmp / SYNTHESIZED).write_text(fingerprint + "\n")
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    if fingerprint is not None and _synthesized(path, fingerprint):  # another process finished first
+        shutil.rmtree(tmp, ignore_errors=True)
+        return
+    stale = path.with_name(f"{path.name}.stale-{os.getpid()}")
+    if path.exists():
+        path.rename(stale)  # an older set (other settings): moved aside in one step, then removed
+    try:
+        tmp.rename(path)
+    except OSError:  # another process moved its copy in between: keep that one
+        if fingerprint is None or not _synthesized(path, fingerprint):
+            raise
+        shutil.rmtree(tmp, ignore_errors=True)
+    shutil.rmtree(stale, ignore_errors=True)
 
 
 def build(card: PaperCard, opts: RunOptions, data_dir: Path, seed: int, control: bool = False) -> Benchmark:
