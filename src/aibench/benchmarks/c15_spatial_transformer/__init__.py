@@ -31,7 +31,8 @@ SPEC = BenchmarkSpec(
                             "`python -m aibench run C15 --scale tiny --controls --threads 1 --seed S`, 2026-12-02, "
                             "load average 5-8.5 on 2 cores (seeds 0 and 1 run side by side); the STN reached "
                             "0.904, 0.915, 0.933 at epochs 9, 9, 10 (time to target 58, 64, 91 s): it wins by "
-                            "0.24, 0.24, 0.31. With a constant rate the control reached 0.73-0.74 (seeds 0, 2)"),
+                            "0.24, 0.24, 0.31. With a constant rate the control "
+                            "had reached 0.73-0.74 (seeds 0, 2: earlier runs on the same RTS set, 15 epochs)"),
             hparams={**_REFERENCE, "momentum": 0.9, "lr_schedule": "cosine", "train_copies": 4, "test_copies": 2,
                      "distortion": _RTS},
             shrink=("data: scikit-learn's 1,797 real 8x8 handwritten digits enlarged to 16x16 and distorted as in the "
