@@ -12,6 +12,9 @@ from aibench.spec import BenchmarkSpec, ModelSize, ScaleConfig, SmokeConfig
 # 34 epochs to the 99% target, so 40 epochs is the cap.
 _REFERENCE = {"optimizer": "sgd", "lr": 0.01, "momentum": 0.0, "weight_decay": 0.0, "lr_schedule": "constant",
               "dropout": 0.5}
+# the STN paper's RTS distortion of MNIST (rotation +-45 deg, scale 0.7-1.2, placed at random on a wider canvas),
+# on a 32x32 canvas: a plain classifier of the same size cannot learn it from 5,748 digits, the transformer can
+_RTS = {"canvas": 32, "max_rotation_deg": 45.0, "scale_range": [0.7, 1.2], "max_shift_px": 6.0}
 # `aibench data synth C15 --scale small|full`: one distorted copy of each sklearn digit, as MNIST's 28x28 IDX files
 _SMOKE = SmokeConfig(batch_size=8, synth={"train_copies": 1, "test_copies": 1})
 
@@ -21,18 +24,24 @@ SPEC = BenchmarkSpec(
     card=card("C15"),
     scales={
         "tiny": ScaleConfig(
-            target=0.90, max_epochs=30, batch_size=64, baseline=0.10, baseline_kind="chance (10 balanced classes)",
+            target=0.90, max_epochs=15, batch_size=64, baseline=0.10, baseline_kind="chance (10 balanced classes)",
             time_budget_s=170, inference_samples=64,
-            control=0.854, control_margin=0.10,
-            control_source=("median of seeds 0, 1, 2 (0.896, 0.854, 0.844: best of 30 epochs, target missed), "
+            control=0.664, control_margin=0.10,
+            control_source=("median of seeds 0, 1, 2 (0.664, 0.679, 0.625: best of 15 epochs, target missed), "
                             "`python -m aibench run C15 --scale tiny --controls --threads 1 --seed S`, 2026-12-02, "
-                            "load average 4-6 on 2 cores; the STN reached 0.926, 0.911, 0.911 at epochs 10, 14, 14: "
-                            "it wins by 0.03-0.07, short of the margin (issue 16 open)"),
-            hparams={**_REFERENCE, "momentum": 0.9, "train_copies": 4, "test_copies": 2},
-            shrink=("data: scikit-learn's 1,797 real 8x8 handwritten digits enlarged to MNIST's 28x28 and randomly "
-                    "rotated (+-45 deg), scaled (0.75-1.25) and shifted (+-4 px); 4 distorted copies of 1,437 train "
-                    "digits, 2 of 360 held-out digits, instead of 60,000/10,000 MNIST images; SGD momentum 0.9 "
-                    "(reference: none) so the small set converges within the CPU budget"),
+                            "load average 5-8.5 on 2 cores (seeds 0 and 1 run side by side); the STN reached "
+                            "0.904, 0.915, 0.933 at epochs 9, 9, 10 (time to target 58, 64, 91 s): it wins by "
+                            "0.24, 0.24, 0.31. With a constant rate the control "
+                            "had reached 0.73-0.74 (seeds 0, 2: earlier runs on the same RTS set, 15 epochs)"),
+            hparams={**_REFERENCE, "momentum": 0.9, "lr_schedule": "cosine", "train_copies": 4, "test_copies": 2,
+                     "distortion": _RTS},
+            shrink=("data: scikit-learn's 1,797 real 8x8 handwritten digits enlarged to 16x16 and distorted as in the "
+                    "STN paper's RTS MNIST: rotated (+-45 deg), scaled (0.7-1.2) and placed at random (+-6 px) on a "
+                    "32x32 canvas; 4 distorted copies of 1,437 train digits, 2 of 360 held-out digits, instead of "
+                    "60,000/10,000 MNIST images; SGD momentum 0.9 (reference: none) so the small set converges "
+                    "within the CPU budget, and a cosine learning-rate decay over the 15 epochs (reference: "
+                    "constant; the STN paper decays its rate in steps) without which the localisation network can "
+                    "throw a trained model off (seed 1: 0.82 at epoch 12, 0.60 at epoch 13)"),
         ),
         "small": ScaleConfig(
             target=0.98, max_epochs=40, batch_size=64, inference_samples=1024,
