@@ -43,7 +43,7 @@ from aibench.harness.smoke import run_smoke, smoke_context
 from aibench.harness.train import TrainResult, environment_error, one_line, train
 from aibench.results.liveness import Heartbeat
 from aibench.results.mllog import NullLog, RunLog, lowest_precision
-from aibench.results.store import DEFAULT_DIR, ResultStore, legacy_label
+from aibench.results.store import DEFAULT_DIR, ResultStore, label_from_record
 from aibench.spec import PaperCard, ScaleConfig
 
 MODES = ("train", "infer", "all")
@@ -267,7 +267,7 @@ def _record_base(bench: Benchmark, opts: RunOptions, data_dir: Path, system: dic
         # yet); evaluation uses rank 0's running averages
         parallel["batchnorm"] = "per-rank statistics where the model has BatchNorm (no SyncBatchNorm)"
     return {
-        "label": opts.label or legacy_label(system, {"device": str(bench.device)}),
+        "label": opts.label or label_from_record(system, {"device": str(bench.device)}),
         "benchmark": card.id, "name": card.name, "scale": opts.scale, "metric": card.metric,
         "target": bench.config.target, "seed": bench.ctx.seed, "system": system,
         "config": {"scale_config": dataclasses.asdict(bench.config), "data_dir": str(data_dir),

@@ -94,7 +94,7 @@ class RunRecord(Base):
             "finished_at": self.finished_at.isoformat(timespec="seconds") if self.finished_at else None,
             "message": self.message,
             "traceback": self.traceback,
-            "label": self.label or legacy_label(self.system, self.config),
+            "label": self.label or label_from_record(self.system, self.config),
         }
 
     def gone(self, now: dt.datetime) -> bool:
@@ -120,8 +120,9 @@ def default_label(hostname: str, device: str, gpu_name: str | None = None) -> st
     return f"{hostname or 'unknown-host'}-{kind}"
 
 
-def legacy_label(system: dict | None, config: dict | None) -> str:
-    """The default label of a record stored before labels existed, from what it stored."""
+def label_from_record(system: dict | None, config: dict | None) -> str:
+    """The default label from what a record stores (its host and device): for new runs without `--label`, and for
+    records stored before labels existed."""
     system, config = system or {}, config or {}
     gpus = system.get("gpus") or []
     gpu = gpus[0].get("name") if gpus and isinstance(gpus[0], dict) else None
