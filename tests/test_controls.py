@@ -3,7 +3,7 @@
 import dataclasses
 
 import pytest
-from toy import CARD, ToyBenchmark, toy_config
+from toy import CARD, ToyBenchmark
 
 from aibench import registry
 from aibench.cli import main

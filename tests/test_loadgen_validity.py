@@ -2,8 +2,6 @@
 
 import json
 
-import pytest
-
 import aibench.harness.infer as infer
 from aibench.cli import main
 from aibench.harness.infer import inference_settings, invalid_reason
