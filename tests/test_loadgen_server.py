@@ -59,9 +59,15 @@ def test_search_brackets_and_bisects_with_bounded_steps():
     assert [s.target_qps for s in out.steps] == calls and all(s.valid == (s.target_qps <= 137) for s in out.steps)
     # a step budget of 3 ends after three runs, whatever the answer
     assert len(find_peak_qps(run_at, start_qps=1.0, max_steps=3).steps) == 3
-    # a step the time budget cannot afford (a low target: LoadGen's query minimum at a low rate) ends the search
-    short = find_peak_qps(lambda q: (False, None), start_qps=100.0, max_steps=10, affordable=lambda q: q > 20)
-    assert [s.target_qps for s in short.steps] == [100.0, 50.0, 25.0]
+    # once a step is VALID, a step the time budget cannot afford ends the search (here: above 150 QPS)
+    short = find_peak_qps(lambda q: (q <= 137.0, None), start_qps=100.0, max_steps=10,
+                          affordable=lambda q: q < 150)
+    assert [s.target_qps for s in short.steps] == [100.0] and short.peak_qps == 100.0
+    # before any VALID step the budget does not stop it: the floor and the step count bound it, so a search short
+    # of time never reports INVALID what a lower target would serve
+    late = find_peak_qps(lambda q: (q <= 20, None), start_qps=100.0, max_steps=10, floor_qps=10.0,
+                         affordable=lambda q: False)
+    assert [s.target_qps for s in late.steps] == [100.0, 50.0, 25.0, 12.5] and late.peak_qps == 12.5
     # halving past the floor tries the floor itself before giving up (a busy machine may meet the bound there)
     floored = find_peak_qps(lambda q: (q <= 30, None), start_qps=100.0, max_steps=10, floor_qps=30.0)
     assert [s.target_qps for s in floored.steps][:3] == [100.0, 50.0, 30.0] and floored.peak_qps >= 30.0

@@ -39,7 +39,9 @@ def find_peak_qps(run_at: Callable[[float], tuple[bool, Any]], start_qps: float,
                   affordable: Callable[[float], bool] | None = None) -> SearchOutcome:
     """`run_at(qps) -> (valid, result)` is one LoadGen Server run at that target; `affordable(qps)` says whether
     a run at that target still fits the search's time (a low target takes long: LoadGen's query minimum at a
-    low rate), else the search ends there."""
+    low rate), else the search ends there. The time budget binds only once a step is VALID: before that,
+    `floor_qps` and `max_steps` bound the search, since stopping early would report the scenario INVALID for lack
+    of search time rather than of serving capacity."""
     if start_qps <= 0 or max_steps < 1:
         raise ValueError("the search needs a positive starting QPS and at least one step")
     steps: list[SearchStep] = []
@@ -47,7 +49,7 @@ def find_peak_qps(run_at: Callable[[float], tuple[bool, Any]], start_qps: float,
     hi: float | None = None  # lowest INVALID target above lo
     qps = start_qps
     while len(steps) < max_steps:
-        if steps and affordable is not None and not affordable(qps):
+        if lo is not None and affordable is not None and not affordable(qps):
             break
         valid, result = run_at(qps)
         steps.append(SearchStep(qps, valid, result))
