@@ -33,6 +33,12 @@ def test_variation_over_successful_repeats_only():
     assert s["valid"] is True and s["ttq_olympic_mean_s"] == 25.0
 
 
+def test_a_run_still_in_progress_is_not_a_repeat_yet():
+    rows = [_train(0, "success", 4, 10.0), _train(1, "success", 6, 30.0), _train(2, "running", None, None)]
+    (s,) = summarize_repeats(rows)
+    assert s["runs"] == 2 and s["seeds"] == [0, 1] and s["valid"] is True
+
+
 def test_records_without_config_or_system_still_group():
     rows = [{"benchmark": "DC-AI-C1", "scale": "tiny", "mode": "train", "seed": s, "status": "success",
              "metrics": {"epochs_to_quality": 3, "time_to_quality_s": 5.0}} for s in (0, 1)]

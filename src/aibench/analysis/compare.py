@@ -49,7 +49,6 @@ runs at different bounds are never compared on it.
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import json
 import math
@@ -63,6 +62,7 @@ from typing import Any
 
 import numpy as np
 
+from aibench.analysis.variation import short_hash
 from aibench.errors import UserError
 
 ALPHA = 0.05
@@ -141,8 +141,7 @@ def fingerprint_parts(record: dict[str, Any]) -> dict[str, Any]:
 
 def fingerprint(record: dict[str, Any]) -> str:
     """A short hash of fingerprint_parts (10 hex digits)."""
-    text = json.dumps(fingerprint_parts(record), sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:10]
+    return short_hash(fingerprint_parts(record))
 
 
 def config_text(parts: dict[str, Any]) -> str:

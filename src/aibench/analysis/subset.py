@@ -195,8 +195,7 @@ def _only(profiles: dict[str, dict[str, Any]], key: str) -> str | None:
 
 def _facts(clustering: Clustering, profiles: dict[str, dict[str, Any]], records: list[dict[str, Any]],
            label: str | None, scale: str | None) -> tuple[list[BenchmarkFacts], list[str]]:
-    # a run still in progress is no repeat yet (summarize_repeats would count it as not converged)
-    train = [r for r in records if r.get("mode") == "train" and r.get("status") != "running"
+    train = [r for r in records if r.get("mode") == "train"
              and (label is None or r.get("label") == label) and (scale is None or r.get("scale") == scale)]
     groups = _repeat_groups(train)
     numbering = _cluster_numbers(clustering)

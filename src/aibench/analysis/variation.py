@@ -41,7 +41,12 @@ def fingerprint_parts(record: dict[str, Any]) -> dict[str, Any]:
 
 def fingerprint(record: dict[str, Any]) -> str:
     """A short hash of fingerprint_parts (10 hex digits)."""
-    text = json.dumps(fingerprint_parts(record), sort_keys=True, default=str)
+    return short_hash(fingerprint_parts(record))
+
+
+def short_hash(parts: dict[str, Any]) -> str:
+    """10 hex digits of a SHA-256 over the parts as sorted JSON: the same parts, the same hash, on any machine."""
+    text = json.dumps(parts, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:10]
 
 
@@ -103,7 +108,7 @@ def summarize_repeats(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     aborted: dict[tuple[str, str, str], int] = defaultdict(int)
     first_seen: dict[tuple[str, str, str], int] = {}
     for i, r in enumerate(records):
-        if r.get("mode") != "train" or _is_smoke(r):
+        if r.get("mode") != "train" or _is_smoke(r) or r.get("status") == "running":  # running: not a run yet
             continue
         key = (r["benchmark"], r["scale"], fingerprint(r))
         first_seen.setdefault(key, i)
