@@ -45,6 +45,9 @@ class _RunElapsed(ProgressColumn):
         return Text(duration(time.monotonic() - self.owner.started) if self.owner.started else "", style="dim")
 
 
+WIDE_ENOUGH_FOR_BAR = 120  # columns: label, epoch, batches, loss, quality against target, times, and a bar
+
+
 class TrainProgress:
     """Epochs, batches, loss, quality against the target and time left; a live bar or plain lines."""
 
@@ -54,10 +57,14 @@ class TrainProgress:
             budget_s
         self.console = console or Console(stderr=True)
         self.live = self.console.is_terminal
+        # the bar only where the line has room for it: at 80 columns rich would otherwise cut the numbers instead
+        wide = self.console.width >= WIDE_ENOUGH_FOR_BAR
+        bar = [BarColumn(bar_width=20)] if wide else []
+        elapsed = [_RunElapsed(self)] if wide else []  # narrow: the time left says more than the time spent
         self.progress = Progress(
-            TextColumn("[bold]{task.fields[label]}"), TextColumn("{task.description}"), BarColumn(bar_width=20),
+            TextColumn("[bold]{task.fields[label]}"), TextColumn("{task.description}"), *bar,
             TextColumn("{task.fields[count]}"), TextColumn("loss {task.fields[loss]}"),
-            TextColumn("{task.fields[quality]}"), _RunElapsed(self), TextColumn("{task.fields[left]}"),
+            TextColumn("{task.fields[quality]}"), *elapsed, TextColumn("{task.fields[left]}"),
             console=self.console, transient=False,
         )
         self.task: Any = None
@@ -111,7 +118,8 @@ class TrainProgress:
 
     def _title(self) -> str:
         epoch, phase = self._epoch or (0, "train")
-        return f"{phase} epoch {epoch + 1}/{self.max_epochs}"
+        named = "" if phase == "train" else f"{phase} "  # only a benchmark with phases (teacher/student) names them
+        return f"{named}epoch {epoch + 1}/{self.max_epochs}"
 
     def _count(self) -> str:
         return f"{self._steps}/{self._total}" if self._total else f"{self._steps} batches"
