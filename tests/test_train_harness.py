@@ -176,19 +176,43 @@ def test_a_spent_budget_is_never_a_success_even_if_the_forced_evaluation_passes(
     assert result.curve[-1]["counts"] is False
 
 
-def test_step_time_spread_is_recorded_and_warned_about_above_ten_percent(tmp_path):
+def test_step_time_spread_is_recorded_and_a_changing_throughput_warned_about_above_ten_percent(tmp_path):
     from aibench.harness.train import _StepStats, stability_warning
 
-    steady, noisy = _StepStats(warmup_steps=1), _StepStats(warmup_steps=1)
-    for t in (9.0, 1.0, 1.02, 0.98, 1.0):  # the warm-up step (9.0) is excluded
+    steady, jittery, slowing = _StepStats(warmup_steps=1), _StepStats(warmup_steps=0), _StepStats(warmup_steps=0)
+    steady.add(8, 0.0, 9.0)  # the warm-up step is excluded
+    for t in [1.0, 1.02, 0.98, 1.0] * 5:
         steady.add(8, 0.0, t)
-    for t in (1.0, 1.0, 2.0, 0.5, 1.5):
-        noisy.add(8, 0.0, t)
+    # steps of different lengths (a sequence model's batches) that repeat: each block of 5 averages the same
+    for t in [1.0, 1.0, 2.0, 0.5, 1.5] * 4:
+        jittery.add(8, 0.0, t)
+    # a machine that gets busier: the same steps, twice as slow in the second half
+    for t in [1.0] * 10 + [2.0] * 10:
+        slowing.add(8, 0.0, t)
     assert steady.summary()["step_time_cv"] < 0.05 and steady.summary()["stability_warning"] is None
-    assert noisy.summary()["step_time_cv"] > 0.10 and "vary by" in noisy.summary()["stability_warning"]
-    assert stability_warning(None) is None  # one timed step: no spread to judge
+    assert jittery.summary()["step_time_cv"] > 0.10  # recorded as measured ...
+    assert jittery.summary()["throughput_cv"] < 0.01 and jittery.summary()["stability_warning"] is None  # ... not warned
+    assert slowing.summary()["throughput_cv"] > 0.10 and "varies by" in slowing.summary()["stability_warning"]
+    few = _StepStats(warmup_steps=0)
+    for t in (1.0, 3.0, 1.0):
+        few.add(8, 0.0, t)
+    assert few.summary()["throughput_cv"] is None  # under two blocks of 5 steps: no spread to judge
+    assert stability_warning(None) is None
     result, _ = _run(make_toy(tmp_path), tmp_path)
     assert result.step_time_cv is not None
+
+
+def test_block_throughput_counts_data_time_and_samples():
+    from aibench.harness.train import block_throughput_cv
+
+    even = [(8, 0.5, 0.5)] * 10
+    assert block_throughput_cv(even) == 0.0
+    # same step times, but the second half's data loading doubles the time: the blocks' throughput differs
+    loading = [(8, 0.0, 1.0)] * 5 + [(8, 1.0, 1.0)] * 5
+    assert block_throughput_cv(loading) > 0.3
+    # a last, smaller batch in each block takes a shorter step: samples over seconds stays the same
+    batches = ([(8, 0.0, 1.0)] * 4 + [(2, 0.0, 0.25)]) * 2
+    assert block_throughput_cv(batches) == pytest.approx(0.0, abs=1e-12)
 
 
 def test_phases_that_train_different_models_are_timed_apart():

@@ -57,6 +57,8 @@ class TrainResult:
     step_time_median_s: float | None = None
     step_time_cv: float | None = None  # coefficient of variation of step time per sample after warm-up
     step_time_cv_by_phase: dict[str, float] | None = None  # where phases train different models
+    # coefficient of variation of the throughput of consecutive blocks of steps (what the stability warning judges)
+    throughput_cv: float | None = None
     stability_warning: str | None = None
     data_time_fraction: float | None = None
     last_loss: float | None = None
@@ -121,9 +123,9 @@ class _StepStats:
         self.samples = 0
         self.data_s = 0.0
         self.step_s: list[float] = []
-        self.per_sample_s: list[float] = []  # an epoch's last, smaller batch is a shorter step, not a noisier one
-        # phases train different models (a teacher, then a student): each phase's steps are compared among themselves
-        self.by_phase: dict[str, list[float]] = {}
+        # (samples, data + step seconds) of each step, by phase: phases train different models (a teacher, then a
+        # student), so each phase's steps are compared among themselves
+        self.by_phase: dict[str, list[tuple[int, float, float]]] = {}
 
     def add(self, samples: int, data_s: float, step_s: float, phase: str = "train") -> None:
         if self.warmup_left > 0:
@@ -132,34 +134,64 @@ class _StepStats:
         self.samples += samples
         self.data_s += data_s
         self.step_s.append(step_s)
-        self.per_sample_s.append(step_s / max(1, samples))
-        self.by_phase.setdefault(phase, []).append(step_s / max(1, samples))
+        self.by_phase.setdefault(phase, []).append((max(1, samples), data_s, step_s))
 
     def summary(self) -> dict[str, Any]:
         busy = self.data_s + sum(self.step_s)
         if not self.step_s or busy <= 0:
             return {"throughput_samples_per_s": None, "step_time_median_s": None, "data_time_fraction": None,
-                    "step_time_cv": None, "step_time_cv_by_phase": None, "stability_warning": None}
-        by_phase = {phase: statistics.stdev(times) / statistics.fmean(times)
-                     for phase, times in self.by_phase.items() if len(times) > 1}
-        cv = max(by_phase.values(), default=None)  # the least steady phase decides
+                    "step_time_cv": None, "step_time_cv_by_phase": None, "throughput_cv": None,
+                    "stability_warning": None}
+        # an epoch's last, smaller batch is a shorter step, not a noisier one: per-sample times are compared
+        by_phase = {phase: _cv([step / n for n, _, step in steps])
+                    for phase, steps in self.by_phase.items() if len(steps) > 1}
+        blocks = [cv for steps in self.by_phase.values() if (cv := block_throughput_cv(steps)) is not None]
+        throughput_cv = max(blocks, default=None)  # the least steady phase decides
         return {"throughput_samples_per_s": self.samples / busy,
                 "step_time_median_s": statistics.median(self.step_s),
-                "data_time_fraction": self.data_s / busy, "step_time_cv": cv,
+                "data_time_fraction": self.data_s / busy,
+                "step_time_cv": max(by_phase.values(), default=None),
                 "step_time_cv_by_phase": by_phase if len(by_phase) > 1 else None,
-                "stability_warning": stability_warning(cv)}
+                "throughput_cv": throughput_cv,
+                "stability_warning": stability_warning(throughput_cv)}
 
 
-UNSTABLE_CV = 0.10  # pyperf warns when a benchmark's spread passes about 10% of its mean
+def _cv(values: list[float]) -> float:
+    return statistics.stdev(values) / statistics.fmean(values)
+
+
+THROUGHPUT_BLOCKS = 10  # the timed steps are cut into this many consecutive blocks (fewer when steps are few) ...
+MIN_BLOCK_STEPS = 5  # ... of at least this many steps each
+
+
+def block_throughput_cv(steps: list[tuple[int, float, float]]) -> float | None:
+    """Coefficient of variation of the throughput of consecutive blocks of steps ((samples, data s, step s) each).
+
+    The throughput a run reports is samples over time summed across all its steps, so what makes it untrustworthy
+    is a machine whose speed changes over the run, not single steps of different lengths (a sequence model's
+    batches differ in length; a collector runs now and then). Like pyperf, which judges the spread of values that
+    each average many loops, this compares averages over blocks of steps. None below two blocks."""
+    count = min(THROUGHPUT_BLOCKS, len(steps) // MIN_BLOCK_STEPS)
+    if count < 2:
+        return None
+    edges = [round(i * len(steps) / count) for i in range(count + 1)]
+    rates = []
+    for lo, hi in zip(edges, edges[1:]):
+        block = steps[lo:hi]
+        rates.append(sum(n for n, _, _ in block) / max(1e-12, sum(d + s for _, d, s in block)))
+    return _cv(rates)
+
+
+UNSTABLE_CV = 0.10  # pyperf warns when the spread of its values passes about 10% of their mean
 
 
 def stability_warning(cv: float | None) -> str | None:
-    """A warning when step times after warm-up vary too much for the throughput to be trusted."""
+    """A warning when the throughput of blocks of steps after warm-up varies too much for the run's throughput to
+    be trusted."""
     if cv is None or cv <= UNSTABLE_CV:
         return None
-    return (f"step times vary by {100 * cv:.0f}% (coefficient of variation after warm-up, above "
-            f"{100 * UNSTABLE_CV:.0f}%): a busy or throttling machine, or steps too short to time steadily; "
-            "the throughput is unreliable")
+    return (f"throughput varies by {100 * cv:.0f}% between blocks of steps (coefficient of variation after "
+            f"warm-up, above {100 * UNSTABLE_CV:.0f}%): a busy or throttling machine; the throughput is unreliable")
 
 
 IDLE_BASELINE_S = 3.0  # idle power measured before the timed run where an energy counter exists
