@@ -5,6 +5,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+import torch
 
 from aibench.characterize.breakdown import (ALL_CATEGORIES, CATEGORIES, OpTime, categorize, lookup,
                                             ops_from_events, overhead_kind, profile_training, summarize)
@@ -173,3 +174,26 @@ def test_profile_training_on_a_real_model(tmp_path):
     assert result["unmapped_share"] < 0.05, result["unmapped"]
     assert result["hotspot_coverage"] >= 0.8
     assert 0 <= result["data_loading_share"] < 1 and "python_overhead_share" in result
+
+
+def test_profile_training_runs_the_steps_under_the_runs_autocast(tmp_path, monkeypatch):
+    """`aibench profile --precision bf16`: the profiled steps run as a bf16 training run's do, so the breakdown
+    shows the autocast's own casts; at fp32 there are none."""
+    seen = []
+
+    def breakdown(precision: str) -> dict:
+        (tmp_path / precision).mkdir()
+        bench = make_toy(tmp_path / precision)
+        bench.ctx.precision = precision
+        bench.setup()
+        real_step = bench.train_step
+        monkeypatch.setattr(bench, "train_step", lambda batch: seen.append(torch.is_autocast_enabled("cpu"))
+                            or real_step(batch))
+        return profile_training(bench, steps=2)
+
+    fp32 = breakdown("fp32")
+    assert seen == [False] * 3  # the warm-up step and the two profiled ones
+    seen.clear()
+    bf16 = breakdown("bf16")
+    assert seen == [True] * 3
+    assert bf16["total_time_us"] > 0 and fp32["total_time_us"] > 0

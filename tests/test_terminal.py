@@ -372,3 +372,21 @@ def test_a_column_with_nothing_in_it_is_left_out_at_a_terminal_but_kept_in_tsv()
     show(console, spec)
     assert "SS p90 ms" not in console.file.getvalue() and "TTQ s" in console.file.getvalue()
     assert "SS p90 ms" in spec.tsv().splitlines()[0]
+
+
+def test_profile_refuses_a_precision_this_device_cannot_run_in_one_line(tmp_path, capsys):
+    assert main(["profile", "C10", "--precision", "fp16", "--device", "cpu", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("aibench: error: --precision fp16 is refused on the cpu device") and "Traceback" not in err
+    assert not (tmp_path / "results.sqlite").exists()  # refused before any work
+
+
+def test_profile_records_the_precision_it_ran_at(tmp_path, monkeypatch):
+    from aibench.harness import runner
+
+    seen = {}
+    monkeypatch.setattr(runner, "run_profile", lambda card, opts, store, steps: seen.update(
+        precision=opts.precision, channels_last=opts.channels_last) or {**_profile(1), "benchmark": card.id})
+    assert main(["profile", "C10", "--precision", "bf16", "--channels-last", "--threads", "1", "--json",
+                 "--out", str(tmp_path)]) == 0
+    assert seen == {"precision": "bf16", "channels_last": True}

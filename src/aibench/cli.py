@@ -109,12 +109,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--repeats", type=_positive_int, default=1, help="runs with seeds seed, seed+1, ...")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1")
     p.add_argument("--max-epochs", type=_positive_int, help="override the scale's epoch budget")
-    p.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default="fp32",
-                   help="autocast training steps, evaluation and inference to bf16, or fp16 with gradient scaling "
-                        "(CUDA only); kept in the record and the MLPerf log's precision keys")
-    p.add_argument("--channels-last", action="store_true",
-                   help="models with 2-D convolutions in the channels-last memory format")
-    p.add_argument("--compile", action="store_true", help="torch.compile the models (on the CPU: needs a C++ compiler)")
+    _add_compute_args(p, "training steps, evaluation and inference", "kept in the record and the MLPerf log's "
+                      "precision keys")
     _add_threads_arg(p)
     p.add_argument("--infer-duration-ms", type=_positive_int,
                    help="LoadGen minimum duration per scenario; below the scale's own (MLPerf's 600 s above tiny) "
@@ -158,6 +154,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1")
     p.add_argument("--steps", type=_positive_int, default=3, help="training steps profiled")
     p.add_argument("--seed", type=int, default=0, help="random seed")
+    _add_compute_args(p, "the profiled training steps", "kept in the profile record, so a breakdown under "
+                      "autocast is never read as fp32's")
     _add_threads_arg(p)
     _add_label_arg(p)
     _add_store_args(p)
@@ -240,6 +238,15 @@ def _add_output_args(p: argparse.ArgumentParser, what: str = "the rows") -> None
                    help=f"print {what} as JSON on stdout, nothing else there (progress goes to stderr)")
     p.add_argument("--wide", action="store_true",
                    help="every column, even past the terminal's width (by default the columns that fit whole)")
+
+
+def _add_compute_args(p: argparse.ArgumentParser, what: str, kept: str) -> None:
+    """--precision, --channels-last and --compile: the same options, and meaning, for `run` and `profile`."""
+    p.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default="fp32",
+                   help=f"autocast {what} to bf16, or fp16 with gradient scaling (CUDA only); {kept}")
+    p.add_argument("--channels-last", action="store_true",
+                   help="models with 2-D convolutions in the channels-last memory format")
+    p.add_argument("--compile", action="store_true", help="torch.compile the models (on the CPU: needs a C++ compiler)")
 
 
 def _add_threads_arg(p: argparse.ArgumentParser) -> None:
@@ -445,7 +452,11 @@ def cmd_profile(args: argparse.Namespace) -> int:
 
     pick_device(args.device)
     opts = RunOptions(scale=args.scale, data_dir=args.data_dir, seed=args.seed, device=args.device, out_dir=args.out,
-                      label=args.label)
+                      label=args.label, precision=args.precision, channels_last=args.channels_last,
+                      compile=args.compile)
+    from aibench.harness.precision import check_cards
+
+    check_cards(cards, opts)  # an option this device or benchmark cannot honour: one line, before any work
     _check_out_dir(args.out)
     store = ResultStore(_db_url(args))
     _set_threads(args.threads, _talk(args.json))

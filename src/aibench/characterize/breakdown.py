@@ -24,6 +24,7 @@ from torch.profiler import ProfilerActivity, profile
 
 from aibench.characterize.kernel_table import COMPOSITE, EXTRA_CATEGORIES, aten_category, kernel_category
 from aibench.characterize.quiet import quiet_profiler
+from aibench.harness.precision import train_step
 
 CATEGORIES = ("data_arrangement", "convolution", "gemm", "batch_norm", "elementwise", "relu", "pooling",
               "memory_copy", "other")
@@ -173,16 +174,17 @@ def ops_from_events(events: Iterable[Any], on_gpu: bool) -> tuple[list[OpTime], 
 
 
 def profile_training(bench: Any, steps: int = 3) -> dict[str, Any]:
-    """Profile `steps` training steps of a set-up benchmark (after one unprofiled warm-up step)."""
+    """Profile `steps` training steps of a set-up benchmark (after one unprofiled warm-up step), at the run's
+    precision (`--precision`: the steps run under its autocast, as a training run's do)."""
     on_gpu = bench.device.type == "cuda"
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if on_gpu else [])
     batches = iter(bench.train_batches(0))
     bench.train_mode(True)
-    bench.train_step(next(batches))
+    train_step(bench, next(batches))
     with quiet_profiler():  # the profiler's own C++ log lines, not aibench's: kept off the user's terminal
         with profile(activities=activities) as prof:
             for _ in range(steps):
-                bench.train_step(next(batches))
+                train_step(bench, next(batches))
             if on_gpu:
                 torch.cuda.synchronize(bench.device)
         events = prof.events()

@@ -37,6 +37,7 @@ from aibench.harness.infer import InferSettings, run_inference
 from aibench.harness.launch import PEER_LOST_EXIT, StoppedByLauncher, is_peer_loss
 from aibench.harness.memory import peak_memory, reset_peaks
 from aibench.harness.precision import apply_compute_options, check_compute, compute_options
+from aibench.harness.precision import train_step as precise_train_step
 from aibench.harness.preserve import model_state_preserved
 from aibench.harness.progress import InferProgress, TrainProgress
 from aibench.harness.smoke import run_smoke, smoke_context
@@ -582,10 +583,11 @@ def run_profile(card: PaperCard, opts: RunOptions, store: ResultStore, steps: in
     data_dir = prepare_data(card, opts)
     bench = build(card, opts, data_dir, opts.seed)
     bench.setup()
-    info = characterize_compute(bench)
+    info = characterize_compute(bench)  # FLOPs and parameters: the same at every precision
+    info["compute"] = apply_compute_options(bench)  # --precision, --channels-last, --compile: what was applied
     info["breakdown"] = profile_training(bench, steps=steps)
     batches = iter(bench.train_batches(0))
-    info["counters"] = measure(lambda: [bench.train_step(next(batches)) for _ in range(steps)])
+    info["counters"] = measure(lambda: [precise_train_step(bench, next(batches)) for _ in range(steps)])
     base = _record_base(bench, opts, data_dir, system_info())
     record_id = store.add(**base, mode="profile", status="completed", quality=None, metrics={},
                           characterization=info)

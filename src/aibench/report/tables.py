@@ -361,6 +361,8 @@ def profile_table(rows: list[dict[str, Any]], wide: bool = False) -> TableSpec:
         *[Column(short.get(c, c), share(c), 2 if c in main else 4, numeric=True) for c in CATEGORIES],
         Column("rnn/attn/comm", other_share, 4, numeric=True),
         Column("label", lambda r: r.get("label") or "-", 3, hoist=True),
+        # a breakdown under autocast is another machine's workload: never read as fp32's
+        Column("precision", lambda r: (r.get("config") or {}).get("precision") or "fp32", 3, hoist=True),
         Column("top hotspot", hotspot, 5),
         Column("data loading", loading, 5),
         Column("IPC", ipc, 5, numeric=True),
