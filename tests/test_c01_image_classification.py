@@ -164,11 +164,17 @@ def test_evaluate_infer_and_score_agree(bench):
     size = TINY.hparams["image_size"]
     assert len(samples) == SMALL_SET.inference_samples and samples[0].shape == (3, size, size)
     outputs = bench.infer(samples)
-    assert len(outputs) == len(samples) and outputs[0].shape == (10,)
+    # the served answer is the 5 best class ids, best first: 20 bytes an image in the accuracy log, not 10 logits
+    assert len(outputs) == len(samples) and outputs[0].shape == (5,) and outputs[0].dtype == torch.int32
+    logits = bench.model(torch.stack(samples))
+    assert torch.equal(torch.stack(outputs).long(), logits.topk(5, dim=1).indices)
     scored = bench.score(range(len(samples)), outputs)
-    predicted = torch.stack(outputs).argmax(1)
     labels = torch.tensor([bench.eval_set.samples[i][1] for i in bench._inference_indices])
-    assert scored.value == pytest.approx(float((predicted == labels).float().mean()))
+    assert scored.value == pytest.approx(float((logits.argmax(1) == labels).float().mean()))
+    # the whole evaluation split served gives what evaluate() measured on the logits, top-5 included
+    every = range(bench.query_count())
+    served = bench.score(every, bench.infer([bench.load_query(i) for i in every]))
+    assert served.value == pytest.approx(quality.value) and served.extra["top5"] == pytest.approx(quality.extra["top5"])
 
 
 def test_train_batches_reshuffle_reproducibly(bench):

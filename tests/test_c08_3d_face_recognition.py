@@ -104,7 +104,10 @@ def test_benchmark_trains_and_scores(tiny_dir):
     quality = bench.evaluate()
     assert quality.samples == len(bench.eval_set) and 0 <= quality.value <= 1
     outputs = bench.infer(list(bench.inference_samples())[:4])
-    assert len(outputs) == 4 and outputs[0].shape == (TINY.hparams["num_identities"],)
+    assert len(outputs) == 4 and outputs[0].shape == (5,)  # the 5 best identities, best first
+    every = range(bench.query_count())
+    served = bench.score(every, bench.infer([bench.load_query(i) for i in every]))
+    assert served.value == pytest.approx(quality.value) and served.extra == {}  # identification: top-1 alone
 
 
 def test_reference_models_on_the_meta_device_are_the_rgbd_resnet50_at_253_identities():

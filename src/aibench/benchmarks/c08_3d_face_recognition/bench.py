@@ -44,6 +44,7 @@ def _loader(dataset: RGBDFaceDataset, batch_size: int, num_workers: int, shuffle
 
 class FaceRecognition3D(LoaderClassifier):
     SPEC = SPEC
+    EXTRA_TOP_K = ()  # identification accuracy is top-1 alone
 
     # ----- data -------------------------------------------------------------------------------------
     @classmethod
