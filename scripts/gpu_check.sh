@@ -27,6 +27,7 @@ step() {  # name, then the aibench arguments
 }
 
 step tiny-bf16 run subset --scale tiny --device cuda --precision bf16
+step profile-bf16 profile subset --scale tiny --device cuda --precision bf16  # GPU kernels by category, autocast
 python -m aibench data synth subset --scale full --dir "$out/data-full" > /dev/null
 step full-smoke run subset --scale full --data-dir "$out/data-full" --smoke --device cuda
 if [ "$gpus" -ge 2 ]; then
@@ -35,7 +36,7 @@ fi
 
 echo
 printf '%-11s %-5s %-14s %-10s %-10s %-12s %s\n' step bench status quality target "train/s" "world"
-for name in tiny-bf16 full-smoke ddp-nccl; do
+for name in tiny-bf16 profile-bf16 full-smoke ddp-nccl; do
   [ -f "$out/$name/results.sqlite" ] || continue
   python - "$name" "$out/$name/results.sqlite" <<'PY'
 import json, sqlite3, sys
