@@ -40,7 +40,7 @@ SPEC = BenchmarkSpec(
                     "32x32 canvas; 4 distorted copies of 1,437 train digits, 2 of 360 held-out digits, instead of "
                     "60,000/10,000 MNIST images; SGD momentum 0.9 (reference: none) so the small set converges "
                     "within the CPU budget, and a cosine learning-rate decay over the 15 epochs (reference: "
-                    "constant; the STN paper decays its rate in steps) without which the localisation network can "
+                    "constant, the PyTorch STN tutorial's schedule) without which the localisation network can "
                     "throw a trained model off (seed 1: 0.82 at epoch 12, 0.60 at epoch 13)"),
         ),
         "small": ScaleConfig(
