@@ -140,6 +140,39 @@ def test_reference_width_model_is_torchvisions_resnet50():
     assert narrow(torch.randn(2, 3, 32, 32)).shape == (2, 10)
 
 
+def test_the_control_is_the_plain_net_without_residual_connections(data_dir):
+    plain = resnet50(10, base_width=16, zero_init_residual=True, residual=False)
+    residual = resnet50(10, base_width=16, zero_init_residual=True)
+    # the same 50 layers, without the 4 projection shortcuts, and no BatchNorm starting at zero
+    assert sum(isinstance(m, torch.nn.Conv2d) for m in plain.modules()) + 1 == 50
+    assert all(block.downsample is None and block.bn3.weight.detach().all()
+               for stage in (plain.layer1, plain.layer2, plain.layer3, plain.layer4) for block in stage)
+    # with the residual net's weights (its last BatchNorms set nonzero) a block's output is its residual branch
+    # alone; the residual net's adds the input back
+    with torch.no_grad():
+        for module in residual.modules():
+            if isinstance(module, torch.nn.BatchNorm2d):
+                module.weight.uniform_(0.5, 1.5)
+    weights = residual.state_dict()
+    shortcuts = {key for key in weights if ".downsample." in key}
+    assert shortcuts and set(plain.state_dict()) == set(weights) - shortcuts
+    plain.load_state_dict({key: value for key, value in weights.items() if key not in shortcuts})
+    block, plain_block = residual.layer1[1].eval(), plain.layer1[1].eval()
+    x = torch.randn(2, block.conv1.in_channels, 8, 8)
+    branch = block.bn3(block.conv3(block.relu(block.bn2(block.conv2(block.relu(block.bn1(block.conv1(x))))))))
+    assert torch.allclose(plain_block(x), torch.relu(branch))
+    assert torch.allclose(block(x), torch.relu(branch + x))
+    assert not torch.allclose(plain.eval()(x[:, :3].repeat(1, 1, 4, 4)),
+                              residual.eval()(x[:, :3].repeat(1, 1, 4, 4)))
+    # the benchmark builds it when its context asks for the control
+    control = ImageClassification(RunContext("tiny", SMALL_SET, data_dir, torch.device("cpu"), seed=0,
+                                             control=True))
+    control.setup()
+    assert not any(isinstance(m, torch.nn.Sequential) and "downsample" in name
+                   for name, m in control.model.named_modules())
+    assert all(type(block).__name__ == "PlainBottleneck" for block in control.model.layer4)
+
+
 @pytest.fixture(scope="module")
 def bench(data_dir):
     torch.manual_seed(0)

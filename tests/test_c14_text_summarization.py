@@ -158,6 +158,32 @@ def test_bidirectional_encoder_and_attention_ignore_padding():
     assert torch.allclose(alone.values[0], memory.values[1, :2], atol=1e-6)
 
 
+def test_the_control_has_no_attention_and_reads_only_the_final_encoder_states(data_dir):
+    attentive = small_model()
+    plain = Summarizer(source_vocab=30, target_vocab=20, embedding=8, hidden=10, attention=False).eval()
+    names = {name for name, _ in plain.named_parameters()}
+    assert not any(name.startswith("attention.") for name in names)
+    assert names == {name for name, _ in attentive.named_parameters() if not name.startswith("attention.")}
+    source = pad([np.array([5, 6, 7, 8]), np.array([9, 10])])
+    lengths = torch.tensor([4, 2])
+    memory, state = plain.encode(source, lengths)
+    _, final = plain.encoder(source, lengths)
+    assert memory.values.shape == (2, 1, 20) and torch.equal(memory.values[:, 0], final)
+    # every step's context is that one summary, whatever the decoder state
+    context, _ = plain.attention(torch.randn_like(state), memory)
+    assert torch.equal(context, final)
+    # the same weights without attention decode differently
+    plain.load_state_dict({k: v for k, v in attentive.state_dict().items() if not k.startswith("attention.")})
+    target_in = torch.tensor([[1, 5, 6], [1, 7, 8]])
+    assert not torch.allclose(plain(source, lengths, target_in), attentive(source, lengths, target_in))
+    # the benchmark builds it when its context asks for the control
+    torch.manual_seed(0)
+    control = BENCHMARK(RunContext("tiny", FAST, data_dir, torch.device("cpu"), 0, control=True,
+                                   cache_dir=data_dir.parent / f"{data_dir.name}-cache"))
+    control.setup()
+    assert not control.model.attends and not list(control.model.attention.parameters())
+
+
 def test_training_loss_is_cross_entropy_of_reference_words(data_dir):
     bench = make_bench(data_dir)
     batch = next(iter(bench.train_batches(0)))

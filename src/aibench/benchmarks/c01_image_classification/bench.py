@@ -43,6 +43,12 @@ def step_decay_factor(step: int, steps_per_epoch: int, milestones: Sequence[int]
     return gamma ** sum(epoch >= m for m in milestones)
 
 
+def build_model(hp: dict[str, Any], residual: bool) -> nn.Module:
+    """ResNet-50 at the scale's width and classes; residual=False is the benchmark's control, the plain net."""
+    return resnet50(hp["num_classes"], hp.get("base_width", 64), hp.get("zero_init_residual", False),
+                    residual=residual)
+
+
 def top_k_accuracy(logits: torch.Tensor, labels: torch.Tensor, num_classes: int) -> dict[str, float]:
     """Top-1 (and top-5 where there are at least 5 classes) accuracy, micro-averaged over samples."""
     result = {}
@@ -78,8 +84,7 @@ class ImageClassification(LoaderClassifier):
     @classmethod
     def reference_models(cls, config: ScaleConfig) -> dict[str, nn.Module]:
         """ResNet-50 with one logit per class the scale reads (ImageNet's 1,000 at full)."""
-        hp = config.hparams
-        return {"model": resnet50(hp["num_classes"], hp.get("base_width", 64), hp.get("zero_init_residual", False))}
+        return {"model": build_model(config.hparams, residual=True)}
 
     # ----- training ---------------------------------------------------------------------------------
     def initialize(self) -> None:
@@ -96,7 +101,8 @@ class ImageClassification(LoaderClassifier):
                                         generator=self.shuffle_generator, pin_memory=pin)
         self.eval_loader = make_loader(self.eval_set, hp.get("eval_batch_size", self.config.batch_size),
                                       hp["num_workers"], shuffle=False, pin_memory=pin)
-        self.model = self.reference_models(self.config)["model"].to(self.device)
+        # the control (`--controls`): the plain net of the same depth, without residual connections
+        self.model = build_model(hp, residual=not self.ctx.control).to(self.device)
         self.optimizer = torch.optim.SGD(self.model.parameters(), lr=hp["lr"], momentum=hp["momentum"],
                                          weight_decay=hp["weight_decay"])
         steps_per_epoch = max(1, len(self.train_loader))

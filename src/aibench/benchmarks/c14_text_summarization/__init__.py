@@ -42,13 +42,25 @@ SPEC = BenchmarkSpec(
     server_latency_ms={"tiny": 100, "small": 130, "full": 130},
     server_latency_basis=("small/full: MLPerf Inference's Server bound for its language model of this size (BERT, 130 ms), the summarizer encoding an article and decoding a headline; tiny: derived, about 12x the tiny model's latency on 2 cores (8.4 ms loaded)"),
     card=card("C14"),
-    no_control="natural but not built yet: the same sequence-to-sequence model without attention (the decoder sees only the encoder's final state)",
+    control="the same encoder-decoder without attention: every decoder step reads the encoder's final forward and "
+            "backward states as its fixed context (a plain RNN encoder-decoder, Cho et al. 2014)",
     scales={
         # baseline: the article itself as the headline, measured on the harness's tiny set (synthesize seed
         # 1234); it beats every shorter lead-N there (lead-8 scores 0.25, lead-16 0.39)
         "tiny": ScaleConfig(
             target=0.90, max_epochs=20, batch_size=50, baseline=0.42, baseline_kind="identity (lead-all)",
             time_budget_s=170, inference_samples=64,
+            control=0.92, control_margin=None,
+            control_source=("no margin holds at tiny: the control alone reaches the target on every seed. Best of "
+                            "seeds 0, 1, 2: 0.920, 0.919, 0.910 (target reached at epoch 7 each time, where training "
+                            "stops, so these are not its ceiling), `PYTHONPATH=$PWD/src python scripts/controls.py "
+                            "C14 --seeds 0 1 2` (`python -m aibench run C14 --scale tiny --controls --threads 1 "
+                            "--seed S`), 2026-12-02, load average 3-4 on 2 cores (other workers' runs alongside); "
+                            "the attentional model reached 0.979, 0.973, 0.941 at epoch 4 each time (time to target "
+                            "16, 23, 19 s; control 30, 23, 28 s; command 69, 59, 60 s): margins 0.059, 0.054, 0.030 "
+                            "at the stop, but the plain encoder-decoder's 128-wide final state carries this tiny "
+                            "set's short articles (14-30 words, about 145 source words) well enough. Attention only "
+                            "speeds it up here (4 epochs instead of 7); the tiny set is not reshaped to favour it"),
             hparams={**_REFERENCE, "embedding": 48, "hidden": 64, "max_decode": 12},
             shrink=_TINY_SHRINK),
         # the paper's model and optimizer on the first 1M training pairs

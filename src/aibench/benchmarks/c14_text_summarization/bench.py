@@ -101,8 +101,9 @@ class TextSummarization(Benchmark):
         split_paths(find_sumdata_dir(self.ctx.data_dir), hp["eval_split"])  # missing: fails before the clock
         self.prepare_artefacts()
         self._check_vocab_sizes()
+        # the control (`--controls`): no attention, the decoder reads only the encoder's final states
         self.model = Summarizer(len(self.source_vocab), len(self.target_vocab), hp["embedding"],
-                                hp["hidden"]).to(self.device)
+                                hp["hidden"], attention=not self.ctx.control).to(self.device)
         self.optimizer = _OPTIMIZERS[hp["optimizer"]](self.model.parameters(), lr=hp["lr"])
 
     def prepare_data(self) -> None:

@@ -10,6 +10,10 @@ Structural parts:
   and the context c_t = sum_i a_ti h_i;
 - readout: a maxout layer (pool 2) of (s_t, c_t, previous embedding), then a softmax over the target vocabulary;
 - training by cross-entropy of the reference headline under teacher forcing; decoding by beam search.
+
+The benchmark's control (`attention=False`) is the same encoder-decoder without attention: every decoder step reads
+one fixed context, the encoder's final forward and backward states (Cho et al. 2014's RNN encoder-decoder, which
+Bahdanau et al. compare against as RNNencdec), in place of the attention-weighted sum of all source states.
 """
 
 from __future__ import annotations
@@ -68,14 +72,28 @@ class AdditiveAttention(nn.Module):
         return torch.bmm(weights[:, None], memory.values).squeeze(1), weights
 
 
-class Summarizer(nn.Module):
-    """Bidirectional GRU encoder, attentional GRU decoder with a maxout readout."""
+class FinalStateContext(nn.Module):
+    """The control's stand-in for attention, without parameters: the context is the one memory slot, the encoder's
+    final states, at every step; the decoder state plays no part in it."""
 
-    def __init__(self, source_vocab: int, target_vocab: int, embedding: int, hidden: int) -> None:
+    def keys(self, values: torch.Tensor) -> torch.Tensor:
+        return values[..., :0]  # nothing to score
+
+    def forward(self, query: torch.Tensor, memory: Memory) -> tuple[torch.Tensor, torch.Tensor]:
+        return memory.values[:, 0], memory.mask[:, :1].to(memory.values.dtype)
+
+
+class Summarizer(nn.Module):
+    """Bidirectional GRU encoder, attentional GRU decoder with a maxout readout; attention=False: the control, whose
+    decoder sees only the encoder's final states."""
+
+    def __init__(self, source_vocab: int, target_vocab: int, embedding: int, hidden: int,
+                 attention: bool = True) -> None:
         super().__init__()
         self.encoder = Encoder(source_vocab, embedding, hidden)
         self.bridge = nn.Linear(2 * hidden, hidden)
-        self.attention = AdditiveAttention(hidden, 2 * hidden, hidden)
+        self.attends = attention
+        self.attention = AdditiveAttention(hidden, 2 * hidden, hidden) if attention else FinalStateContext()
         self.embedding = nn.Embedding(target_vocab, embedding, padding_idx=PAD_ID)
         self.cell = nn.GRUCell(embedding + 2 * hidden, hidden)
         self.readout = nn.Linear(hidden + 2 * hidden + embedding, 2 * hidden)  # maxout pairs -> hidden units
@@ -83,7 +101,10 @@ class Summarizer(nn.Module):
 
     def encode(self, source: torch.Tensor, lengths: torch.Tensor) -> tuple[Memory, torch.Tensor]:
         values, final = self.encoder(source, lengths)
-        memory = Memory(values, self.attention.keys(values), source != PAD_ID)
+        if self.attends:
+            memory = Memory(values, self.attention.keys(values), source != PAD_ID)
+        else:  # the plain encoder-decoder's memory: one slot, the final states
+            memory = Memory(final[:, None], self.attention.keys(final[:, None]), source[:, :1] != PAD_ID)
         return memory, torch.tanh(self.bridge(final))
 
     def step(self, previous: torch.Tensor, state: torch.Tensor, memory: Memory) -> tuple[torch.Tensor, torch.Tensor]:
