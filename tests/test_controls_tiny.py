@@ -1,13 +1,13 @@
 """Each control at tiny: the paper's method reaches its target and beats its ablation by the margin its spec states.
 
-C8 (depth zeroed) and C15 (no spatial transformer) run in CI (`slow`: tens of seconds each). C16 (the student without
-its teacher) and C17 (a random cell of the search space) carry the `controls` marker, which pyproject's addopts
-deselects: no margin holds for them at tiny yet (their specs' control_source gives the measurements), and they take
-minutes. Run those with
+C8 (depth zeroed) and C15 (no spatial transformer) run in CI (`slow`: tens of seconds each). C4 (the captioner
+without the image), C5 (CycleGAN without its cycle loss), C16 (the student without its teacher) and C17 (a random
+cell of the search space) carry the `controls` marker, which pyproject's addopts deselects: they take minutes, and
+for some no margin holds at tiny yet (their specs' control_source gives the measurements). Run those with
 
     PYTHONPATH=$PWD/src python -m pytest -q -m controls tests/test_controls_tiny.py
 
-(or, for the 3-seed table, `python scripts/controls.py C8 C15 C16 C17 --seeds 0 1 2`).
+(or, for the 3-seed table, `python scripts/controls.py C4 C5 C8 C15 C16 C17 --seeds 0 1 2`).
 """
 
 import pytest
@@ -19,7 +19,9 @@ from aibench.results.store import ResultStore
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
-@pytest.mark.parametrize("alias", [pytest.param("C8", marks=pytest.mark.slow),
+@pytest.mark.parametrize("alias", [pytest.param("C4", marks=pytest.mark.controls),
+                                   pytest.param("C5", marks=pytest.mark.controls),
+                                   pytest.param("C8", marks=pytest.mark.slow),
                                    pytest.param("C15", marks=pytest.mark.slow),
                                    pytest.param("C16", marks=pytest.mark.controls),
                                    pytest.param("C17", marks=pytest.mark.controls)])
