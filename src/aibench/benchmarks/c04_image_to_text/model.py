@@ -14,7 +14,8 @@ Structural parts (paper §3, im2txt's show_and_tell_model.py):
 - inference by sampling the most likely word step by step (greedy), up to </s>.
 
 With `blind=True` (the benchmark's control) the image is never read: x_{-1} is all zeros and the CNN and W_I,
-though built, never run, so the LSTM is a language model of the captions alone.
+though built (so the optimizer's groups, the pretrained loading and the phases stay the method's), never run, so
+the LSTM is a language model of the captions alone.
 """
 
 from __future__ import annotations
