@@ -155,6 +155,25 @@ def test_greedy_captions_stop_at_the_end_word_and_respect_the_limit():
     assert all(w < 6 for c in model.caption(embedded, max_length=5, words=6) for w in c)
 
 
+def test_the_blind_control_never_reads_the_image(bench):
+    """The control's caption scores and captions are the same whatever the image, and its CNN never runs."""
+    torch.manual_seed(0)
+    model = ShowAndTell(vocab_size=12, embedding=16, hidden=24, dropout=0.0, init_scale=0.08,
+                        encoder_divisor=8, blind=True).eval()
+    model.encoder.forward = None  # calling the CNN would raise
+    captions_in = torch.tensor([[BOS_ID, 5, 6], [BOS_ID, 7, PAD_ID]])
+    images, others = torch.randn(2, 3, 75, 75), torch.randn(2, 3, 75, 75) * 3
+    assert torch.equal(model.embed_images(images), torch.zeros(2, 16))
+    assert torch.equal(model(images, captions_in), model(others, captions_in))
+    assert model.caption(model.embed_images(images), 5) == model.caption(model.embed_images(others), 5)
+    # the benchmark builds it under `--controls`, and the method otherwise
+    control = BENCHMARK(dataclasses.replace(bench.ctx, control=True))
+    control.initialize()
+    assert control.model.blind and not bench.model.blind
+    batch = bench.example_batch()
+    assert torch.equal(control.model.embed_images(batch.images.float()), torch.zeros(len(batch.images), 256))
+
+
 def test_loss_is_the_mean_word_negative_log_likelihood(bench):
     batch = bench.example_batch()
     bench.model.eval()  # no dropout, so both computations see the same logits

@@ -119,6 +119,24 @@ def test_bench_step_evaluate_infer(synth_dir):
     assert 0 <= bench.describe()["majority_pixel_accuracy"] <= 1
 
 
+def test_the_gan_alone_control_has_no_cycle_term(synth_dir):
+    """The control's generators learn from the adversarial loss alone: no image is translated back (no cycle
+    term) nor through its own domain's generator (no identity term)."""
+    bench = BENCHMARK(RunContext("tiny", SMALL_SYNTH, synth_dir, torch.device("cpu"), seed=0, control=True))
+    bench.setup()
+    bench.train_mode(True)
+    real_a, real_b = bench._prepare(next(iter(bench.train_batches(0))))
+    calls = []
+    for generator in (bench.gen_ab, bench.gen_ba):
+        generator.register_forward_hook(lambda module, inputs, output: calls.append(module))
+    losses = bench._generator_losses(real_a, real_b)
+    assert "cycle" not in losses and "identity" not in losses
+    assert losses["total"] is losses["adversarial"]
+    assert calls == [bench.gen_ab, bench.gen_ba]  # each generator once, on the other domain's real images
+    out = bench.train_step(next(iter(bench.train_batches(0))))
+    assert "cycle" not in out.losses and out.loss == pytest.approx(out.losses["adversarial"])
+
+
 def test_initialize_decodes_no_image_and_prepare_data_decodes_them_on_the_clock(synth_dir, monkeypatch):
     """The untimed initialize() lists the frames only; the photos, label images and validation truth are decoded
     by prepare_data(), which the harness times; the majority-class baseline, which only the record needs, on

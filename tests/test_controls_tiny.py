@@ -1,14 +1,12 @@
 """Each control at tiny: the paper's method reaches its target and beats its ablation by the margin its spec states.
 
-C8 (depth zeroed) and C15 (no spatial transformer) run in CI (`slow`: tens of seconds each). C1 (the plain net without
-residual connections), C14 (the encoder-decoder without attention), C16 (the student without its teacher) and C17 (a
-random cell of the search space) carry the `controls` marker, which pyproject's addopts deselects: they take minutes
-(the control trains all its epochs), and where no margin holds at tiny the test skips (the spec's control_source
-gives the measurements). Run those with
+Those marked `slow` run in CI (tens of seconds each). Those marked `controls`, which pyproject's addopts deselects,
+take minutes (a control that misses the target trains all its epochs); where no margin holds at tiny the test skips
+(the spec's control_source gives the measurements). Run those with
 
     PYTHONPATH=$PWD/src python -m pytest -q -m controls tests/test_controls_tiny.py
 
-(or, for the 3-seed table, `python scripts/controls.py C1 C8 C14 C15 C16 C17 --seeds 0 1 2`).
+(or, for the 3-seed table, `python scripts/controls.py C1 C4 C5 C8 C14 C15 C16 C17 --seeds 0 1 2`).
 """
 
 import pytest
@@ -21,6 +19,8 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.mark.parametrize("alias", [pytest.param("C1", marks=pytest.mark.controls),
+                                   pytest.param("C4", marks=pytest.mark.controls),
+                                   pytest.param("C5", marks=pytest.mark.controls),
                                    pytest.param("C8", marks=pytest.mark.slow),
                                    pytest.param("C14", marks=pytest.mark.controls),
                                    pytest.param("C15", marks=pytest.mark.slow),

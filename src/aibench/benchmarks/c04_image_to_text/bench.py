@@ -122,12 +122,12 @@ class ImageToText(Benchmark):
 
     # ----- setup ------------------------------------------------------------------------------------
     @staticmethod
-    def build_model(hp: dict[str, Any], vocab_size: int) -> ShowAndTell:
+    def build_model(hp: dict[str, Any], vocab_size: int, blind: bool = False) -> ShowAndTell:
         if hp["image_size"] < MIN_IMAGE_SIZE[hp["encoder"]]:
             raise UserError(f"C4: image_size {hp['image_size']} is below {hp['encoder']}'s smallest input, "
                             f"{MIN_IMAGE_SIZE[hp['encoder']]}")
         return ShowAndTell(vocab_size, hp["embedding"], hp["hidden"], hp["dropout"], hp["init_scale"],
-                           hp["encoder_divisor"], hp["encoder"])
+                           hp["encoder_divisor"], hp["encoder"], blind=blind)
 
     @classmethod
     def reference_models(cls, config: ScaleConfig) -> dict[str, nn.Module]:
@@ -200,7 +200,8 @@ class ImageToText(Benchmark):
         hp = self.hp
         self.prepare_artefacts()
         self._warn_if_capped()
-        self.model = self.build_model(hp, hp["vocab_size"] or len(self.vocab))
+        # the control (`--controls`): the same captioner never shown the image, a language model of the captions
+        self.model = self.build_model(hp, hp["vocab_size"] or len(self.vocab), blind=self.ctx.control)
         self._load_pretrained()
         self.model.to(self.device)
         self.optimizer = self._optimizer()

@@ -12,6 +12,10 @@ Structural parts (paper §3, im2txt's show_and_tell_model.py):
   the vocabulary predicts S_{t+1} from m_t;
 - training by the sum of -log p_t(S_t) over the words and the end word </s> under teacher forcing;
 - inference by sampling the most likely word step by step (greedy), up to </s>.
+
+With `blind=True` (the benchmark's control) the image is never read: x_{-1} is all zeros and the CNN and W_I,
+though built (so the optimizer's groups, the pretrained loading and the phases stay the method's), never run, so
+the LSTM is a language model of the captions alone.
 """
 
 from __future__ import annotations
@@ -67,8 +71,10 @@ def googlenet_features() -> nn.Module:
 
 class ShowAndTell(nn.Module):
     def __init__(self, vocab_size: int, embedding: int, hidden: int, dropout: float,
-                 init_scale: float, encoder_divisor: int = 1, encoder: str = "inception_v3") -> None:
+                 init_scale: float, encoder_divisor: int = 1, encoder: str = "inception_v3",
+                 blind: bool = False) -> None:
         super().__init__()
+        self.blind = blind
         self.encoder = inception_v3_features(encoder_divisor) if encoder == "inception_v3" else googlenet_features()
         self.image_embedding = nn.Linear(FEATURES[encoder] // encoder_divisor, embedding)  # W_I
         self.embedding = nn.Embedding(vocab_size, embedding, padding_idx=PAD_ID)
@@ -82,7 +88,10 @@ class ShowAndTell(nn.Module):
             self.lstm.bias_hh_l0[hidden:2 * hidden] += 1.0
 
     def embed_images(self, images: torch.Tensor, frozen_cnn: bool = False) -> torch.Tensor:
-        """x_{-1} = W_I CNN(I). A frozen CNN runs without recording gradients (im2txt's first phase)."""
+        """x_{-1} = W_I CNN(I). A frozen CNN runs without recording gradients (im2txt's first phase). Blind: zeros,
+        the same for every image (the CNN is not run)."""
+        if self.blind:
+            return images.new_zeros(images.size(0), self.image_embedding.out_features)
         with torch.no_grad() if frozen_cnn else contextlib.nullcontext():
             features = self.encoder(images)
         return self.image_embedding(features)

@@ -148,14 +148,19 @@ class ImageToImage(Benchmark):
                      for images in batch)
 
     def _generator_losses(self, real_a: torch.Tensor, real_b: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The generators' LSGAN, cycle and identity losses; the control (the paper's "GAN alone") has the
+        adversarial term only: no image is translated back, nor either domain through its own generator."""
         hp = self.hp
         fake_b, fake_a = self.gen_ab(real_a), self.gen_ba(real_b)
+        adversarial = lsgan_loss(self.disc_b(fake_b), True) + lsgan_loss(self.disc_a(fake_a), True)
+        losses = {"total": adversarial, "adversarial": adversarial,
+                  "fake_a": fake_a.detach(), "fake_b": fake_b.detach()}
+        if self.ctx.control:
+            return losses
         cycle = F.l1_loss(self.gen_ba(fake_b), real_a) + F.l1_loss(self.gen_ab(fake_a), real_b)
         identity = F.l1_loss(self.gen_ab(real_b), real_b) + F.l1_loss(self.gen_ba(real_a), real_a)
-        adversarial = lsgan_loss(self.disc_b(fake_b), True) + lsgan_loss(self.disc_a(fake_a), True)
         total = adversarial + hp["lambda_cycle"] * cycle + hp["lambda_cycle"] * hp["lambda_identity"] * identity
-        return {"total": total, "adversarial": adversarial, "cycle": cycle, "identity": identity,
-                "fake_a": fake_a.detach(), "fake_b": fake_b.detach()}
+        return {**losses, "total": total, "cycle": cycle, "identity": identity}
 
     def _discriminator_loss(self, disc: nn.Module, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
         return 0.5 * (lsgan_loss(disc(real), True) + lsgan_loss(disc(fake), False))
@@ -176,7 +181,7 @@ class ImageToImage(Benchmark):
         loss_db = self._discriminator_loss(self.disc_b, real_b, self.pool_b.query(g["fake_b"]))
         (loss_da + loss_db).backward()
         self.opt_d.step()
-        losses = {k: float(g[k].detach()) for k in ("adversarial", "cycle", "identity")}
+        losses = {k: float(g[k].detach()) for k in ("adversarial", "cycle", "identity") if k in g}
         losses.update(discriminator_a=float(loss_da.detach()), discriminator_b=float(loss_db.detach()))
         return StepOutput(loss=float(g["total"].detach()), samples=len(real_a), losses=losses)
 
