@@ -25,7 +25,7 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
                                    pytest.param("C14", marks=pytest.mark.controls),
                                    pytest.param("C15", marks=pytest.mark.slow),
                                    pytest.param("C16", marks=pytest.mark.controls),
-                                   pytest.param("C17", marks=pytest.mark.controls)])
+                                   pytest.param("C17", marks=pytest.mark.slow)])
 def test_the_method_beats_its_control_by_the_specs_margin(alias, tmp_path):
     card = registry.card(alias)
     spec = registry.spec(card)

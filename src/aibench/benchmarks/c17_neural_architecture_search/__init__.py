@@ -40,8 +40,10 @@ _TINY_SHRINK = (
     "<eos>, 21k train tokens; real PTB: 10k words, 929k tokens); 6-node cell (12), hidden/embedding 64 (1000), "
     "batch 32 (64), no dropout; weights uniform in +-0.4 (+-0.1), about 0.1 * sqrt(1000 / 64), so signals keep "
     "the reference width's scale; SGD lr 5 (20), since with the 0.25 clip lr 20 steps are too large for a "
-    "64-wide model; batch-norm momentum 0.01 (0.001) for the fewer steps; controller Adam lr 3.5e-3 (3.5e-4) "
-    "with 40 steps per epoch (2000); 4 search epochs (150); best of 10 sampled cells (100)")
+    "64-wide model; no batch norm in the shared cell during the search (the authors' code: momentum 0.001), so "
+    "the search scores cells as the derived cell is trained, without it; controller Adam lr 3.5e-3 (3.5e-4) "
+    "with 40 steps per epoch (2000); 4 search epochs (150); 4 post-search epochs to a target of 11.5 (150 to "
+    "100), a target on the speed to quality, since every cell that trains ends near the grammar's floor (~10)")
 _SMALL_SEARCH_EPOCHS = 25
 
 SPEC = BenchmarkSpec(
@@ -50,35 +52,34 @@ SPEC = BenchmarkSpec(
     card=card("C17"),
     scales={
         "tiny": ScaleConfig(
-            target=12.0, max_epochs=4 + 12, batch_size=32, baseline=44.96, baseline_kind="unigram",
+            target=11.5, max_epochs=4 + 4, batch_size=32, baseline=44.96, baseline_kind="unigram",
             time_budget_s=170, inference_samples=64,
-            # the random cell reaches the target too (2 of 3 seeds; the third diverges, which counts as the method
-            # winning): no margin holds, so none is required; control = the best test perplexity a random cell
-            # reached over the 3 seeds. Levers measured without opening one (harness runs, hparams overridden,
-            # target 1.0 so both train the whole budget, 2026-12-02, load 2-11): no target separates them, since
-            # over the 12 post-search epochs the derived cells' best is 9.87 / 10.20 / 9.83 and the random cells'
-            # 10.00 / diverged / 10.20 (seeds 0, 1, 2): a target the method reaches on seed 1 (>= 10.20) seed 0's
-            # random cell reaches too. Best over 10 post-search epochs, derived vs random: 12 nodes (ENAS's)
-            # 9.97 vs 9.95 and 9.96 vs 10.13 (seeds 0, 2);
-            # a longer search (8 epochs, 100 controller steps, 30 derive samples): seed 1's derived cell is worse
-            # (13.57 after 6 post-search epochs; seed 0: 10.41 vs 10.52); a grammar with selectional
-            # restrictions (animate/inanimate subjects select their verbs) and more relative clauses and
-            # prepositional phrases between subject and verb: 9.99 vs 9.37 (the random cell better) and 9.47 vs
-            # 9.44 (seeds 0, 2). As with random-search baselines for ENAS on PTB (Li & Talwalkar 2019), one
-            # random draw is as good as the searched cell here unless the draw cannot train: seed 1's has an
-            # identity node 0 (a quarter of draws) and no tanh or sigmoid anywhere, so its state is never squashed
-            control=11.21, control_margin=None,
+            # The search pays at tiny in speed to quality, not in final quality: every cell that trains ends near
+            # the grammar's floor (~10) after 12 post-search epochs (derived 9.87 / 10.20 / 9.83, random 10.00 /
+            # diverged / 10.20 at the old settings), so the target (11.5) is one the derived cell reaches in its
+            # 4th post-search epoch and the budget ends there. Two fidelity fixes made the search reliable: the
+            # reference's 100 derive samples (10 before) and no batch norm in the shared cell during the search
+            # (the paper's §2.1 cell has none; the authors' code has it; carpedm20's has none per node). With
+            # it, seed 1's search favoured ReLU cells (fine under batch norm) whose derived cell, trained without
+            # it, missed 11.5 (14.26 after 4 post-search epochs, 100 derive samples); without it all three
+            # searches pick tanh-led cells. control: the median over seeds 0-2, the diverged control counted worst.
+            control=12.05, control_margin=0.3,
             control_source="PYTHONPATH=src python scripts/controls.py C17 --seeds 0 1 2 (python -m aibench run C17 "
-                           "--scale tiny --controls --threads 1 --seed S), 2026-12-02, load average 8-12 on 2 cores, "
-                           "rerun the same day at load 7.5 with the same values: "
-                           "random cell 11.21 / diverged (NaN loss at step 11) / 11.79 against the derived cell's "
-                           "11.75 / 11.65 / 11.40 (seeds 0, 1, 2; the method stops at the target 12.0, the control "
-                           "reaches it in 5 and 4 post-search epochs against the method's 3; verdicts FAIL / control "
-                           "diverged / FAIL; method and control together 61 / 48 / 41 s)",
+                           "--scale tiny --controls --threads 1 --seed S), 2026-12-02, load average 3.3-3.9 on 2 "
+                           "cores: random cell 12.05 / diverged (NaN loss in its first post-search epoch) / 11.79 "
+                           "against the derived cell's 10.97 / 10.53 / 10.83 (seeds 0, 1, 2; margins 1.07 / - / "
+                           "0.95; the method reaches the target in its 4th post-search epoch on every seed, after "
+                           "12.03 / 12.19 / 11.61 in the 3rd; method and control together 29 / 30 / 31 s). Not a "
+                           "margin for every draw: seeds 3, 4, 5 gave random 11.45 / 12.41 / 11.31 against 11.08 / "
+                           "10.71 / 10.97, so on seeds 3 and 5 the random cell reaches the target too (margins "
+                           "0.37, 0.34); random search with one draw is often about as good (Li & Talwalkar 2019), "
+                           "and of 10 other draws (an experiment script training as the harness does, 6 post-search "
+                           "epochs) one diverged and two trailed (12.57, 13.40; the rest 10.26-11.16), the search's "
+                           "gain being to avoid those. A looser budget loses the margin: in that script a 5th "
+                           "post-search epoch brings seed 2's random cell to 10.80",
             hparams={**_REFERENCE, "num_nodes": 6, "hidden_size": 64, "dropout_x": 0.0, "dropout_h": 0.0,
-                     "dropout_o": 0.0, "init_range": 0.4, "search_norm_momentum": 0.01, "shared_lr": 5.0,
-                     "final_lr": 5.0, "controller_lr": 3.5e-3, "controller_steps": 40, "search_epochs": 4,
-                     "derive_samples": 10},
+                     "dropout_o": 0.0, "init_range": 0.4, "search_norm_momentum": None, "shared_lr": 5.0,
+                     "final_lr": 5.0, "controller_lr": 3.5e-3, "controller_steps": 40, "search_epochs": 4},
             shrink=_TINY_SHRINK),
         # the whole real PTB (5 MB) at the reference width and optimizers, with a shorter search
         "small": ScaleConfig(

@@ -11,6 +11,7 @@ epoch whose evaluation (the test perplexity of the derived model) counts.
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -362,7 +363,11 @@ class ENASSearch(Benchmark):
     def score(self, indices: Sequence[int], outputs: Sequence[torch.Tensor]) -> Quality:
         """Perplexity over all scored tokens: exp of their mean negative log-likelihood."""
         nll = torch.cat([torch.as_tensor(o, dtype=torch.float64).flatten() for o in outputs])
-        return Quality(math.exp(float(nll.mean())), extra={"tokens": float(nll.numel())}, samples=len(outputs))
+        # infinite past exp's range: the shared model without batch norm (tiny's search), untrained, under an
+        # unbounded cell's state, can score a mean NLL in the thousands
+        mean = float(nll.mean())
+        perplexity = math.exp(mean) if mean < math.log(sys.float_info.max) else math.inf
+        return Quality(perplexity, extra={"tokens": float(nll.numel())}, samples=len(outputs))
 
     # ----- characterization -------------------------------------------------------------------------
     def example_batch(self) -> Window:

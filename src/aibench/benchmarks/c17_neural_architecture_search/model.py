@@ -91,9 +91,10 @@ def _highway(gate_and_value: torch.Tensor, carried: torch.Tensor, activation: in
 class ENASCell(nn.Module):
     """The recurrent cell's weights for a set of edges: all of them (shared) or one architecture's (derived).
 
-    With `norm_momentum` set (the shared model during search), every node's pre-activation and the cell output
-    are batch-normalized, as in the authors' search code: without it, sampled cells with identity or ReLU
-    chains blow the state up over time. The authors train their derived (fixed) cells without it.
+    With `norm_momentum` set (the shared model during the search at small and full), every node's pre-activation
+    and the cell output are batch-normalized, as in the authors' search code: without it, sampled cells with
+    identity or ReLU chains can blow the state up over time. The authors train their derived (fixed) cells
+    without it, so a search under it may favour cells that only batch norm keeps stable; tiny searches without.
     """
 
     def __init__(self, input_size: int, hidden_size: int, edges: Iterable[tuple[int, int]],
