@@ -83,9 +83,10 @@ class ScaleConfig:
     batch_size: int
     baseline: float | None = None
     baseline_kind: str = ""
-    # the benchmark trained without the paper's key part (`Benchmark.CONTROL`, `aibench run --controls`): its
-    # quality measured at this scale (with the command and seeds in `control_source`), and the margin the method
-    # must beat it by (a test runs both and asserts it)
+    # the benchmark trained without the paper's key part (`BenchmarkSpec.control`, `aibench run --controls`): its
+    # quality measured at this scale, the median over seeds 0, 1, 2 of the control's best evaluation (the command,
+    # seeds and every value in `control_source`), and the margin the method must beat it by on every seed (a test
+    # runs both and asserts it); no margin (None) where none held
     control: float | None = None
     control_margin: float | None = None
     control_source: str = ""
