@@ -48,6 +48,22 @@ def test_a_control_is_trained_with_the_methods_seed_and_budget_and_stored_beside
     assert len(store.records()) == 1
 
 
+def test_a_control_trains_its_whole_epoch_budget_whatever_the_wall_clock_budget(tmp_path):
+    """The time budget is the method's rule; a busy machine must not compare the method with a control cut short."""
+    from aibench.harness.runner import build
+
+    spec = dataclasses.replace(ToyBenchmark.SPEC, scales={"tiny": dataclasses.replace(
+        ToyBenchmark.SPEC.scales["tiny"], time_budget_s=0.001)})
+    opts = RunOptions(scale="tiny", device="cpu", cache_dir=tmp_path / "cache")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(registry, "spec", lambda c: spec)
+        patch.setattr(registry, "benchmark_class", lambda c: ToyBenchmark)
+        ToyBenchmark.synthesize(tmp_path, spec.scales["tiny"], 0)
+        method, control = (build(CARD, opts, tmp_path, 0, control=c) for c in (False, True))
+    assert method.config.time_budget_s == 0.001 and control.config.time_budget_s is None
+    assert control.config.max_epochs == method.config.max_epochs
+
+
 def test_the_method_wins_by_the_required_margin_or_when_the_control_diverged():
     assert method_wins(0.2, 0.1, control_diverged=False) is True
     assert method_wins(0.05, 0.1, control_diverged=False) is False

@@ -182,6 +182,9 @@ def synthesize(card: PaperCard, path: Path, scale: str, seed: int, fingerprint: 
 def build(card: PaperCard, opts: RunOptions, data_dir: Path, seed: int, control: bool = False) -> Benchmark:
     cls = registry.benchmark_class(card)
     cfg = registry.spec(card).scale(opts.scale)
+    if control:  # a control trains its whole epoch budget: the wall-clock cap is the method's rule (reach the
+        # target in time), and a control cut short by a busy machine would be compared after fewer epochs
+        cfg = dataclasses.replace(cfg, time_budget_s=None)
     device, pretrained = device_for(opts.world, pick_device(opts.device)), opts.pretrained.get(card.alias)
     seed_everything(seed)  # the same seed on every rank: the same initial weights and the same batches
     if opts.smoke:
