@@ -1,6 +1,7 @@
 """DC-AI-C14 attentional seq2seq summarization: synthesis, batching, the model's parts, beam search, ROUGE-L."""
 
 import dataclasses
+from collections import Counter
 
 import numpy as np
 import pytest
@@ -8,6 +9,7 @@ import torch
 from torch.nn import functional as F
 
 from aibench.benchmarks.base import RunContext
+from aibench.benchmarks.c14_text_summarization import data
 from aibench.benchmarks.c14_text_summarization.bench import BENCHMARK
 from aibench.benchmarks.c14_text_summarization.data import (
     BOS_ID, EOS_ID, PAD_ID, Vocab, collate, epoch_batches, pad, rouge)
@@ -52,6 +54,17 @@ def test_headlines_come_from_their_articles_but_not_from_their_start(data_dir):
     assert all(p.title[0] in p.article for p in pairs)
     assert sum(p.article[:len(p.title)] == p.title for p in pairs) == 0
     assert len({tuple(p.title) for p in pairs}) > 200  # many different headlines
+
+
+def test_headlines_copy_long_tailed_named_entities(data_dir):
+    """Every headline names its actor's surname, taken from the article; the surnames are many and long-tailed
+    (the attention the method has and its control lacks is what copies them)."""
+    pairs = read_pairs(data_dir, "train")
+    surnames = set(data._POOLS["surnames"][0])
+    named = [[w for w in p.title if w in surnames] for p in pairs]
+    assert all(names and all(n in p.article for n in names) for names, p in zip(named, pairs))
+    counts = Counter(n for names in named for n in names)
+    assert len(counts) > 100 and sum(c == 1 for c in counts.values()) > 30  # many, most of them rare
 
 
 def test_tiny_baseline_matches_spec(tmp_path):
