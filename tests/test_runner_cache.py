@@ -69,3 +69,23 @@ def test_two_processes_writing_one_cached_set_keep_the_first_finished_copy(tmp_p
     assert (path / runner.SYNTHESIZED).read_text() == "f2\n"
     assert (path / "data.txt").read_text().startswith("written by C10.partial-")
     assert sorted(p.name for p in path.parent.iterdir()) == ["C10"]
+
+
+def test_a_changed_generator_writes_the_set_again(tmp_path):
+    """Same settings, other code: the fingerprint covers the modules that write the set."""
+    cfg = registry.spec(registry.card("C10")).scales["tiny"]
+    source = tmp_path / "data.py"
+    source.write_text("def write(): return 1\n")
+    before = runner.synthesis_fingerprint(cfg, [source])
+    assert runner.synthesis_fingerprint(cfg, [source]) == before
+    source.write_text("def write(): return 2\n")
+    assert runner.synthesis_fingerprint(cfg, [source]) != before
+    assert runner.synthesis_fingerprint(cfg) != before  # the settings alone are another fingerprint
+
+
+def test_the_sources_are_the_benchmarks_folder_and_the_shared_writers():
+    sources = {p.relative_to(p.parents[1]).as_posix() for p in runner.synthesis_sources(
+        registry.benchmark_class(registry.card("C14")))}
+    assert {"c14_text_summarization/data.py", "c14_text_summarization/bench.py", "datasets/gigaword.py",
+            "datasets/synthetic_words.py"} <= sources
+    assert not any(s.startswith("c01_") for s in sources)

@@ -13,7 +13,7 @@ import os
 import random
 import shutil
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -112,9 +112,9 @@ def prepare_data(card: PaperCard, opts: RunOptions, console: Console | None = No
         raise UserError(f"{card.alias}: --data-dir is required at scale {opts.scale}; expected "
                         f"{registry.spec(card).data_layout}")
     path = opts.cache_dir / "data" / f"{card.alias}-{card.name}-tiny"
-    fingerprint = synthesis_fingerprint(cfg)
-    # the marker holds the fingerprint of the settings the set was written with: a set cached by an older
-    # spec (other sizes or counts) is written again rather than silently measured
+    fingerprint = synthesis_fingerprint(cfg, synthesis_sources(cls))
+    # the marker holds the fingerprint of the settings and code the set was written with: a set cached by an older
+    # spec (other sizes or counts) or generator is written again rather than silently measured
     if not _synthesized(path, fingerprint):
         if console:
             console.print(f"[dim]{card.alias}: writing the tiny synthetic data set to {path}[/dim]")
@@ -134,10 +134,22 @@ def _synthesized(path: Path, fingerprint: str) -> bool:
         return False
 
 
-def synthesis_fingerprint(cfg: ScaleConfig) -> str:
-    """A short hash of the scale's hyperparameters, which hold what synthesize() writes."""
-    text = json.dumps(cfg.hparams, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+def synthesis_fingerprint(cfg: ScaleConfig, sources: Iterable[Path] = ()) -> str:
+    """A short hash of what decides the synthesized set: the scale's hyperparameters (sizes and counts) and the
+    code that writes it (`sources`), so a set cached before its generator changed is written again."""
+    digest = hashlib.sha256(json.dumps(cfg.hparams, sort_keys=True, default=str).encode())
+    for source in sources:
+        digest.update(source.name.encode() + b"\0" + source.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def synthesis_sources(cls: type) -> list[Path]:
+    """The code a benchmark's synthesize() may run: every module of its own folder under aibench/benchmarks (the
+    module alone for a class defined elsewhere) and the shared data-set writers in aibench/datasets."""
+    module = sys.modules[cls.__module__]
+    here = Path(module.__file__ or "")
+    own = sorted(here.parent.glob("*.py")) if cls.__module__.startswith("aibench.benchmarks.c") else [here]
+    return own + sorted((Path(__file__).parents[1] / "datasets").glob("*.py"))
 
 
 def synthesis_config(cfg: ScaleConfig, scale: str) -> ScaleConfig:
