@@ -362,13 +362,16 @@ def test_the_id_map_selects_exactly_the_check_ins_the_cold_start_filter_keeps(ma
 
 
 # ----- the control (`--controls`): the student alone -----------------------------------------------------
-def test_the_control_trains_only_the_student_on_the_ranking_loss_for_every_epoch(bench, tmp_path):
+def test_the_control_trains_only_the_student_on_the_ranking_loss_for_the_students_epochs(bench, tmp_path):
     torch.manual_seed(0)
     ctx = RunContext("tiny", SMALL_SYNTH, bench.ctx.data_dir, torch.device("cpu"), seed=0,
                      cache_dir=bench.ctx.cache_dir, control=True)
     control = BENCHMARK(ctx)
     control.setup()
     assert SPEC.control  # the spec names what the control removes
+    # the paper's comparison: as many student epochs as the method's student gets after its teacher's
+    assert control.control_max_epochs(TINY.max_epochs) == TINY.max_epochs - TINY.hparams["teacher_epochs"]
+    assert TINY.max_epochs - TINY.hparams["teacher_epochs"] == TINY.hparams["student_epochs"]
     last = control.hp["teacher_epochs"] + control.hp["dynamic_start_epoch"] + 1
     assert all(control.phase(e) == "student" and control.eval_due(e) for e in (0, last))
     batch = next(iter(control.train_batches(last)))

@@ -64,6 +64,18 @@ def test_a_control_trains_its_whole_epoch_budget_whatever_the_wall_clock_budget(
     assert control.config.max_epochs == method.config.max_epochs
 
 
+def test_a_benchmark_may_give_its_control_a_smaller_epoch_budget(tmp_path, toy_registry, monkeypatch):
+    # as C16: the method's budget counts a teacher's epochs the control (a student alone) has no use for
+    assert ToyBenchmark.control_max_epochs(object.__new__(ToyBenchmark), 7) == 7  # the default: the method's
+    monkeypatch.setattr(ToyBenchmark, "control_max_epochs", lambda self, max_epochs: max_epochs - 2)
+    store = ResultStore(f"sqlite:///{tmp_path / 'r.sqlite'}")
+    opts = RunOptions(scale="tiny", out_dir=tmp_path / "out", cache_dir=tmp_path / "cache", device="cpu",
+                      controls=True, max_epochs=5)
+    (record,) = run_benchmark(CARD, opts, store)
+    control = record["metrics"]["control"]
+    assert control["status"] == "target_missed" and control["epochs"] == 3 and len(control["curve"]) == 3
+
+
 def test_the_method_wins_by_the_required_margin_or_when_the_control_diverged():
     assert method_wins(0.2, 0.1, control_diverged=False) is True
     assert method_wins(0.05, 0.1, control_diverged=False) is False

@@ -229,6 +229,11 @@ class Benchmark(ABC):
         """Whether evaluating after this epoch is meaningful (e.g. not while only a teacher trains)."""
         return True
 
+    def control_max_epochs(self, max_epochs: int) -> int:
+        """The control's epoch budget (`--controls`) given the method's: the same by default; a method whose
+        budget includes epochs the control has no use for (a teacher's) may give the control fewer."""
+        return max_epochs
+
     @abstractmethod
     def evaluate(self) -> Quality:
         """Quality of the current model on the evaluation split, in the spec's metric."""

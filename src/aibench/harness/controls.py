@@ -1,12 +1,13 @@
 """Controls: the benchmark trained without the paper's key part, beside the method, so a reader can see that the
 method is what reaches the target (`aibench run --controls`).
 
-A control is the same benchmark class built with `RunContext.control = True` (the benchmark drops the part its
-spec's `control` text names: a localisation network, the depth channel, the teacher), trained by the same loop on the same
-data, seed and budget as the method, outside the timed run. Its quality is the best any of its evaluations reached,
-so the margin the method wins by is never flattered by an unlucky last epoch of the control. A control that
-diverges before any evaluation has no quality and so no margin: it failed to train at all under the method's
-budget, so it counts as the method winning (`method_wins` True, `status` "diverged"), whatever margin is required.
+A control is the same benchmark class built with `RunContext.control = True` (the benchmark drops the part its spec's
+`control` text names: a localisation network, the depth channel, the teacher), trained by the same loop on the same
+data, seed and budget as the method (the benchmark's control_max_epochs may give it fewer epochs: C16's student alone
+gets its student's epochs, not its teacher's), outside the timed run. Its quality is the best any of its evaluations
+reached, so the margin the method wins by is never flattered by an unlucky last epoch of the control. A control that
+diverges before any evaluation has no quality and so no margin: it failed to train at all under the method's budget, so
+it counts as the method winning (`method_wins` True, `status` "diverged"), whatever margin is required.
 """
 
 from __future__ import annotations

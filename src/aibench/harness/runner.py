@@ -560,8 +560,8 @@ def train_control(card: PaperCard, opts: RunOptions, store: ResultStore, data_di
         if console:
             console.print(f"[dim]{card.alias}: no control ({spec.no_control})[/dim]")
         return
-    max_epochs = opts.max_epochs or spec.scale(opts.scale).max_epochs
     bench = build(card, opts, data_dir, seed, control=True)
+    max_epochs = bench.control_max_epochs(opts.max_epochs or spec.scale(opts.scale).max_epochs)
     with TrainProgress(f"{card.alias} control", max_epochs, console) as progress:
         control = run_control(bench, method, max_epochs, progress)
     store.merge_metrics(record_id, control=control)

@@ -179,12 +179,16 @@ class LearningToRank(Benchmark):
 
     # ----- training ---------------------------------------------------------------------------------
     def phase(self, epoch: int) -> str:
-        """The method: teacher epochs, then student epochs. The control (`--controls`) has no teacher: its student
-        learns from the ranking loss alone for the whole budget, the teacher's epochs included, so the method's
-        win cannot come from its student having had fewer epochs than the control's (the stricter reading)."""
+        """The method: teacher epochs, then student epochs. The control (`--controls`) has no teacher: it is
+        the student alone, every epoch of its budget a student epoch (control_max_epochs)."""
         if self.ctx.control:
             return "student"
         return "teacher" if epoch < self.hp["teacher_epochs"] else "student"
+
+    def control_max_epochs(self, max_epochs: int) -> int:
+        """The student alone gets the epochs the method's student gets (the budget less the teacher's): the
+        paper's comparison, students of one size trained for as many epochs, with and without the teacher."""
+        return max(1, max_epochs - self.hp["teacher_epochs"])
 
     def eval_due(self, epoch: int) -> bool:
         return self.phase(epoch) == "student"
@@ -244,7 +248,7 @@ class LearningToRank(Benchmark):
         scores = self.student(batch.sequences, batch.users, torch.cat(groups, 1)).split([g.shape[1] for g in groups], 1)
         weights = self.position_w.expand_as(candidates)
         if batch.rank_samples is not None:  # the hybrid: position importance x ranking discrepancy
-            weights = weights * discrepancy_weights(scores[2], scores[3], self.data.n_items, self.hp["mu"])
+            weights = weights * discrepancy_weights(scores[2], scores[3], self.data.n_items - 1, self.hp["mu"])
         rank = ranking_loss(scores[0], scores[1])
         distill = self.hp["teach_alpha"] * distillation_loss(scores[2], weights.detach())
         return rank + distill, {"ranking": float(rank.detach()), "distillation": float(distill.detach())}

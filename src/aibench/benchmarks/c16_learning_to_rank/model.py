@@ -74,7 +74,7 @@ def discrepancy_weights(candidate_scores: torch.Tensor, sample_scores: torch.Ten
                         mu: float) -> torch.Tensor:
     """Ranking-discrepancy weights tanh(max(mu * (rank_student - r), 0)) for the teacher's top-K (rank r,
     0-based); the student's rank of each candidate is estimated from how many of the randomly sampled items it
-    scores below, scaled to the catalogue size."""
+    scores below, scaled to the catalogue size (`n_items`: the real items, the padding item not counted)."""
     below = (candidate_scores.unsqueeze(2) < sample_scores.unsqueeze(1)).float().mean(2)  # B x K
     student_rank = torch.floor(n_items * below)
     teacher_rank = torch.arange(candidate_scores.shape[1], device=candidate_scores.device, dtype=below.dtype)
