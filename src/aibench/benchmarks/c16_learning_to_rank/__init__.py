@@ -55,8 +55,8 @@ SPEC = BenchmarkSpec(
             # the same student alone ~0.34-0.35
             target=0.37, max_epochs=50, batch_size=128, baseline=0.0165, baseline_kind="popularity ranker",
             time_budget_s=170, eval_every=1, inference_samples=64,
-            # control = the best the student alone reached over the 3 seeds in its 30 epochs (the method's 50 less
-            # the teacher's 20); control_margin = the smallest margin measured, rounded down
+            # control = the median over seeds 0-2 of the best the student alone reached in its 30 epochs (the
+            # method's 50 less the teacher's 20); control_margin = the smallest margin measured, rounded down
             control=0.3527, control_margin=0.015,
             control_source=("PYTHONPATH=src python scripts/controls.py C16 --seeds 0 1 2 (python -m aibench run C16 "
                             "--scale tiny --controls --threads 1 --seed S), 2026-12-02, load average 3.2-3.4 on 2 "
