@@ -230,8 +230,10 @@ def test_phases_and_evaluation_schedule(bench):
     assert bench.phase(teacher_epochs) == "student" and bench.eval_due(teacher_epochs)
     first_student = next(iter(bench.train_batches(teacher_epochs)))
     assert first_student.phase == "student" and first_student.rank_samples is None
-    later = next(iter(bench.train_batches(teacher_epochs + bench.hp["dynamic_start_epoch"])))
-    assert later.rank_samples is not None
+    hybrid = teacher_epochs + bench.hp["dynamic_start_epoch"]  # the paper's hybrid weights: timed as a phase
+    assert bench.phase(hybrid - 1) == "student" and bench.phase(hybrid) == "student-hybrid" and bench.eval_due(hybrid)
+    later = next(iter(bench.train_batches(hybrid)))
+    assert later.phase == "student" and later.rank_samples is not None
 
 
 def test_teacher_top_k_leaves_out_the_window_targets(bench):

@@ -179,40 +179,40 @@ def test_a_spent_budget_is_never_a_success_even_if_the_forced_evaluation_passes(
 def test_step_time_spread_is_recorded_and_a_changing_throughput_warned_about_above_ten_percent(tmp_path):
     from aibench.harness.train import _StepStats, stability_warning
 
-    steady, jittery, slowing = _StepStats(warmup_steps=1), _StepStats(warmup_steps=0), _StepStats(warmup_steps=0)
-    steady.add(8, 0.0, 9.0)  # the warm-up step is excluded
-    for t in [1.0, 1.02, 0.98, 1.0] * 5:
-        steady.add(8, 0.0, t)
-    # steps of different lengths (a sequence model's batches) that repeat: each block of 5 averages the same
-    for t in [1.0, 1.0, 2.0, 0.5, 1.5] * 4:
-        jittery.add(8, 0.0, t)
-    # a machine that gets busier: the same steps, twice as slow in the second half
-    for t in [1.0] * 10 + [2.0] * 10:
-        slowing.add(8, 0.0, t)
-    assert steady.summary()["step_time_cv"] < 0.05 and steady.summary()["stability_warning"] is None
-    assert jittery.summary()["step_time_cv"] > 0.10  # recorded as measured ...
-    assert jittery.summary()["throughput_cv"] < 0.01 and jittery.summary()["stability_warning"] is None  # ... not warned
-    assert slowing.summary()["throughput_cv"] > 0.10 and "varies by" in slowing.summary()["stability_warning"]
-    few = _StepStats(warmup_steps=0)
-    for t in (1.0, 3.0, 1.0):
-        few.add(8, 0.0, t)
-    assert few.summary()["throughput_cv"] is None  # under two blocks of 5 steps: no spread to judge
+    def stats(epochs: list[list[float]]) -> dict:
+        s = _StepStats(warmup_steps=0)
+        for epoch, times in enumerate(epochs):
+            for t in times:
+                s.add(8, 0.0, t, epoch=epoch)
+        return s.summary()
+
+    steady = stats([[5.0, 1.0, 1.0]] + [[1.0, 1.02, 0.98, 1.0]] * 4)  # a slow first epoch is left out
+    assert steady["step_time_cv"] > 0.10 and steady["throughput_cv"] < 0.02 and steady["stability_warning"] is None
+    # steps of different cost (a sequence model's batch lengths) that every epoch repeats: recorded, not warned
+    jittery = stats([[1.0, 1.0, 2.0, 0.5, 1.5]] * 5)
+    assert jittery["step_time_cv"] > 0.10 and jittery["throughput_cv"] < 1e-9 and jittery["stability_warning"] is None
+    # a machine that gets busier: the same epochs, twice as slow in the second half
+    slowing = stats([[1.0] * 4] * 3 + [[2.0] * 4] * 3)
+    assert slowing["throughput_cv"] > 0.10 and "varies by" in slowing["stability_warning"]
+    few = stats([[1.0], [3.0], [1.0]])  # two epochs after the first: not enough to judge
+    assert few["throughput_cv"] is None and few["stability_warning"] is None
     assert stability_warning(None) is None
     result, _ = _run(make_toy(tmp_path), tmp_path)
     assert result.step_time_cv is not None
 
 
-def test_block_throughput_counts_data_time_and_samples():
-    from aibench.harness.train import block_throughput_cv
+def test_epoch_throughput_counts_data_time_and_leaves_out_each_phases_first_epoch():
+    from aibench.harness.train import _StepStats, epoch_throughput_cv
 
-    even = [(8, 0.5, 0.5)] * 10
-    assert block_throughput_cv(even) == 0.0
-    # same step times, but the second half's data loading doubles the time: the blocks' throughput differs
-    loading = [(8, 0.0, 1.0)] * 5 + [(8, 1.0, 1.0)] * 5
-    assert block_throughput_cv(loading) > 0.3
-    # a last, smaller batch in each block takes a shorter step: samples over seconds stays the same
-    batches = ([(8, 0.0, 1.0)] * 4 + [(2, 0.0, 0.25)]) * 2
-    assert block_throughput_cv(batches) == pytest.approx(0.0, abs=1e-12)
+    assert epoch_throughput_cv({0: [8, 9.0], 1: [8, 1.0], 2: [8, 1.0], 3: [8, 1.0]}) == 0.0
+    assert epoch_throughput_cv({0: [8, 1.0], 1: [8, 1.0], 2: [8, 2.0], 3: [8, 3.0]}) > 0.3
+    stats = _StepStats(warmup_steps=0)
+    for epoch in range(4):  # the teacher's epochs
+        stats.add(8, 0.0, 1.0, "teacher", epoch)
+    stats.add(8, 0.0, 50.0, "student", 4)  # a new model's first epoch
+    for epoch in range(5, 8):
+        stats.add(8, 0.5, 0.5, "student", epoch)  # data loading counts: 1 s a step, as the teacher's
+    assert stats.summary()["throughput_cv"] == 0.0
 
 
 def test_phases_that_train_different_models_are_timed_apart():

@@ -57,7 +57,8 @@ class TrainResult:
     step_time_median_s: float | None = None
     step_time_cv: float | None = None  # coefficient of variation of step time per sample after warm-up
     step_time_cv_by_phase: dict[str, float] | None = None  # where phases train different models
-    # coefficient of variation of the throughput of consecutive blocks of steps (what the stability warning judges)
+    # coefficient of variation of the throughput of a phase's epochs after its first (what the stability warning
+    # judges; None with fewer than 3 such epochs)
     throughput_cv: float | None = None
     stability_warning: str | None = None
     data_time_fraction: float | None = None
@@ -126,8 +127,10 @@ class _StepStats:
         # (samples, data + step seconds) of each step, by phase: phases train different models (a teacher, then a
         # student), so each phase's steps are compared among themselves
         self.by_phase: dict[str, list[tuple[int, float, float]]] = {}
+        # samples and busy seconds of each epoch, by phase: every epoch of a phase does the same work
+        self.epochs: dict[str, dict[int, list[float]]] = {}
 
-    def add(self, samples: int, data_s: float, step_s: float, phase: str = "train") -> None:
+    def add(self, samples: int, data_s: float, step_s: float, phase: str = "train", epoch: int = 0) -> None:
         if self.warmup_left > 0:
             self.warmup_left -= 1
             return
@@ -135,6 +138,9 @@ class _StepStats:
         self.data_s += data_s
         self.step_s.append(step_s)
         self.by_phase.setdefault(phase, []).append((max(1, samples), data_s, step_s))
+        totals = self.epochs.setdefault(phase, {}).setdefault(epoch, [0.0, 0.0])
+        totals[0] += samples
+        totals[1] += data_s + step_s
 
     def summary(self) -> dict[str, Any]:
         busy = self.data_s + sum(self.step_s)
@@ -145,8 +151,8 @@ class _StepStats:
         # an epoch's last, smaller batch is a shorter step, not a noisier one: per-sample times are compared
         by_phase = {phase: _cv([step / n for n, _, step in steps])
                     for phase, steps in self.by_phase.items() if len(steps) > 1}
-        blocks = [cv for steps in self.by_phase.values() if (cv := block_throughput_cv(steps)) is not None]
-        throughput_cv = max(blocks, default=None)  # the least steady phase decides
+        spreads = [cv for epochs in self.epochs.values() if (cv := epoch_throughput_cv(epochs)) is not None]
+        throughput_cv = max(spreads, default=None)  # the least steady phase decides
         return {"throughput_samples_per_s": self.samples / busy,
                 "step_time_median_s": statistics.median(self.step_s),
                 "data_time_fraction": self.data_s / busy,
@@ -160,38 +166,31 @@ def _cv(values: list[float]) -> float:
     return statistics.stdev(values) / statistics.fmean(values)
 
 
-THROUGHPUT_BLOCKS = 10  # the timed steps are cut into this many consecutive blocks (fewer when steps are few) ...
-MIN_BLOCK_STEPS = 5  # ... of at least this many steps each
+MIN_EPOCHS_JUDGED = 3  # epochs of one phase, after its first, needed to judge how steady the machine was
 
 
-def block_throughput_cv(steps: list[tuple[int, float, float]]) -> float | None:
-    """Coefficient of variation of the throughput of consecutive blocks of steps ((samples, data s, step s) each).
+def epoch_throughput_cv(epochs: dict[int, list[float]]) -> float | None:
+    """Coefficient of variation of the throughput of a phase's epochs ({epoch: [samples, busy seconds]}), its
+    first epoch left out (a new model's allocations, a search's derivation of its cell).
 
-    The throughput a run reports is samples over time summed across all its steps, so what makes it untrustworthy
-    is a machine whose speed changes over the run, not single steps of different lengths (a sequence model's
-    batches differ in length; a collector runs now and then). Like pyperf, which judges the spread of values that
-    each average many loops, this compares averages over blocks of steps. None below two blocks."""
-    count = min(THROUGHPUT_BLOCKS, len(steps) // MIN_BLOCK_STEPS)
-    if count < 2:
-        return None
-    edges = [round(i * len(steps) / count) for i in range(count + 1)]
-    rates = []
-    for lo, hi in zip(edges, edges[1:]):
-        block = steps[lo:hi]
-        rates.append(sum(n for n, _, _ in block) / max(1e-12, sum(d + s for _, d, s in block)))
-    return _cv(rates)
+    The throughput a run reports is samples over time summed across its steps, so what makes it untrustworthy is a
+    machine whose speed changes over the run, not steps of different cost: a sequence model's batches differ in
+    length, a search alternates its shared model's steps with its controller's. Every epoch of a phase does the
+    same work, so, as pyperf judges the spread of values that each average many loops, this compares whole epochs.
+    None with fewer than MIN_EPOCHS_JUDGED epochs after the first (a run to a tiny target often has no more)."""
+    judged = [samples / seconds for epoch, (samples, seconds) in sorted(epochs.items())[1:] if seconds > 0]
+    return _cv(judged) if len(judged) >= MIN_EPOCHS_JUDGED else None
 
 
 UNSTABLE_CV = 0.10  # pyperf warns when the spread of its values passes about 10% of their mean
 
 
 def stability_warning(cv: float | None) -> str | None:
-    """A warning when the throughput of blocks of steps after warm-up varies too much for the run's throughput to
-    be trusted."""
+    """A warning when the throughput of a phase's epochs varies too much for the run's throughput to be trusted."""
     if cv is None or cv <= UNSTABLE_CV:
         return None
-    return (f"throughput varies by {100 * cv:.0f}% between blocks of steps (coefficient of variation after "
-            f"warm-up, above {100 * UNSTABLE_CV:.0f}%): a busy or throttling machine; the throughput is unreliable")
+    return (f"throughput varies by {100 * cv:.0f}% from epoch to epoch (coefficient of variation, above "
+            f"{100 * UNSTABLE_CV:.0f}%): a busy or throttling machine; the throughput is unreliable")
 
 
 IDLE_BASELINE_S = 3.0  # idle power measured before the timed run where an energy counter exists
@@ -203,7 +202,7 @@ class _Diverged(Exception):
 
 
 def _timed_steps(bench: Benchmark, batches: Iterable[Any], device: torch.device, stats: _StepStats,
-                 budget: _Budget, on_step: Any, world: World = World(), phase: str = "train"
+                 budget: _Budget, on_step: Any, world: World = World(), phase: str = "train", epoch: int = 0
                  ) -> tuple[list[float], int, bool]:
     """Run one epoch's steps; returns losses, samples and whether the budget ran out mid-epoch.
 
@@ -230,7 +229,7 @@ def _timed_steps(bench: Benchmark, batches: Iterable[Any], device: torch.device,
             spent = spent_ranks > 0
         if not math.isfinite(out.loss):
             raise _Diverged(f"non-finite training loss {out.loss} at step {len(losses) + 1}")
-        stats.add(out.samples, t1 - t0, t2 - t1, phase)
+        stats.add(out.samples, t1 - t0, t2 - t1, phase, epoch)
         losses.append(out.loss)
         samples += out.samples
         on_step(out)
@@ -334,7 +333,7 @@ def train(bench: Benchmark, log: RunLog, meter: EnergyMeter | None = None, progr
                 progress.epoch(epoch, phase, total=batch_count(batches))
             losses, samples, out_of_time = _timed_steps(
                 bench, batches, device, stats, budget, progress.step if progress else (lambda out: None), world,
-                phase)
+                phase, epoch)
             result.epoch_times_s.append(now() - t_epoch)
             result.samples_trained += samples
             result.epochs = epoch + 1

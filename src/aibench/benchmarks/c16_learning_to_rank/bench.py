@@ -178,12 +178,19 @@ class LearningToRank(Benchmark):
         return {"teacher": self.teacher, "student": self.student}
 
     # ----- training ---------------------------------------------------------------------------------
+    HYBRID = "student-hybrid"  # the student's epochs with the ranking-discrepancy weights: more work a step
+
     def phase(self, epoch: int) -> str:
-        """The method: teacher epochs, then student epochs. The control (`--controls`) has no teacher: it is
-        the student alone, every epoch of its budget a student epoch (control_max_epochs)."""
+        """The method: teacher epochs, then student epochs on position weights, then student epochs on the paper's
+        hybrid weights (from dynamic_start_epoch; named apart, as each step also ranks sampled items, so the
+        harness times them as their own phase). The control (`--controls`) has no teacher: it is the student
+        alone, every epoch of its budget a student epoch (control_max_epochs)."""
         if self.ctx.control:
             return "student"
-        return "teacher" if epoch < self.hp["teacher_epochs"] else "student"
+        student_epoch = epoch - self.hp["teacher_epochs"]
+        if student_epoch < 0:
+            return "teacher"
+        return self.HYBRID if student_epoch >= self.hp["dynamic_start_epoch"] else "student"
 
     def control_max_epochs(self, max_epochs: int) -> int:
         """The student alone gets the epochs the method's student gets (the budget less the teacher's): the
@@ -191,7 +198,7 @@ class LearningToRank(Benchmark):
         return max(1, max_epochs - self.hp["teacher_epochs"])
 
     def eval_due(self, epoch: int) -> bool:
-        return self.phase(epoch) == "student"
+        return self.phase(epoch) != "teacher"
 
     def train_samples(self) -> int:
         return len(self.windows[0])
@@ -201,11 +208,10 @@ class LearningToRank(Benchmark):
             yield from self._smoke_batches()
             return
         phase = self.phase(epoch)
-        dynamic = (phase == "student" and not self.ctx.control
-                   and epoch - self.hp["teacher_epochs"] >= self.hp["dynamic_start_epoch"])
         order = torch.randperm(self.train_samples(), generator=self.generator, device=self.device)
         for start in range(0, len(order), self.config.batch_size):
-            yield self._batch(order[start:start + self.config.batch_size], phase, dynamic)
+            yield self._batch(order[start:start + self.config.batch_size], "teacher" if phase == "teacher" else
+                              "student", dynamic=phase == self.HYBRID)
 
     def _smoke_batches(self) -> Iterator[WindowBatch]:
         """A smoke run's few steps visit every phase in turn: teacher, student on position weights, student
