@@ -4,6 +4,7 @@ import csv
 import io
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -390,3 +391,22 @@ def test_profile_records_the_precision_it_ran_at(tmp_path, monkeypatch):
     assert main(["profile", "C10", "--precision", "bf16", "--channels-last", "--threads", "1", "--json",
                  "--out", str(tmp_path)]) == 0
     assert seen == {"precision": "bf16", "channels_last": True}
+
+
+def test_live_progress_at_80_columns_wraps_instead_of_cutting_numbers():
+    """A two-phase benchmark with a long metric name (C16's) is longer than 80 columns: every number stays whole."""
+    from aibench.harness.progress import TrainProgress
+
+    console = _tty(80)
+    with TrainProgress("C16", 50, console, target=0.37, metric="precision_at_10", budget_s=170) as p:
+        p.epoch(30, "student-hybrid", total=170)
+        for _ in range(170):
+            p.step(_Out(0.48434))
+        p.eval(type("Q", (), {"value": 0.37183})())
+        console.print(p.progress.get_renderable())
+    text = console.file.getvalue()
+    assert "…" not in text, text
+    flat = " ".join(text.split())
+    assert "student-hybrid epoch 31/50" in flat and "loss 0.4843" in flat and "0.3718 (target 0.37)" in flat, flat
+    plain = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", text)  # the live display's cursor moves
+    assert all(len(line) <= 80 for line in plain.replace("\r", "\n").splitlines()), plain

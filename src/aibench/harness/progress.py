@@ -12,6 +12,7 @@ from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, ProgressColumn, Task, TextColumn
+from rich.table import Column
 from rich.text import Text
 
 
@@ -57,16 +58,18 @@ class TrainProgress:
             budget_s
         self.console = console or Console(stderr=True)
         self.live = self.console.is_terminal
-        # the bar only where the line has room for it: at 80 columns rich would otherwise cut the numbers instead
-        wide = self.console.width >= WIDE_ENOUGH_FOR_BAR
-        bar = [BarColumn(bar_width=20)] if wide else []
-        elapsed = [_RunElapsed(self)] if wide else []  # narrow: the time left says more than the time spent
-        self.progress = Progress(
-            TextColumn("[bold]{task.fields[label]}"), TextColumn("{task.description}"), *bar,
-            TextColumn("{task.fields[count]}"), TextColumn("loss {task.fields[loss]}"),
-            TextColumn("{task.fields[quality]}"), *elapsed, TextColumn("{task.fields[left]}"),
-            console=self.console, transient=False,
-        )
+        # the bar and columns only where the line has room for them; narrower, one text that wraps, since rich
+        # cuts each column's cell (`0.47…`) rather than move to a second line
+        if self.console.width >= WIDE_ENOUGH_FOR_BAR:
+            columns: list[ProgressColumn] = [
+                TextColumn("[bold]{task.fields[label]}"), TextColumn("{task.description}"), BarColumn(bar_width=20),
+                TextColumn("{task.fields[count]}"), TextColumn("loss {task.fields[loss]}"),
+                TextColumn("{task.fields[quality]}"), _RunElapsed(self), TextColumn("{task.fields[left]}")]
+        else:  # narrow: the time left says more than the time spent
+            columns = [TextColumn("[bold]{task.fields[label]}[/bold] {task.description} {task.fields[count]} loss "
+                                  "{task.fields[loss]} {task.fields[quality]} {task.fields[left]}",
+                                  table_column=Column(no_wrap=False, overflow="fold", ratio=1))]
+        self.progress = Progress(*columns, console=self.console, transient=False)
         self.task: Any = None
         self.started = 0.0
         self.epoch_times: list[float] = []
