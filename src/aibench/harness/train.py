@@ -124,9 +124,10 @@ class _StepStats:
         self.samples = 0
         self.data_s = 0.0
         self.step_s: list[float] = []
-        # (samples, data + step seconds) of each step, by phase: phases train different models (a teacher, then a
-        # student), so each phase's steps are compared among themselves
-        self.by_phase: dict[str, list[tuple[int, float, float]]] = {}
+        # each step's seconds per sample, by phase: phases train different models (a teacher, then a student), so
+        # each phase's steps are compared among themselves; an epoch's last, smaller batch is a shorter step, not
+        # a noisier one
+        self.by_phase: dict[str, list[float]] = {}
         # samples and busy seconds of each epoch, by phase: every epoch of a phase does the same work
         self.epochs: dict[str, dict[int, list[float]]] = {}
 
@@ -137,7 +138,7 @@ class _StepStats:
         self.samples += samples
         self.data_s += data_s
         self.step_s.append(step_s)
-        self.by_phase.setdefault(phase, []).append((max(1, samples), data_s, step_s))
+        self.by_phase.setdefault(phase, []).append(step_s / max(1, samples))
         totals = self.epochs.setdefault(phase, {}).setdefault(epoch, [0.0, 0.0])
         totals[0] += samples
         totals[1] += data_s + step_s
@@ -148,9 +149,7 @@ class _StepStats:
             return {"throughput_samples_per_s": None, "step_time_median_s": None, "data_time_fraction": None,
                     "step_time_cv": None, "step_time_cv_by_phase": None, "throughput_cv": None,
                     "stability_warning": None}
-        # an epoch's last, smaller batch is a shorter step, not a noisier one: per-sample times are compared
-        by_phase = {phase: _cv([step / n for n, _, step in steps])
-                    for phase, steps in self.by_phase.items() if len(steps) > 1}
+        by_phase = {phase: _cv(times) for phase, times in self.by_phase.items() if len(times) > 1}
         spreads = [cv for epochs in self.epochs.values() if (cv := epoch_throughput_cv(epochs)) is not None]
         throughput_cv = max(spreads, default=None)  # the least steady phase decides
         return {"throughput_samples_per_s": self.samples / busy,
