@@ -573,8 +573,8 @@ def inference_settings(scale: str, scenarios: Sequence[str] | None = None, durat
     tiny: 1 s per scenario (and per search step) and the query counts LoadGen's early stopping needs, so every
     scenario can be VALID; a default scenario whose minimum would take over 20 s here is skipped (named in
     --scenarios it runs whatever it costs), and the Server search, once a step is VALID, starts no step that would
-    end past 30 s (120 s when named); before that its floor and step count bound it. small/full: MLPerf's minimums (600 s, its query and sample counts);
-    --infer-duration-ms below the scale's own duration shortens the runs (and the query counts to tiny's), and
+    end past 30 s (120 s when named); before that its floor and step count bound it. small/full: MLPerf's minimums
+    (600 s, its query and sample counts); --infer-duration-ms below the scale's own duration shortens the runs (and the query counts to tiny's), and
     such a record is flagged short, never shown as a result."""
     cfg = InferSettings(audit=audit)
     if scenarios:
